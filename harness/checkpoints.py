@@ -1,0 +1,106 @@
+"""Finding and safely reading weight files.
+
+A checkpoint is named by a local path or ``hf://owner/repo/path/in/repo[@revision][#sha256=HEX]``
+(downloaded through huggingface-hub and kept in its cache). Files are read with
+``torch.load(weights_only=True)``: no pickled code is ever executed. A missing file is an
+error that says where the official weights live, never a silent run on random weights.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+
+from harness.predictor import file_sha256
+
+HF_PATTERN = re.compile(
+    r"^hf://(?P<repo>[^/]+/[^/@#]+)/(?P<file>[^@#]+)(?:@(?P<rev>[^#]+))?(?:#sha256=(?P<sha>[0-9a-fA-F]{64}))?$"
+)
+
+
+class MissingWeightsError(FileNotFoundError):
+    """Raised when a method's weights cannot be found; the message says how to get them."""
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Where a method's official weights live and what they are called."""
+
+    method: str
+    file_names: tuple[str, ...]
+    source: str
+    note: str = ""
+
+    def missing_message(self, looked_at: Iterable[Path | str] = ()) -> str:
+        lines = [
+            f"No weights for '{self.method}'. Expected file(s): {', '.join(self.file_names)}.",
+            f"Official download: {self.source}",
+        ]
+        looked = [str(p) for p in looked_at]
+        if looked:
+            lines.append("Looked at: " + ", ".join(looked))
+        lines.append(
+            "Pass --checkpoint PATH (a file, or a folder holding the files under these names), "
+            "or put them in $HARNESS_WEIGHTS (default ~/.cache/inpainting-harness/weights)."
+        )
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines)
+
+
+def weights_dir() -> Path:
+    return Path(os.environ.get("HARNESS_WEIGHTS", Path.home() / ".cache" / "inpainting-harness" / "weights"))
+
+
+def resolve_checkpoint(spec: str | os.PathLike | None, info: WeightsInfo, file_name: str | None = None) -> Path:
+    """Turn a checkpoint spec into a local file.
+
+    ``spec`` may be a file, a folder (``file_name`` is looked up inside it), an ``hf://`` URL,
+    or None (the default folder from :func:`weights_dir`). ``file_name`` defaults to the first
+    official name.
+    """
+    file_name = file_name or info.file_names[0]
+    if spec is not None and str(spec).startswith("hf://"):
+        return _download_hf(str(spec), info)
+    base = Path(spec).expanduser() if spec is not None else weights_dir()
+    candidate = base / file_name if base.is_dir() else base
+    if not candidate.is_file():
+        raise MissingWeightsError(info.missing_message([candidate]))
+    return candidate
+
+
+def _download_hf(spec: str, info: WeightsInfo) -> Path:
+    match = HF_PATTERN.match(spec)
+    if not match:
+        raise ValueError(f"Bad Hugging Face checkpoint '{spec}'; expected hf://owner/repo/path[@revision][#sha256=HEX]")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = Path(
+            hf_hub_download(repo_id=match["repo"], filename=match["file"], revision=match["rev"] or None)
+        )
+    except Exception as error:  # offline, missing repo or file: all mean "weights unavailable"
+        raise MissingWeightsError(
+            f"Could not get {spec} from the Hugging Face Hub or its local cache ({type(error).__name__}: {error}).\n"
+            + info.missing_message()
+        ) from error
+    if match["sha"] and file_sha256(path) != match["sha"].lower():
+        raise ValueError(f"{spec}: sha256 of {path} is {file_sha256(path)}, expected {match['sha'].lower()}")
+    return path
+
+
+def load_state_dict(path: Path | str, key: str | None = None) -> dict[str, torch.Tensor]:
+    """Read a state_dict safely, unwrap ``{key: state_dict}`` containers, strip ``module.``."""
+    try:
+        data: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"Cannot read checkpoint {path} safely (weights_only=True): {error}") from error
+    if key is not None and isinstance(data, Mapping) and key in data:
+        data = data[key]
+    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise ValueError(f"{path} does not hold a state_dict" + (f" under '{key}'" if key else ""))
+    return {k.removeprefix("module."): v for k, v in data.items()}

@@ -1,0 +1,118 @@
+"""The one interface every inpainting method implements.
+
+A predictor sees only what a user of the method would see: the image with its holes
+zeroed and the mask (1 = hole). Resizing to the method's native size, padding to its
+size constraint, compositing and polarity are the harness's job, so that every method
+is scored through the same code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """What input sizes a method accepts.
+
+    native: the side the method must run at (the harness resizes to it and back);
+    None means "any size that meets the constraints below".
+    square: height must equal width. multiple: each side must be a multiple of it.
+    """
+
+    native: int | None = None
+    square: bool = False
+    multiple: int = 1
+
+    def accepts(self, height: int, width: int) -> bool:
+        if self.native is not None and (height, width) != (self.native, self.native):
+            return False
+        if self.square and height != width:
+            return False
+        return height % self.multiple == 0 and width % self.multiple == 0
+
+
+class Predictor(ABC):
+    """Base class of every method the harness evaluates.
+
+    Subclasses set ``name`` and, where needed, ``size``; they implement ``predict`` and
+    ``config`` (everything besides weights that changes the output). ``reads_ground_truth``
+    is True for a method whose official preprocessing looks at the uncorrupted image
+    (CTSDG's Canny edges); the harness then passes ``ground_truth=`` and marks the
+    method's numbers in reports.
+    """
+
+    name: str = "unnamed"
+    size: SizeSpec = SizeSpec()
+    reads_ground_truth: bool = False
+    #: Files whose content identifies the weights (hashed into the fingerprint).
+    weight_files: tuple[Path, ...] = ()
+
+    @abstractmethod
+    def predict(self, images: torch.Tensor, masks: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """images float [B,3,H,W] in [0,1] (holes zeroed), masks float [B,1,H,W], 1 = hole.
+
+        Returns the raw prediction, float [B,3,H,W] in [0,1], before compositing.
+        """
+
+    def config(self) -> dict[str, Any]:
+        """Settings that change the output (besides weights); part of the fingerprint."""
+        return {}
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def fingerprint(self) -> str:
+        """Stable id of (method, config, weights); the cache key's method part."""
+        payload = {
+            "name": self.name,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "config": self.config(),
+            "size": [self.size.native, self.size.square, self.size.multiple],
+            "weights": [file_sha256(p) for p in self.weight_files],
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+
+_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 of a file, memoised on (path, size, mtime) since weights are large."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASH_MEMO:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        _HASH_MEMO[key] = digest.hexdigest()
+    return _HASH_MEMO[key]
+
+
+def pick_device(device: str | torch.device | None) -> torch.device:
+    """`None` means CUDA when present, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class TorchPredictor(Predictor):
+    """A predictor around one ``torch.nn.Module`` run in eval mode without autograd."""
+
+    def __init__(self, module: torch.nn.Module, device: str | torch.device | None = None):
+        self._device = pick_device(device)
+        self.module = module.to(self._device).eval()
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
