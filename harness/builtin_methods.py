@@ -9,5 +9,21 @@ register_method("biharmonic", "baselines.classical:biharmonic", description="sci
 # --- MISF family (misf/) ---
 
 # --- EdgeConnect, CTSDG (baselines/) ---
+from baselines.weights import ctsdg_weights, edgeconnect_weights  # noqa: E402  (no model code)
+
+register_method(
+    "edgeconnect",
+    "baselines.edgeconnect:edgeconnect",
+    description="EdgeConnect (Nazeri et al. 2019), official test path; option dataset=places2|celeba|psv",
+    weights=edgeconnect_weights(),
+    tags=("baseline", "misf-table"),
+)
+register_method(
+    "ctsdg",
+    "baselines.ctsdg:ctsdg",
+    description="CTSDG (Guo et al. ICCV 2021) at 256x256; edges from the ground truth as upstream; option dataset=",
+    weights=ctsdg_weights(),
+    tags=("baseline", "misf-table", "reads-ground-truth"),
+)
 
 # --- RFR-Net, LaMa (baselines/) ---

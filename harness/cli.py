@@ -1,0 +1,194 @@
+"""Command line: ``harness run | report | check | list`` (and the MISF/paper commands)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.spec import RunSpec
+
+console = Console(soft_wrap=True)
+
+
+def _csv(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def parse_checkpoints(values: list[str] | None, methods: list[str]) -> dict[str, str]:
+    """``--checkpoint PATH`` (every method) or ``--checkpoint method=PATH`` (repeatable)."""
+    result: dict[str, str] = {}
+    for value in values or []:
+        method, sep, path = value.partition("=")
+        if sep and method in methods:
+            result[method] = path
+        else:
+            result.update({m: value for m in methods if m not in result})
+    return result
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data and protocol")
+    group.add_argument("--dataset", default="sample", help="sample (default, embedded), celeba, places2, dunhuang, folder")
+    group.add_argument("--data-root", help="dataset folder (or $HARNESS_DATA_<NAME>)")
+    group.add_argument("--file-list", help="places2: a JSON array or one path per line")
+    group.add_argument("--masks", help="generated, nvidia, buckets, folder, paired (default: the dataset's)")
+    group.add_argument("--mask-root", help="mask folder (nvidia: or $HARNESS_NVIDIA_MASKS)")
+    group.add_argument("--mask-polarity", choices=["white", "black"], default="white", help="which value marks holes")
+    group.add_argument("--buckets", help="hole-ratio buckets in percent, default 0-20,20-40,40-60")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--limit", type=int, help="images per bucket")
+    group.add_argument("--size", type=int, default=256, help="evaluation resolution (default 256, as the paper)")
+    group.add_argument("--resize", default="pil-bilinear", choices=["pil-bilinear", "cv2-bilinear"])
+    group.add_argument("--profile", default="paper", help="metric convention profile")
+
+
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    return RunSpec(
+        dataset=args.dataset, data_root=args.data_root, file_list=args.file_list, masks=args.masks,
+        mask_root=args.mask_root, mask_polarity=args.mask_polarity, buckets=args.buckets, seed=args.seed,
+        limit=args.limit, size=args.size, resize=args.resize, profile=args.profile,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.records import load_records
+    from harness.report import render
+    from harness.runner import StrictModeError, run
+
+    if args.no_lpips:
+        os.environ["HARNESS_NO_LPIPS"] = "1"
+    methods = _csv(args.methods) + (args.method or [])
+    if not methods:
+        console.print("[red]Name at least one method with --methods[/red] (see `harness list`).")
+        return 2
+    spec = spec_from_args(args)
+    try:
+        result = run(
+            spec, methods, parse_checkpoints(args.checkpoint, methods), args.device, args.batch_size,
+            Path(args.out) if args.out else None, args.strict, not args.no_progress,
+        )
+    except StrictModeError as error:
+        console.print(f"[red]--strict: {error}[/red]")
+        return 1
+    records = load_records(result.run_dir)
+    console.print(render(records[records["method"].isin(methods)], "markdown"), markup=False)
+    _print_failures(result.failures)
+    console.print(f"Results: {result.run_dir}")
+    return 0
+
+
+def _print_failures(failures) -> None:
+    if not failures:
+        return
+    console.print(f"[yellow]{len(failures)} failed item(s):[/yellow]")
+    for failure in failures[:20]:
+        console.print(f"  {failure.method} {failure.item_id} [{failure.stage}] {failure.reason}", markup=False)
+    if len(failures) > 20:
+        console.print(f"  ... and {len(failures) - 20} more (see the run folder's failures.csv files)")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.records import load_records, runs_root
+    from harness.report import render
+
+    records = load_records(Path(args.runs) if args.runs else runs_root())
+    if args.dataset:
+        records = records[records["dataset"] == args.dataset]
+    if args.methods:
+        records = records[records["method"].isin(_csv(args.methods))]
+    text = render(records, args.format)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.check import Expectations, compare, expectations_from_records
+    from harness.records import load_records, runs_root
+    from harness.runner import run
+
+    expected = Expectations.read(args.expected)
+    root = Path(args.runs) if args.runs else runs_root()
+    run_dir = root / expected.spec.run_name()
+    if not args.no_run:
+        run(expected.spec, list(expected.methods), out=root, show_progress=not args.no_progress)
+    records = load_records(run_dir) if run_dir.is_dir() else load_records(root).iloc[0:0]
+    if args.write:
+        expectations_from_records(expected.spec, list(expected.methods), records).write(args.expected)
+        console.print(f"Wrote expectations to {args.expected}")
+        return 0
+    diff = compare(expected, records)
+    bad = diff[~diff["ok"]]
+    console.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected})")
+    if not bad.empty:
+        console.print("[red]Regressions:[/red]")
+        console.print(bad.to_string(index=False), markup=False)
+        return 1
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.inventory import inventory_tables
+
+    for title, table in inventory_tables():
+        console.print(f"[bold]{title}[/bold]")
+        console.print(table, markup=False)
+        console.print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="evaluate methods on a dataset x mask buckets")
+    p.add_argument("--methods", help="comma-separated registered names or pkg.module:factory")
+    p.add_argument("--method", action="append", help="one method (repeatable)")
+    p.add_argument("--checkpoint", action="append", help="PATH for every method, or METHOD=PATH (repeatable)")
+    p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: CUDA when present)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--out", help="runs folder (default ./runs or $HARNESS_RUNS)")
+    p.add_argument("--strict", action="store_true", help="any failed item is fatal (after writing what is done)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (it needs the VGG16 backbone)")
+    add_spec_arguments(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="tables from run folders (no recomputation)")
+    p.add_argument("--runs", help="runs folder or one run (default ./runs or $HARNESS_RUNS)")
+    p.add_argument("--format", choices=["markdown", "latex", "csv"], default="markdown")
+    p.add_argument("--dataset")
+    p.add_argument("--methods")
+    p.add_argument("--output", help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check", help="compare a run's aggregates with committed expectations")
+    p.add_argument("--expected", required=True)
+    p.add_argument("--runs")
+    p.add_argument("--no-run", action="store_true", help="only read existing records")
+    p.add_argument("--write", action="store_true", help="(re)write the expectations from the run")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("list", help="methods, datasets, mask sets and profiles, and what is present here")
+    p.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        console.print(f"error: {message}", markup=False, highlight=False, style="red")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Datasets: ordered lists of images (and, for some, their own masks).
+
+Each dataset lists its test images in a fixed, sorted order without decoding them; decoding
+happens when the manifest is built, so a broken file becomes a recorded failure, not a crash.
+Roots come from ``--data-root`` or ``$HARNESS_DATA_<NAME>`` (e.g. ``HARNESS_DATA_CELEBA``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from harness.images import read_image
+from masks.sources import FileMaskSet, MaskFile, image_files
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    id: str
+    load: Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    images: tuple[ImageItem, ...]
+    #: The dataset's own masks, paired with images by position (Dunhuang, folders with masks).
+    paired_masks: FileMaskSet | None = None
+    default_masks: str = "generated"
+
+
+SAMPLE_IMAGES = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "stereo_motorcycle:0",
+    "stereo_motorcycle:1",
+)
+
+DATASETS = {
+    "sample": "9 colour photos shipped with scikit-image (embedded default, offline)",
+    "celeba": "CelebA aligned (img_align_celeba/ + list_eval_partition.txt), official test split",
+    "places2": "Places365-Standard validation images (val_large/ or val_256/), or --file-list",
+    "dunhuang": "e-Heritage 2019 Dunhuang challenge: test/ (*_mask.jpg) + test_gt/",
+    "folder": "any folder of images (images/ and optional masks/ with the same stems, or flat)",
+}
+
+SOURCES = {
+    "celeba": "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped images img_align_celeba.zip "
+    "and Eval/list_eval_partition.txt)",
+    "places2": "http://places2.csail.mit.edu/download.html (Places365-Standard validation images, val_large.tar)",
+    "dunhuang": "the MISF/JPGNet authors' copy: https://drive.google.com/file/d/1zqFX_gg6Pp4kf4PrmKB7NIojQDSxS3xr",
+}
+
+
+def _skimage_loader(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from skimage import data
+
+        loader, _, index = name.partition(":")
+        result = getattr(data, loader)()
+        return result[int(index)] if index else result
+
+    return load
+
+
+def _file_loader(path: Path) -> Callable[[], np.ndarray]:
+    return lambda: read_image(path)
+
+
+def _root(name: str, data_root: str | os.PathLike | None) -> Path:
+    value = data_root or os.environ.get(f"HARNESS_DATA_{name.upper()}")
+    layout = DATASETS[name]
+    if not value:
+        raise FileNotFoundError(
+            f"Dataset '{name}' needs --data-root DIR or $HARNESS_DATA_{name.upper()}. Expected layout: {layout}. "
+            f"Download: {SOURCES.get(name, 'your own images')}"
+        )
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"Dataset '{name}': {root} is not a folder. Expected layout: {layout}")
+    return root
+
+
+def _celeba(root: Path) -> Dataset:
+    partition, images = root / "list_eval_partition.txt", root / "img_align_celeba"
+    if not partition.is_file() or not images.is_dir():
+        raise FileNotFoundError(f"CelebA at {root} needs img_align_celeba/ and list_eval_partition.txt ({SOURCES['celeba']})")
+    names = sorted(line.split()[0] for line in partition.read_text().splitlines() if line.strip().endswith(" 2"))
+    return Dataset("celeba", tuple(ImageItem(Path(n).stem, _file_loader(images / n)) for n in names), default_masks="nvidia")
+
+
+def _places2(root: Path, file_list: str | None) -> Dataset:
+    if file_list:
+        paths = [Path(p) if Path(p).is_absolute() else root / p for p in _read_list(Path(file_list))]
+    else:
+        folder = next((root / d for d in ("val_large", "val_256") if (root / d).is_dir()), root)
+        paths = image_files(folder)
+    return Dataset("places2", tuple(ImageItem(p.stem, _file_loader(p)) for p in paths), default_masks="nvidia")
+
+
+def _read_list(path: Path) -> list[str]:
+    """A file list as MISF writes it (a JSON array) or one path per line."""
+    text = path.read_text().strip()
+    return json.loads(text) if text.startswith("[") else [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _dunhuang(root: Path) -> Dataset:
+    gt_dir, mask_dir = root / "test_gt", root / "test"
+    if not gt_dir.is_dir() or not mask_dir.is_dir():
+        raise FileNotFoundError(f"Dunhuang at {root} needs test/ (with *_mask.jpg) and test_gt/ ({SOURCES['dunhuang']})")
+    gts = image_files(gt_dir)
+    by_stem = {p.stem: p for p in image_files(mask_dir)}
+    missing = [gt.name for gt in gts if f"{gt.stem}_mask" not in by_stem]
+    if missing:
+        raise FileNotFoundError(f"Dunhuang: no <name>_mask.* in {mask_dir} for {', '.join(missing[:5])}")
+    masks = [MaskFile(f"{gt.stem}_mask", by_stem[f"{gt.stem}_mask"], "default") for gt in gts]
+    # Official MISF config for Dunhuang: MASK_THRESHOLD 100, MASK_REVERSE 1 (holes are dark in the JPEGs).
+    paired = FileMaskSet("dunhuang", tuple(masks), threshold=100, hole_is_white=False)
+    return Dataset("dunhuang", tuple(ImageItem(p.stem, _file_loader(p)) for p in gts), paired, default_masks="paired")
+
+
+def _folder(root: Path, hole_is_white: bool) -> Dataset:
+    image_dir = root / "images" if (root / "images").is_dir() else root
+    paths = image_files(image_dir)
+    items = tuple(ImageItem(p.stem, _file_loader(p)) for p in paths)
+    mask_dir = root / "masks"
+    if not mask_dir.is_dir():
+        return Dataset("folder", items)
+    by_stem = {p.stem: p for p in image_files(mask_dir)}
+    found = {p.stem: by_stem.get(p.stem) or by_stem.get(f"{p.stem}_mask") for p in paths}
+    missing = [stem for stem, mask in found.items() if mask is None]
+    if missing:
+        raise FileNotFoundError(f"{mask_dir} has no mask for: {', '.join(missing[:5])}")
+    files = tuple(MaskFile(found[p.stem].stem, found[p.stem]) for p in paths)
+    return Dataset("folder", items, FileMaskSet("folder", files, hole_is_white=hole_is_white), default_masks="paired")
+
+
+def load_dataset(
+    name: str, data_root: str | os.PathLike | None = None, file_list: str | None = None, mask_hole_is_white: bool = True
+) -> Dataset:
+    """A dataset by name; a missing one is an error saying where to get it and its layout."""
+    if name == "sample":
+        return Dataset("sample", tuple(ImageItem(n.replace(":", "-"), _skimage_loader(n)) for n in SAMPLE_IMAGES))
+    if name not in DATASETS:
+        raise KeyError(f"unknown dataset '{name}'; known: {', '.join(DATASETS)}")
+    root = _root(name, data_root)
+    if name == "celeba":
+        return _celeba(root)
+    if name == "places2":
+        return _places2(root, file_list)
+    if name == "dunhuang":
+        return _dunhuang(root)
+    return _folder(root, mask_hole_is_white)

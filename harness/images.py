@@ -1,0 +1,131 @@
+"""Reading images and masks into canonical arrays, and the official MISF geometry.
+
+Every file becomes uint8 HxWx3 (images) or uint8 HxW (masks) whatever its mode: grayscale
+is replicated to RGB, alpha is dropped, 16-bit values are scaled to 8 bits. Geometry follows
+the official MISF loader: centre-crop to a square, then bilinear resize. The released MISF
+models were trained and tested with ``scipy.misc.imresize`` (PIL bilinear, antialiased when
+downscaling), so ``pil-bilinear`` is the default; ``cv2-bilinear`` is the later code's choice.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+RESIZE_METHODS = ("pil-bilinear", "cv2-bilinear")
+
+
+class InputError(ValueError):
+    """An image or mask that cannot be used; the message says which file and why."""
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        image = Image.open(path)
+        image.load()
+    except Exception as error:  # PIL raises many types for broken or truncated files
+        raise InputError(f"{path}: cannot be read as an image ({type(error).__name__}: {error})") from error
+    return image
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Bring any integer or float pixel array to uint8 (16-bit by /257, floats in [0,1] by x255)."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.integer):
+        top = 65535 if array.max(initial=0) > 255 else 255
+        return np.round(array.astype(np.float64) * (255.0 / top)).clip(0, 255).astype(np.uint8)
+    return np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
+
+
+def as_rgb(array: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 from grayscale, gray+alpha, RGB or RGBA arrays of any bit depth."""
+    array = to_uint8(np.asarray(array))
+    if array.ndim == 2:
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] in (1, 2):
+        return np.repeat(array[:, :, :1], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return np.ascontiguousarray(array[:, :, :3])
+    raise InputError(f"unsupported image shape {array.shape}")
+
+
+def as_gray(array: np.ndarray) -> np.ndarray:
+    """uint8 HxW for masks: RGB(A) masks are read through their first channel."""
+    array = to_uint8(np.asarray(array))
+    if array.ndim == 3:
+        array = array[:, :, 0]
+    if array.ndim != 2:
+        raise InputError(f"unsupported mask shape {array.shape}")
+    return array
+
+
+def read_image(path: Path | str) -> np.ndarray:
+    """A file as uint8 HxWx3."""
+    image = _open(Path(path))
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    elif image.mode == "CMYK":
+        image = image.convert("RGB")
+    array = np.array(image)
+    if array.size == 0:
+        raise InputError(f"{path}: empty image")
+    return as_rgb(array)
+
+
+def read_mask(path: Path | str) -> np.ndarray:
+    """A mask file as uint8 HxW (grey levels kept; binarised later at evaluation size)."""
+    image = _open(Path(path))
+    if image.mode == "P":
+        image = image.convert("L")
+    return as_gray(np.array(image))
+
+
+def center_crop_square(array: np.ndarray) -> np.ndarray:
+    height, width = array.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return array[top : top + side, left : left + side]
+
+
+def resize(array: np.ndarray, size: int, method: str = "pil-bilinear") -> np.ndarray:
+    """Bilinear resize of a uint8 array to size x size."""
+    if array.shape[0] == size and array.shape[1] == size:
+        return array
+    if method == "pil-bilinear":
+        return np.array(Image.fromarray(array).resize((size, size), Image.BILINEAR))
+    if method == "cv2-bilinear":
+        import cv2
+
+        return cv2.resize(array, (size, size), interpolation=cv2.INTER_LINEAR)
+    raise ValueError(f"unknown resize method '{method}'; choose from {RESIZE_METHODS}")
+
+
+def prepare_image(array: np.ndarray, size: int, method: str = "pil-bilinear") -> np.ndarray:
+    """Official MISF geometry: centre-crop to a square, then resize to size x size."""
+    return resize(center_crop_square(as_rgb(array)), size, method)
+
+
+def prepare_mask(
+    array: np.ndarray, size: int, threshold: int = 0, hole_is_white: bool = True, method: str = "pil-bilinear"
+) -> np.ndarray:
+    """Mask at evaluation size as float32 {0,1} with 1 = hole.
+
+    As the official loader: same crop and bilinear resize as the image, then ``> threshold``
+    (every interpolated grey pixel above it counts), then polarity reversal for sources
+    whose holes are black (MISF's MASK_REVERSE, e.g. Dunhuang with threshold 100).
+    """
+    binary = resize(center_crop_square(as_gray(array)), size, method) > threshold
+    hole = binary if hole_is_white else ~binary
+    return hole.astype(np.float32)
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """Content hash of a prepared array (dtype and shape included)."""
+    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,389 @@
+"""The MISF paper's Tables 2-4 as data, and measured results laid out like them.
+
+``published()`` loads the paper's numbers; ``paper_table()`` renders measured results
+(per-image records, see :mod:`harness.stats`) in the paper's layout beside the published
+values; ``reproduction_summary()`` and ``claims_check()`` say how close the measurements
+come to the paper and to its relative claims.
+"""
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+from itertools import groupby
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import pandas as pd
+from tabulate import tabulate
+
+from harness.stats import HIGHER_IS_BETTER, METRICS, cell_confidence, cell_means
+
+PAPER_CSV = Path(__file__).resolve().parents[1] / "results" / "paper_tables.csv"
+
+#: Paper label → harness method name per table, in the paper's row order; None: not in the harness.
+PAPER_TO_HARNESS: dict[str, dict[str, str | None]] = {
+    "table2": {
+        "PConv": None,
+        "StructFlow": None,
+        "EdgeConnect": "edgeconnect",
+        "RFRNet": "rfrnet",
+        "JPGNet": None,
+        "CTSDG": "ctsdg",
+        "MISF": "misf",
+    },
+    "table3": {
+        "Img-Filter": "misf-img-filter",
+        "Sem-Filter": "misf-sem-filter-f3",
+        "MISF": "misf",
+        "En-decoder-Filter": "misf-en-decoder-filter",
+        "En-decoder": "misf-en-decoder",
+    },
+    "table4": {
+        "Sem-Filter(F1)": "misf-sem-filter-f1",
+        "Sem-Filter(F2)": "misf-sem-filter-f2",
+        "Sem-Filter(F3)": "misf-sem-filter-f3",
+    },
+}
+TABLES: tuple[str, ...] = tuple(PAPER_TO_HARNESS)
+TABLE_TITLES: dict[str, str] = {
+    "table2": "Table 2. Comparison results on Places2, CelebA, and Dunhuang datasets.",
+    "table3": "Table 3. Ablation study results on Places2, CelebA, and Dunhuang datasets.",
+    "table4": "Table 4. Sem-Filter with different deep features.",
+}
+DATASET_LABELS: dict[str, str] = {"places2": "Places2", "celeba": "CelebA", "dunhuang": "Dunhuang"}
+RATIO_LABELS: dict[str, str] = {"0-20": "0%-20%", "20-40": "20%-40%", "40-60": "40%-60%", "default": "Default"}
+#: Decimals the paper prints per metric (used for display, ranking and tolerance checks).
+DECIMALS: dict[str, int] = {"PSNR": 3, "SSIM": 4, "L1": 3, "LPIPS": 4}
+#: Largest |measured − published| counted as reproduced: about the spread between
+#: neighbouring methods in the paper, and above the bootstrap half-width of a 1k-image cell.
+DEFAULT_TOLERANCES: dict[str, float] = {"PSNR": 0.3, "SSIM": 0.005, "L1": 0.1, "LPIPS": 0.01}
+FORMATS: tuple[str, ...] = ("markdown", "latex")
+
+
+def published(path: Path | str = PAPER_CSV) -> pd.DataFrame:
+    """The paper's numbers: columns table, dataset, mask_ratio, method (paper label), metric, value."""
+    return pd.read_csv(path, dtype={"mask_ratio": str})
+
+
+def table_columns(table: str) -> list[tuple[str, str]]:
+    """The (dataset, mask_ratio) columns of a table, in the paper's order."""
+    rows = published().query("table == @table")
+    if rows.empty:
+        raise KeyError(f"Unknown table '{table}'; known: {', '.join(TABLES)}")
+    return list(dict.fromkeys(zip(rows["dataset"], rows["mask_ratio"])))
+
+
+def _measured(records: pd.DataFrame | None) -> pd.DataFrame:
+    """Per (harness, dataset, mask_ratio, metric): number of images ``n`` and mean ``measured``."""
+    if records is None or records.empty:
+        return pd.DataFrame(columns=["harness", "dataset", "mask_ratio", "metric", "n", "measured"])
+    means = cell_means(records).rename(columns={"method": "harness", "bucket": "mask_ratio", "mean": "measured"})
+    return means.astype({"n": float})
+
+
+def _ground_truth_readers(records: pd.DataFrame | None) -> set[str]:
+    """Harness methods with a record that read the ground truth."""
+    if records is None or "reads_ground_truth" not in records.columns:
+        return set()
+    return set(records.loc[records["reads_ground_truth"].astype(bool), "method"])
+
+
+def _printed(values: pd.Series, metrics: pd.Series) -> pd.Series:
+    """``values`` rounded to the printed precision of each row's metric."""
+    return values.groupby(metrics).transform(lambda group: group.round(DECIMALS[group.name]))
+
+
+def _ranks(frame: pd.DataFrame) -> pd.Series:
+    """Dense rank (1 = best) of the shown values per metric and column, at printed precision."""
+    rounded = _printed(frame["shown"], frame["metric"])
+    key = rounded.where(~frame["metric"].map(HIGHER_IS_BETTER), -rounded)
+    return key.groupby([frame["metric"], frame["dataset"], frame["mask_ratio"]]).rank(method="dense")
+
+
+def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per cell of ``table`` (metric × method × column, in the paper's order).
+
+    Columns: metric, method (paper label, or the harness name for ``extra_methods``),
+    harness, dataset, mask_ratio, published, measured, n, diff (measured − published),
+    shown (measured, else published), rank (1 = best shown value of its column),
+    reads_ground_truth.
+    """
+    labels = {**PAPER_TO_HARNESS[table], **{name: name for name in extra_methods}}
+    layout = pd.DataFrame(
+        [
+            (metric, label, harness, dataset, ratio)
+            for metric in METRICS
+            for label, harness in labels.items()
+            for dataset, ratio in table_columns(table)
+        ],
+        columns=["metric", "method", "harness", "dataset", "mask_ratio"],
+    )
+    paper = published().query("table == @table").drop(columns="table").rename(columns={"value": "published"})
+    frame = layout.merge(paper, on=["method", "dataset", "mask_ratio", "metric"], how="left").merge(
+        _measured(records), on=["harness", "dataset", "mask_ratio", "metric"], how="left"
+    )
+    frame["diff"] = frame["measured"] - frame["published"]
+    frame["shown"] = frame["measured"].fillna(frame["published"])
+    frame["rank"] = _ranks(frame)
+    frame["reads_ground_truth"] = frame["harness"].isin(_ground_truth_readers(records))
+    return frame
+
+
+_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\^{}", "\\": r"\textbackslash{}"}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+@dataclass(frozen=True)
+class _Style:
+    """How one output format writes text, markers and cells."""
+
+    tablefmt: str  # tabulate's name for the format
+    escape: Callable[[str], str]
+    dagger: str
+    empty: str
+    ground_truth: str
+    pair: str  # a measured cell, from {measured}, {published}, {diff}
+    arrows: tuple[str, str]  # (higher better, lower better)
+    rank_marks: tuple[str, ...] = ()  # templates for the best, second best... shown value
+
+
+_STYLES: dict[str, _Style] = {
+    "markdown": _Style("github", str, "†", "–", "*", "{measured} ({published}, {diff})", ("↑", "↓")),
+    "latex": _Style(
+        "latex_booktabs", _latex_escape, r"$^\dagger$", "--", r"$^\ast$", r"{measured} {{\scriptsize({published}, ${diff}$)}}",
+        (r"$\uparrow$", r"$\downarrow$"), (r"\textbf{{{}}}", r"\underline{{{}}}"),
+    ),
+}
+
+
+def _cell(cell: pd.Series, style: _Style) -> str:
+    """A cell's text: measured beside published and difference, published alone (dagger), or empty."""
+    decimals = DECIMALS[cell["metric"]]
+    if pd.isna(cell["shown"]):
+        return style.empty
+    shown = f"{cell['shown']:.{decimals}f}"
+    if cell["rank"] <= len(style.rank_marks):
+        shown = style.rank_marks[int(cell["rank"]) - 1].format(shown)
+    if pd.isna(cell["measured"]):
+        return shown + style.dagger
+    if pd.isna(cell["published"]):
+        return shown
+    return style.pair.format(
+        measured=shown, published=f"{cell['published']:.{decimals}f}", diff=f"{cell['diff']:+.{decimals}f}"
+    )
+
+
+def _blocks(frame: pd.DataFrame, style: _Style) -> list[list[list[str]]]:
+    """Per metric, the rows [metric label or '', method label, cells...] of the table body."""
+    blocks = []
+    for metric, block in frame.groupby("metric", sort=False):
+        arrow = style.arrows[0] if HIGHER_IS_BETTER[metric] else style.arrows[1]
+        rows = []
+        for label, cells in block.groupby("method", sort=False):
+            method = style.escape(label) + (style.ground_truth if cells["reads_ground_truth"].any() else "")
+            first = f"{metric} {arrow}" if not rows else ""
+            rows.append([first, method, *(_cell(cell, style) for _, cell in cells.iterrows())])
+        blocks.append(rows)
+    return blocks
+
+
+def _legend(style: _Style) -> list[str]:
+    marks = [
+        style.escape("Cells: measured (published, measured - published)."),
+        f"{style.dagger} published value alone (not measured)",
+        f"{style.ground_truth} method reads the ground truth",
+    ]
+    if style.rank_marks:
+        best, second = (mark.format(word) for mark, word in zip(style.rank_marks, ("bold", "underlined")))
+        marks.append(f"{best}/{second}: best/second best shown value")
+    return marks
+
+
+def _markdown(frame: pd.DataFrame, table: str) -> str:
+    style = _STYLES["markdown"]
+    headers = ["Metric", "Method", *(f"{DATASET_LABELS[d]} {RATIO_LABELS[r]}" for d, r in table_columns(table))]
+    rows = [row for block in _blocks(frame, style) for row in block]
+    body = tabulate(rows, headers=headers, tablefmt=style.tablefmt, disable_numparse=True)
+    return "\n".join([TABLE_TITLES[table], "", body, "", *_legend(style)]) + "\n"
+
+
+def _latex(frame: pd.DataFrame, table: str) -> str:
+    style = _STYLES["latex"]
+    columns = table_columns(table)
+    width = 2 + len(columns)
+    groups, rules, start = [], [], 3
+    for dataset, members in groupby(columns, key=lambda c: c[0]):
+        span = len(list(members))
+        groups.append(rf"\multicolumn{{{span}}}{{c}}{{{DATASET_LABELS[dataset]}}}")
+        rules.append(rf"\cmidrule(lr){{{start}-{start + span - 1}}}")
+        start += span
+    ratios = [_latex_escape(RATIO_LABELS[r]).replace("-", "--") for _, r in columns]
+    lines = [
+        f"% {TABLE_TITLES[table]}",
+        rf"\begin{{tabular}}{{ll{'c' * len(columns)}}}",
+        r"\toprule",
+        " & ".join(["Datasets", "", *groups]) + r" \\",
+        " ".join(rules),
+        " & ".join(["Mask ratio", "", *ratios]) + r" \\",
+    ]
+    for block in _blocks(frame, style):
+        lines.append(r"\midrule")
+        lines.extend(" & ".join(row) + r" \\" for row in block)
+    lines.append(r"\bottomrule")
+    lines.extend(rf"\multicolumn{{{width}}}{{l}}{{\footnotesize {mark}}} \\" for mark in _legend(style))
+    lines.append(r"\end{tabular}")
+    return "\n".join(lines) + "\n"
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown format '{fmt}'; choose from {', '.join(FORMATS)}")
+
+
+def paper_table(
+    records: pd.DataFrame | None, table: str, fmt: str = "markdown", extra_methods: Sequence[str] = ()
+) -> str:
+    """``table`` ("table2", "table3", "table4") in the paper's layout, as "markdown" or "latex".
+
+    Measured cells read "measured (published, difference)"; cells without a measurement show
+    the published value with a dagger. ``records=None`` renders the published table alone.
+    ``extra_methods`` (harness names) are appended as rows with measured values only.
+    """
+    _check_format(fmt)
+    frame = table_frame(records, table, extra_methods)
+    return _markdown(frame, table) if fmt == "markdown" else _latex(frame, table)
+
+
+def reproduction_summary(
+    records: pd.DataFrame,
+    tolerances: Mapping[str, float] = DEFAULT_TOLERANCES,
+    tables: Sequence[str] = TABLES,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every cell with both a measurement and a published value, across ``tables``.
+
+    Adds the bootstrap 95 % interval of the measured mean (``ci_low``, ``ci_high``),
+    ``tolerance``, ``within_tolerance`` (|diff| at printed precision ≤ tolerance) and
+    ``published_in_ci``.
+    """
+    frame = pd.concat([table_frame(records, table).assign(table=table) for table in tables], ignore_index=True)
+    cells = frame.dropna(subset=["measured", "published"])
+    used = records[records["method"].isin(cells["harness"]) & records["dataset"].isin(cells["dataset"])]
+    intervals = cell_confidence(used, n_resamples=n_resamples, seed=seed).rename(
+        columns={"method": "harness", "bucket": "mask_ratio"}
+    )
+    cells = cells.merge(
+        intervals[["harness", "dataset", "mask_ratio", "metric", "ci_low", "ci_high"]],
+        on=["harness", "dataset", "mask_ratio", "metric"],
+        how="left",
+    )
+    cells["tolerance"] = cells["metric"].map(tolerances)
+    cells["within_tolerance"] = _printed(cells["diff"].abs(), cells["metric"]) <= cells["tolerance"]
+    cells["published_in_ci"] = cells["published"].between(cells["ci_low"], cells["ci_high"])
+    columns = ["table", "metric", "method", "harness", "dataset", "mask_ratio", "n", "measured", "ci_low",
+               "ci_high", "published", "diff", "tolerance", "within_tolerance", "published_in_ci"]
+    return cells[columns].astype({"n": int})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A relative improvement the paper states, in percent, with its source sentence."""
+
+    sentence: str
+    stated: float
+    metric: str
+    dataset: str
+    mask_ratio: str
+    method: str = "MISF"
+    baseline: str = "RFRNet"
+    table: str = "table2"
+
+
+_RFRNET_GAPS = (
+    "Moreover, the relative gaps become larger, i.e., 7.3% and 7.9%, under 20%-40% and 40%-60% "
+    "mask ratios, respectively."
+)
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "Compared to RFRNet, we achieve 7.01% relative higher PNSR under the 0%-20% mask ratio on the "
+        "Places2 dataset.",
+        7.01, "PSNR", "places2", "0-20",
+    ),
+    Claim(_RFRNET_GAPS, 7.3, "PSNR", "places2", "20-40"),
+    Claim(_RFRNET_GAPS, 7.9, "PSNR", "places2", "40-60"),
+    Claim(
+        "Our method gets 47.12% relative lower LPIPS than JPGNet under the 0%-20% mask ratio on the "
+        "Place2 dataset.",
+        47.12, "LPIPS", "places2", "0-20", baseline="JPGNet",
+    ),
+)
+
+
+def relative_gain(value: float, baseline: float, metric: str) -> float:
+    """Percent by which ``value`` beats ``baseline`` in the metric's better direction."""
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    return sign * (value - baseline) / baseline * 100.0
+
+
+def claims_check(records: pd.DataFrame | None = None, claims: Sequence[Claim] = CLAIMS) -> pd.DataFrame:
+    """Each claim recomputed from the published numbers and from the measured ones.
+
+    ``from_measured`` is NaN unless both methods of the claim were measured.
+    """
+    frames = {
+        table: table_frame(records, table).set_index(["method", "metric", "dataset", "mask_ratio"])
+        for table in {claim.table for claim in claims}
+    }
+    rows = []
+    for claim in claims:
+        cells = frames[claim.table]
+        method, baseline = (
+            cells.loc[(label, claim.metric, claim.dataset, claim.mask_ratio)]
+            for label in (claim.method, claim.baseline)
+        )
+        rows.append(
+            (*astuple(claim),
+             relative_gain(method["published"], baseline["published"], claim.metric),
+             relative_gain(method["measured"], baseline["measured"], claim.metric))
+        )
+    return pd.DataFrame(rows, columns=[f.name for f in fields(Claim)] + ["from_published", "from_measured"])
+
+
+def _format_metric_values(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``columns`` as strings at the printed precision of each row's metric."""
+    out = frame.copy()
+    for column in columns:
+        out[column] = [
+            "" if pd.isna(v) else f"{v:{'+' if column == 'diff' else ''}.{DECIMALS[m]}f}"
+            for v, m in zip(frame[column], frame["metric"])
+        ]
+    return out
+
+
+def render_reproduction(
+    records: pd.DataFrame, tolerances: Mapping[str, float] = DEFAULT_TOLERANCES, fmt: str = "markdown"
+) -> str:
+    """The reproduction summary and the claims check as text tables ("markdown" or "latex")."""
+    _check_format(fmt)
+    style = _STYLES[fmt]
+    summary = reproduction_summary(records, tolerances)
+    cells = _format_metric_values(summary, ["measured", "ci_low", "ci_high", "published", "diff"])
+    claims = claims_check(records)
+    claims[["from_published", "from_measured"]] = claims[["from_published", "from_measured"]].round(2)
+    stated = ", ".join(f"{m} {t:g}" for m, t in tolerances.items())
+    header = (
+        f"{int(summary['within_tolerance'].sum())} of {len(summary)} measured cells within tolerance of the "
+        f"published value ({stated}); the published value lies inside the bootstrap 95% interval of the "
+        f"measured mean in {int(summary['published_in_ci'].sum())}."
+    )
+    return "\n\n".join(
+        [
+            style.escape(header),
+            tabulate(cells, headers="keys", tablefmt=style.tablefmt, showindex=False, disable_numparse=True),
+            style.escape("Relative claims (percent):"),
+            tabulate(claims.drop(columns=["table"]), headers="keys", tablefmt=style.tablefmt, showindex=False),
+        ]
+    ) + "\n"
