@@ -3,6 +3,8 @@
 Pure functions over a records DataFrame (columns ``method``, ``dataset``, ``bucket``,
 ``item_id`` and one column per metric); no I/O. A *cell* is one (method, dataset, bucket,
 metric); NaN values (e.g. LPIPS when unavailable) are left out of every statistic.
+Pass one evaluation per (method, dataset, bucket, item_id), e.g. records of one run and
+metric profile: repeated items would count twice in a mean, and a paired comparison rejects them.
 """
 from __future__ import annotations
 
