@@ -21,7 +21,7 @@ register_method(
 register_method(
     "ctsdg",
     "baselines.ctsdg:ctsdg",
-    description="CTSDG (Guo et al. ICCV 2021) at 256x256; edges from the ground truth as upstream; option dataset=",
+    description="CTSDG (Guo et al. ICCV 2021) at 256x256; edges from the ground truth as upstream; option dataset=places2|celeba|psv",
     weights=ctsdg_weights(),
     tags=("baseline", "misf-table", "reads-ground-truth"),
 )
