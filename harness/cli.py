@@ -99,7 +99,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         records = records[records["dataset"] == args.dataset]
     if args.methods:
         records = records[records["method"].isin(_csv(args.methods))]
-    text = render(records, args.format)
+    text = render(records, args.format).rstrip("\n")
     if args.output:
         Path(args.output).write_text(text + "\n")
     else:

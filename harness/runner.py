@@ -6,6 +6,7 @@ moment it is done, so an interrupted run loses at most the batch in flight.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -84,7 +85,9 @@ class Evaluation:
         self.manifest, self.predictor, self.method = manifest, predictor, method
         self.cache, self.batch_size = cache, batch_size
         self.profile = get_profile(manifest.spec.profile)
-        self.fingerprint = predictor.fingerprint()
+        # The method name is part of it: two factories of one class with settings the class
+        # does not report in config() must never share cached outputs.
+        self.fingerprint = hashlib.sha256(f"{method}|{predictor.fingerprint()}".encode()).hexdigest()[:32]
         self._lpips: Any = None
 
     def key(self, item: ManifestItem) -> str:

@@ -1,0 +1,50 @@
+"""The command line end to end on the embedded default."""
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main, parse_checkpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPECTED = ROOT / "results" / "expected" / "sample-classical.json"
+
+
+def test_run_then_report_markdown_latex_csv(tmp_path, capsys):
+    runs = str(tmp_path / "runs")
+    args = ["--methods", "telea,navier-stokes,biharmonic", "--limit", "1", "--size", "64", "--out", runs, "--no-progress"]
+    assert main(["run", *args, "--no-lpips"]) == 0
+    out = capsys.readouterr().out
+    assert "| telea" in out and "0-20 PSNR↑" in out
+    assert main(["report", "--runs", runs, "--format", "latex"]) == 0
+    latex = capsys.readouterr().out
+    assert r"\toprule" in latex and r"\midrule" in latex and r"\bottomrule" in latex
+    assert latex.count(r"\textbf{") >= 9  # one best value per column
+    assert main(["report", "--runs", runs, "--format", "csv"]) == 0
+    csv = capsys.readouterr().out.splitlines()
+    assert csv[0].startswith("dataset,method,bucket,n,PSNR") and len(csv) == 1 + 3 * 3
+
+
+def test_unknown_method_and_missing_dataset_are_clear_errors(tmp_path, capsys):
+    assert main(["run", "--methods", "nope", "--limit", "1", "--out", str(tmp_path)]) == 2
+    assert "Unknown method 'nope'" in capsys.readouterr().out
+    assert main(["run", "--methods", "telea", "--dataset", "places2", "--out", str(tmp_path)]) == 2
+    assert "HARNESS_DATA_PLACES2" in capsys.readouterr().out
+
+
+def test_checkpoint_arguments():
+    assert parse_checkpoints(["a.pth"], ["misf", "lama"]) == {"misf": "a.pth", "lama": "a.pth"}
+    assert parse_checkpoints(["lama=l.ckpt", "m.pth"], ["misf", "lama"]) == {"lama": "l.ckpt", "misf": "m.pth"}
+
+
+@pytest.mark.slow
+def test_check_passes_on_committed_expectations_and_fails_on_perturbed_copy(tmp_path, capsys):
+    runs = str(tmp_path / "runs")
+    assert main(["check", "--expected", str(EXPECTED), "--runs", runs, "--no-progress"]) == 0
+    data = json.loads(EXPECTED.read_text())
+    data["aggregates"][0]["PSNR"] += 0.05
+    perturbed = tmp_path / "perturbed.json"
+    perturbed.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["check", "--expected", str(perturbed), "--runs", runs, "--no-run"]) == 1
+    assert "Regressions" in capsys.readouterr().out

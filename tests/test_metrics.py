@@ -1,0 +1,97 @@
+"""The paper profile against direct scikit-image / lpips computations on the same arrays."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from harness.metrics import get_profile
+from harness.metrics.functional import to_uint8_truncated
+from harness.metrics import lpips_model
+
+
+def _batch(seed=0, size=32):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(2, 3, size, size, generator=g)
+    predictions = torch.rand(2, 3, size, size, generator=g)
+    masks = (torch.rand(2, 1, size, size, generator=g) > 0.6).float()
+    return images, predictions, masks
+
+
+def test_truncation_not_rounding():
+    x = torch.tensor([0.999 / 255, 1.6 / 255, 254.9 / 255, 1.0, 1.2, -0.1]).view(1, 1, 1, 6).expand(1, 3, 1, 6)
+    u8 = to_uint8_truncated(x)[0, 0, :, 0]
+    assert u8.tolist() == [0, 1, 254, 255, 255, 0]
+
+
+def test_paper_profile_equals_direct_skimage():
+    images, predictions, masks = _batch()
+    rows = get_profile("paper").compute(images, predictions, masks, ("PSNR", "SSIM", "L1"))
+    for b in range(2):
+        merged = (predictions[b] * masks[b] + images[b] * (1 - masks[b])).clamp(0, 1)
+        # Independent reference: numpy floor of the float32 x255 values, as np.astype does.
+        gt = np.floor(images[b].permute(1, 2, 0).numpy() * np.float32(255)).astype(np.uint8)
+        pre = np.floor(merged.permute(1, 2, 0).numpy() * np.float32(255)).astype(np.uint8)
+        assert rows[b]["PSNR"] == pytest.approx(peak_signal_noise_ratio(gt, pre), abs=1e-12)
+        ssim = structural_similarity(gt, pre, channel_axis=-1, data_range=255, win_size=7,
+                                     gaussian_weights=False, use_sample_covariance=True)
+        assert rows[b]["SSIM"] == pytest.approx(ssim, abs=1e-12)
+        assert rows[b]["L1"] == pytest.approx(float(np.abs(merged.numpy() - images[b].numpy()).mean()) * 100, rel=1e-6)
+
+
+def test_truncation_changes_psnr_versus_rounding():
+    images, predictions, masks = _batch(1)
+    row = get_profile("paper").compute(images, predictions, masks, ("PSNR",))[0]
+    merged = (predictions[0] * masks[0] + images[0] * (1 - masks[0])).clamp(0, 1)
+    rounded = peak_signal_noise_ratio(
+        np.round(images[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8),
+        np.round(merged.permute(1, 2, 0).numpy() * 255).astype(np.uint8),
+    )
+    assert row["PSNR"] != pytest.approx(rounded, abs=1e-6)
+
+
+def test_psnr_capped_at_100_for_identical_images():
+    images, _, masks = _batch(2)
+    row = get_profile("paper").compute(images, images.clone(), masks, ("PSNR", "L1"))[0]
+    assert row["PSNR"] == 100.0 and row["L1"] == 0.0
+
+
+def test_composite_ignores_prediction_outside_holes():
+    images, predictions, masks = _batch(3)
+    noisy = predictions + (1 - masks) * 5.0  # garbage where the mask says "known"
+    a = get_profile("paper").compute(images, predictions, masks, ("PSNR", "SSIM", "L1"))
+    b = get_profile("paper").compute(images, noisy, masks, ("PSNR", "SSIM", "L1"))
+    assert a == b
+
+
+def test_lpips_matches_lpips_package_on_minus_one_to_one():
+    import lpips
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lpips.LPIPS(net="vgg", version="0.1", pnet_rand=True, verbose=False).eval()
+
+    def fn(a, b):
+        with torch.no_grad():
+            return model(a * 2 - 1, b * 2 - 1).flatten()
+
+    images, predictions, masks = _batch(4, size=64)
+    rows = get_profile("paper").compute(images, predictions, masks, ("LPIPS",), fn)
+    merged = (predictions * masks + images * (1 - masks)).clamp(0, 1)
+    with torch.no_grad():
+        reference = model(merged, images, normalize=True).flatten()  # lpips' own [0,1] → [-1,1]
+    assert [r["LPIPS"] for r in rows] == pytest.approx(reference.tolist(), abs=1e-6)
+
+
+def test_lpips_unavailable_offline_warns_and_returns_none(monkeypatch):
+    from urllib.error import URLError
+
+    def offline(*args, **kwargs):
+        raise URLError("offline")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    lpips_model._build.cache_clear()
+    with pytest.warns(RuntimeWarning, match="LPIPS unavailable"):
+        assert lpips_model.lpips_distance("vgg") is None
+    lpips_model._build.cache_clear()
