@@ -109,3 +109,8 @@ def ctsdg(
     generator = CTSDGGenerator()
     generator.load_state_dict(load_state_dict(path, key="generator"), strict=True)
     return CTSDGPredictor(generator, (path,), sigma=sigma, device=device)
+
+
+def random_predictor(device: Any = None) -> CTSDGPredictor:
+    """CTSDG with its initial random weights, for timing and shape checks."""
+    return CTSDGPredictor(CTSDGGenerator(), device=device)

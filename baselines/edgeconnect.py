@@ -89,3 +89,8 @@ def edgeconnect(
     model.edge_generator.load_state_dict(load_state_dict(edge_file, key="generator"), strict=True)
     model.inpaint_generator.load_state_dict(load_state_dict(inpaint_file, key="generator"), strict=True)
     return EdgeConnectPredictor(model, (edge_file, inpaint_file), sigma=sigma, device=device)
+
+
+def random_predictor(device: Any = None) -> EdgeConnectPredictor:
+    """EdgeConnect with its initial random weights, for timing and shape checks."""
+    return EdgeConnectPredictor(EdgeConnect(), device=device)
