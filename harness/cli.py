@@ -92,19 +92,41 @@ def _print_failures(failures) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.records import load_records, runs_root
-    from harness.report import render
 
     records = load_records(Path(args.runs) if args.runs else runs_root())
     if args.dataset:
         records = records[records["dataset"] == args.dataset]
     if args.methods:
         records = records[records["method"].isin(_csv(args.methods))]
-    text = render(records, args.format).rstrip("\n")
+    text = _report_text(records, args).rstrip("\n")
     if args.output:
         Path(args.output).write_text(text + "\n")
     else:
         print(text)
     return 0
+
+
+def _report_text(records, args: argparse.Namespace) -> str:
+    from harness.report import render
+
+    if args.paper:
+        from harness.paper import paper_table
+
+        return paper_table(records, args.paper, "latex" if args.format == "latex" else "markdown", _csv(args.extra_methods))
+    if args.reproduction:
+        from harness.paper import render_reproduction
+
+        return render_reproduction(records, fmt="latex" if args.format == "latex" else "markdown")
+    if args.confidence:
+        from harness.stats import cell_confidence
+
+        return cell_confidence(records).to_csv(index=False) if args.format == "csv" else cell_confidence(records).to_string(index=False)
+    if args.paired:
+        from harness.stats import paired_comparison
+
+        method_a, method_b = _csv(args.paired)
+        return paired_comparison(records, method_a, method_b).to_string(index=False)
+    return render(records, args.format)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -129,6 +151,24 @@ def cmd_check(args: argparse.Namespace) -> int:
         console.print("[red]Regressions:[/red]")
         console.print(bad.to_string(index=False), markup=False)
         return 1
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.grids import comparison_grid
+    from harness.records import find_runs, load_records, runs_root
+
+    root = Path(args.runs) if args.runs else runs_root()
+    records = load_records(root)
+    methods = _csv(args.methods) or list(dict.fromkeys(records["method"]))
+    runs = [r for r in find_runs(root) if r.name in set(records.loc[records["dataset"] == args.dataset, "run"])]
+    if not runs:
+        console.print(f"No run of dataset '{args.dataset}' under {root}", markup=False)
+        return 2
+    zoom = tuple(int(v) for v in _csv(args.zoom)) if args.zoom else None
+    grid = comparison_grid(runs[0], methods, records, args.bucket, args.samples, zoom)
+    grid.save(args.output)
+    console.print(f"Wrote {args.output} ({grid.width}x{grid.height}) from {runs[0]}", markup=False)
     return 0
 
 
@@ -165,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset")
     p.add_argument("--methods")
     p.add_argument("--output", help="write to this file instead of stdout")
+    p.add_argument("--paper", choices=["table2", "table3", "table4"], help="the paper's table layout, measured beside published")
+    p.add_argument("--extra-methods", help="with --paper: harness methods to add as rows (measured only)")
+    p.add_argument("--reproduction", action="store_true", help="measured - published per cell, tolerances, the paper's claims")
+    p.add_argument("--confidence", action="store_true", help="per cell: images and bootstrap 95%% CI of the mean")
+    p.add_argument("--paired", metavar="A,B", help="paired test of two methods per metric and bucket")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check", help="compare a run's aggregates with committed expectations")
@@ -174,6 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="(re)write the expectations from the run")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("compare", help="Fig. 5-style grid from cached outputs: input | methods | ground truth")
+    p.add_argument("--runs")
+    p.add_argument("--dataset", default="sample")
+    p.add_argument("--methods", help="columns, in order (default: every method of the run)")
+    p.add_argument("--bucket", help="only items of this bucket, e.g. 40-60")
+    p.add_argument("--samples", type=int, default=4)
+    p.add_argument("--zoom", metavar="X,Y,SIDE", help="red box and enlarged crop of this square")
+    p.add_argument("--output", default="comparison.png")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("list", help="methods, datasets, mask sets and profiles, and what is present here")
     p.set_defaults(func=cmd_list)

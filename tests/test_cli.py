@@ -23,6 +23,24 @@ def test_run_then_report_markdown_latex_csv(tmp_path, capsys):
     assert main(["report", "--runs", runs, "--format", "csv"]) == 0
     csv = capsys.readouterr().out.splitlines()
     assert csv[0].startswith("dataset,method,bucket,n,PSNR") and len(csv) == 1 + 3 * 3
+    grid = tmp_path / "grid.png"
+    assert main(["compare", "--runs", runs, "--methods", "telea,biharmonic", "--samples", "2", "--output", str(grid)]) == 0
+    from PIL import Image
+
+    width, height = Image.open(grid).size
+    assert width == 4 * 64 + 3 * 4 and height == 18 + 2 * (64 + 4)  # input, 2 methods, GT; 2 rows
+
+
+def test_report_paper_layout_and_statistics(tmp_path, capsys):
+    runs = str(tmp_path / "runs")
+    assert main(["run", "--methods", "telea,biharmonic", "--limit", "3", "--size", "64", "--out", runs, "--no-progress", "--no-lpips"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--runs", runs, "--paper", "table2", "--extra-methods", "telea"]) == 0
+    assert "MISF" in capsys.readouterr().out
+    assert main(["report", "--runs", runs, "--confidence"]) == 0
+    assert "ci_low" in capsys.readouterr().out
+    assert main(["report", "--runs", runs, "--paired", "telea,biharmonic"]) == 0
+    assert "p_wilcoxon" in capsys.readouterr().out
 
 
 def test_unknown_method_and_missing_dataset_are_clear_errors(tmp_path, capsys):
