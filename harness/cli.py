@@ -29,6 +29,15 @@ def parse_checkpoints(values: list[str] | None, methods: list[str]) -> dict[str,
     return result
 
 
+def _options(values: list[str] | None) -> dict[str, str]:
+    """``--option key=value`` pairs passed to every method factory."""
+    pairs = [value.partition("=") for value in values or []]
+    bad = [key for key, sep, _ in pairs if not sep]
+    if bad:
+        raise ValueError(f"--option needs KEY=VALUE, got {bad[0]!r}")
+    return {key: value for key, _, value in pairs}
+
+
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and protocol")
     group.add_argument("--dataset", default="sample", help="sample (default, embedded), celeba, places2, dunhuang, folder")
@@ -68,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run(
             spec, methods, parse_checkpoints(args.checkpoint, methods), args.device, args.batch_size,
-            Path(args.out) if args.out else None, args.strict, not args.no_progress,
+            Path(args.out) if args.out else None, args.strict, not args.no_progress, _options(args.option),
         )
     except StrictModeError as error:
         console.print(f"[red]--strict: {error}[/red]")
@@ -191,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", action="append", help="one method (repeatable)")
     p.add_argument("--checkpoint", action="append", help="PATH for every method, or METHOD=PATH (repeatable)")
     p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: CUDA when present)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="passed to the method factories (repeatable)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--out", help="runs folder (default ./runs or $HARNESS_RUNS)")
     p.add_argument("--strict", action="store_true", help="any failed item is fatal (after writing what is done)")
