@@ -7,6 +7,25 @@ register_method("navier-stokes", "baselines.classical:navier_stokes", descriptio
 register_method("biharmonic", "baselines.classical:biharmonic", description="scikit-image biharmonic inpainting", tags=("classical",))
 
 # --- MISF family (misf/) ---
+from misf.weights import WEIGHTS as MISF_WEIGHTS  # noqa: E402  (no model code)
+
+_MISF_FAMILY = {
+    "misf": ("misf", "MISF (Li et al. CVPR 2022), official generator; option dataset=celeba|places2|dunhuang"),
+    "misf-img-filter": ("misf_img_filter", "MISF ablation Img-Filter (Table 3): filters the corrupted image only"),
+    "misf-sem-filter-f1": ("misf_sem_filter_f1", "MISF ablation Sem-Filter at F1 (Table 4)"),
+    "misf-sem-filter-f2": ("misf_sem_filter_f2", "MISF ablation Sem-Filter at F2 (Table 4)"),
+    "misf-sem-filter-f3": ("misf_sem_filter_f3", "MISF ablation Sem-Filter at F3 (Tables 3, 4)"),
+    "misf-en-decoder": ("misf_en_decoder", "MISF ablation En-decoder (Table 3): no dynamic filtering"),
+    "misf-en-decoder-filter": ("misf_en_decoder_filter", "MISF ablation En-decoder-Filter (Table 3): image filtering of the output"),
+}
+for _name, (_factory, _description) in _MISF_FAMILY.items():
+    register_method(
+        _name,
+        f"misf.predictor:{_factory}",
+        description=_description,
+        weights=MISF_WEIGHTS[_name],
+        tags=("misf", "misf-table") if _name == "misf" else ("misf", "ablation"),
+    )
 
 # --- EdgeConnect, CTSDG (baselines/) ---
 from baselines.weights import ctsdg_weights, edgeconnect_weights  # noqa: E402  (no model code)
