@@ -92,6 +92,17 @@ def test_loads_strictly_and_predicts(checkpoint_dir):
     assert predictor.config()["sigma"] == 2.0
 
 
+def test_spectral_norm_uses_the_stored_vectors(checkpoint_dir):
+    """Eval mode divides by u.W.v of the checkpoint and runs no power iteration."""
+    predictor = load_predictor("edgeconnect", checkpoint=str(checkpoint_dir))
+    predictor.predict(*_sample())
+    state = torch.load(checkpoint_dir / "EdgeModel_gen.pth", weights_only=True)["generator"]
+    weight, u, v = (state[f"encoder.4.weight_{s}"] for s in ("orig", "u", "v"))
+    conv = predictor.module.edge_generator.encoder[4]
+    assert torch.allclose(conv.weight, weight / (u @ weight.reshape(128, -1) @ v))
+    assert torch.equal(conv.weight_u, u) and torch.equal(conv.weight_v, v)
+
+
 def test_strict_loading_rejects_a_missing_key(checkpoint_dir, tmp_path):
     state = torch.load(checkpoint_dir / "EdgeModel_gen.pth", weights_only=True)
     del state["generator"]["middle.3.conv_block.5.weight_v"]
