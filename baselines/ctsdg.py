@@ -7,7 +7,7 @@ converting it with ``ToPILImage``: ``x.mul(255).byte()`` wraps negative values m
 wrap is reproduced here, not fixed. The network then sees ``gt * m``, ``cat(edge * m,
 gray * m)`` and ``m`` with m = 1 on valid pixels (the mask file is thresholded ``>= 0.5`` and
 inverted). Since the edges read the ground truth inside the holes, the predictor declares
-``reads_ground_truth``.
+``reads_ground_truth``; ``images`` only supplies the shape and the output device.
 """
 from __future__ import annotations
 
@@ -85,11 +85,12 @@ class CTSDGPredictor(TorchPredictor):
         if not self.size.accepts(*images.shape[-2:]):
             raise ValueError(f"CTSDG runs at 256x256 (the official test resizes to it), got {tuple(images.shape[-2:])}")
         valid = (masks < 0.5).float().to(self.device)
-        gray, edges = gray_and_edges(normalise(ground_truth), self.sigma)
+        truth = normalise(ground_truth)
+        gray, edges = gray_and_edges(truth, self.sigma)
         structure = torch.cat((edges, gray), dim=1).to(self.device) * valid
-        # gt * m upstream; the harness image equals the ground truth wherever m = 1
-        image = normalise(images).to(self.device) * valid
-        out = self.module(image, structure, valid)
+        # gt * m as upstream, rather than the harness image, whose known pixels next to a hole
+        # may have been blended with the zeroed hole when the harness resized it
+        out = self.module(truth.to(self.device) * valid, structure, valid)
         return ((out + 1) / 2).clamp(0, 1).to(images.device)
 
 
