@@ -66,3 +66,47 @@ def ctsdg_weights(dataset: str = "places2") -> WeightsInfo:
 
 def ctsdg_dir() -> Path:
     return weights_dir() / "ctsdg"
+
+
+# --- RFR-Net, LaMa ---
+
+RFRNET_DRIVE = "https://drive.google.com/drive/folders/1EbRSL6SlJqeMliT9qU8V5g0idJqvirZr"
+#: Official RFR-Net file per harness dataset name (README Drive folder; names as in issue #42).
+RFRNET_FILES = {"celeba": "checkpoint_celeba.pth", "psv": "checkpoint_paris.pth"}
+
+
+def rfrnet_weights(dataset: str = "celeba") -> WeightsInfo:
+    """jingyuanli001/RFR-Inpainting's generator for one dataset; only CelebA and Paris were released."""
+    released = ", ".join(f"{name} ({file})" for name, file in RFRNET_FILES.items())
+    return WeightsInfo(
+        method=f"rfrnet ({dataset})",
+        file_names=(RFRNET_FILES.get(dataset, f"checkpoint_{dataset}.pth"),),
+        source=f"{RFRNET_DRIVE} (folder RFR_Net_pretrained/, jingyuanli001/RFR-Inpainting README)",
+        note=(
+            f"Released: {released}. Places2 weights were promised but never released (issues #19, #33): "
+            "for any other dataset pass a checkpoint file of your own, which is then recorded by its hash. License MIT."
+        ),
+    )
+
+
+def rfrnet_dir() -> Path:
+    return weights_dir() / "rfrnet"
+
+
+#: Hugging Face copy of big-lama/models/best.ckpt (camenduru/big-lama keeps the official tree unzipped).
+LAMA_HF = "hf://camenduru/big-lama/big-lama/models/best.ckpt"
+
+LAMA_WEIGHTS = WeightsInfo(
+    method="lama (big-lama)",
+    file_names=("best.ckpt", "models/best.ckpt"),
+    source=(
+        "big-lama/models/best.ckpt in https://drive.google.com/drive/folders/1B2x7eQDgecTL0oh3LSIBDGj0fTxs6Ips "
+        "(advimman/lama README). Hugging Face copies: --checkpoint " + LAMA_HF + ", hf://akhaliq/lama/best.ckpt, "
+        "or big-lama.zip from https://huggingface.co/smartywu/big-lama (unzip, pass the big-lama folder)"
+    ),
+    note="A folder may be the unzipped big-lama/ (holding models/best.ckpt). License Apache-2.0.",
+)
+
+
+def lama_dir() -> Path:
+    return weights_dir() / "lama"
