@@ -46,3 +46,19 @@ register_method(
 )
 
 # --- RFR-Net, LaMa (baselines/) ---
+from baselines.weights import LAMA_WEIGHTS, rfrnet_weights  # noqa: E402  (no model code)
+
+register_method(
+    "rfrnet",
+    "baselines.rfrnet:rfrnet",
+    description="RFR-Net (Li et al. CVPR 2020), official test path at 256; option dataset=celeba|psv (no Places2 weights exist)",
+    weights=rfrnet_weights(),
+    tags=("baseline", "misf-table"),
+)
+register_method(
+    "lama",
+    "baselines.lama:lama",
+    description="big-LaMa (Suvorov et al. WACV 2022), Places2-trained, symmetric padding to a multiple of 8",
+    weights=LAMA_WEIGHTS,
+    tags=("baseline",),
+)
