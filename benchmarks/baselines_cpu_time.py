@@ -20,6 +20,8 @@ from harness.registry import import_target
 RANDOM_BUILDERS = {
     "edgeconnect": "baselines.edgeconnect:random_predictor",
     "ctsdg": "baselines.ctsdg:random_predictor",
+    "rfrnet": "baselines.rfrnet:random_predictor",
+    "lama": "baselines.lama:random_predictor",
 }
 
 
