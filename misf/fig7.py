@@ -135,7 +135,8 @@ def plot_fig7(
     for axis, suffix, label in zip(axes, ("", "_hole"), ("all feature cells", "hole cells")):
         for offset, column, name, colour in ((-0.2, pre, "Pre-filtered", "#9ab"), (0.2, post, "Filtered", "#d62")):
             values = [group[f"{column}{suffix}"] for _, group in groups]
-            axis.bar(x + offset, [v.mean() for v in values], 0.4, yerr=[v.std() for v in values], label=name, color=colour, capsize=3)
+            means, spreads = [v.mean() for v in values], [v.std() for v in values]
+            axis.bar(x + offset, means, 0.4, yerr=spreads, label=name, color=colour, capsize=3)
         axis.set_xticks(x, [name for name, _ in groups])
         axis.set_xlabel("mask ratio")
         axis.set_title(label, fontsize=9)

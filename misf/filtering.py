@@ -6,10 +6,11 @@ with row-major taps ``t = 3(dy+1) + (dx+1)``, no kernel normalisation and no bia
 
 The official code stacks nine shifted copies of the input (``[B,C,9,H,W]``) and, for the feature
 level, first expands 576 predicted channels to 2304 (``repeat_interleave(4)``). :func:`pixel_filter`
-computes the same values tap by tap into one output buffer, and reads the unexpanded kernels
-through strided views: with ``c = repeat*g + m``, channel c's tap t uses raw channel
-``(9c+t)//repeat = 9g + (9m+t)//repeat``, a fixed offset inside group g's nine raw channels. Its
-backward pass is written the same way, so training never materialises the stack either.
+computes the same values tap by tap into one output buffer, reading each tap's in-bounds window
+instead of a padded copy, and reads the unexpanded kernels through strided views: with
+``c = repeat*g + m``, channel c's tap t uses raw channel ``(9c+t)//repeat = 9g + (9m+t)//repeat``,
+a fixed offset inside group g's nine raw channels. The backward pass works the same way, so
+training never materialises the stack or the expanded kernels either.
 """
 from __future__ import annotations
 
@@ -49,15 +50,22 @@ def pixel_filter(x: torch.Tensor, kernels: torch.Tensor, repeat: int = 1) -> tor
     return _PixelFilter.apply(x, kernels, repeat)
 
 
-def _taps(repeat: int) -> Iterator[tuple[int, int, int, int]]:
-    """(m, row, col, s): channel offset m within a group, tap position, raw offset within the group."""
+Window = tuple[slice, slice]
+
+
+def _taps(repeat: int, height: int, width: int) -> Iterator[tuple[int, int, Window, Window]]:
+    """(m, s, target, source) per tap: channel offset m in a group, raw offset s in the group, and
+    the output window that reads the in-bounds input window (the zero padding contributes nothing)."""
     for m in range(repeat):
         for tap in range(TAPS):
-            yield m, tap // 3, tap % 3, (TAPS * m + tap) // repeat
+            dy, dx = tap // 3 - 1, tap % 3 - 1
+            rows, cols = slice(max(0, -dy), height - max(0, dy)), slice(max(0, -dx), width - max(0, dx))
+            shifted = (slice(rows.start + dy, rows.stop + dy), slice(cols.start + dx, cols.stop + dx))
+            yield m, (TAPS * m + tap) // repeat, (rows, cols), shifted
 
 
 class _PixelFilter(torch.autograd.Function):
-    """Tap-by-tap forward and backward; only the inputs are saved (the padding is redone)."""
+    """Tap-by-tap forward and backward on in-bounds windows: no padded copy, only inputs saved."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, kernels: torch.Tensor, repeat: int) -> torch.Tensor:
@@ -65,12 +73,14 @@ class _PixelFilter(torch.autograd.Function):
         ctx.repeat = repeat
         batch, channels, height, width = x.shape
         groups = channels // repeat
-        padded = F.pad(x, (1, 1, 1, 1)).view(batch, groups, repeat, height + 2, width + 2)
+        grouped = x.view(batch, groups, repeat, height, width)
         raw = kernels.view(batch, groups, TAPS, height, width)
-        out = x.new_zeros(batch, groups, repeat, height, width)
-        for m, row, col, s in _taps(repeat):
-            out[:, :, m].addcmul_(padded[:, :, m, row : row + height, col : col + width], raw[:, :, s])
-        return out.view(batch, channels, height, width)
+        out = x.new_zeros(grouped.shape)
+        for m, s, target, source in _taps(repeat, height, width):
+            out[:, :, m][..., target[0], target[1]].addcmul_(
+                grouped[:, :, m][..., source[0], source[1]], raw[:, :, s][..., target[0], target[1]]
+            )
+        return out.view(x.shape)
 
     @staticmethod
     @once_differentiable
@@ -79,21 +89,25 @@ class _PixelFilter(torch.autograd.Function):
         repeat = ctx.repeat
         batch, channels, height, width = x.shape
         groups = channels // repeat
-        padded = F.pad(x, (1, 1, 1, 1)).view(batch, groups, repeat, height + 2, width + 2)
+        grouped = x.view(batch, groups, repeat, height, width)
         raw = kernels.view(batch, groups, TAPS, height, width)
-        grad = grad.reshape(batch, groups, repeat, height, width)
+        grad = grad.reshape(grouped.shape)
         need_x, need_k = ctx.needs_input_grad[:2]
-        grad_padded = x.new_zeros(padded.shape) if need_x else None
+        grad_x = x.new_zeros(grouped.shape) if need_x else None
         grad_raw = kernels.new_zeros(raw.shape) if need_k else None
-        for m, row, col, s in _taps(repeat):
-            window = (slice(None), slice(None), m, slice(row, row + height), slice(col, col + width))
+        for m, s, target, source in _taps(repeat, height, width):
+            grad_window = grad[:, :, m][..., target[0], target[1]]
             if need_x:
-                grad_padded[window].addcmul_(grad[:, :, m], raw[:, :, s])
+                kernel_window = raw[:, :, s][..., target[0], target[1]]
+                grad_x[:, :, m][..., source[0], source[1]].addcmul_(grad_window, kernel_window)
             if need_k:
-                grad_raw[:, :, s].addcmul_(grad[:, :, m], padded[window])
-        grad_x = grad_padded[..., 1:-1, 1:-1].reshape(x.shape) if need_x else None
-        grad_k = grad_raw.view(kernels.shape) if need_k else None
-        return grad_x, grad_k, None
+                input_window = grouped[:, :, m][..., source[0], source[1]]
+                grad_raw[:, :, s][..., target[0], target[1]].addcmul_(grad_window, input_window)
+        return (
+            grad_x.view(x.shape) if need_x else None,
+            grad_raw.view(kernels.shape) if need_k else None,
+            None,
+        )
 
 
 def reference_filter(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:

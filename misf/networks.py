@@ -289,7 +289,9 @@ class Discriminator(BaseNetwork):
     ``use_sigmoid`` is False (hinge loss).
     """
 
-    def __init__(self, in_channels: int = 3, use_sigmoid: bool = True, use_spectral_norm: bool = True, init_weights: bool = True):
+    def __init__(
+        self, in_channels: int = 3, use_sigmoid: bool = True, use_spectral_norm: bool = True, init_weights: bool = True
+    ):
         super().__init__()
         self.use_sigmoid = use_sigmoid
         sn = use_spectral_norm

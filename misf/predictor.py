@@ -71,7 +71,9 @@ class MISFPredictor(TorchPredictor):
                 "pad or resize first (the official code silently scrambles kernels on non-square inputs)"
             )
         if images.shape[1] != 3 or masks.shape[1] != 1 or masks.shape[-2:] != images.shape[-2:]:
-            raise ValueError(f"expected images [B,3,H,W] and masks [B,1,H,W], got {tuple(images.shape)}, {tuple(masks.shape)}")
+            raise ValueError(
+                f"expected images [B,3,H,W] and masks [B,1,H,W], got {tuple(images.shape)}, {tuple(masks.shape)}"
+            )
         images = images.to(self.device, torch.float32)
         masks = masks.to(self.device, torch.float32)
         return torch.cat([images * (1 - masks), masks], dim=1)
@@ -92,7 +94,8 @@ def build_predictor(
 ) -> MISFPredictor:
     """Load ``method``'s generator strictly from a checkpoint, or seed random weights on request."""
     if options:
-        raise TypeError(f"{method}: unknown options {', '.join(sorted(options))} (known: dataset, random_weights, seed)")
+        known = "dataset, random_weights, seed"
+        raise TypeError(f"{method}: unknown options {', '.join(sorted(options))} (known: {known})")
     variant = METHOD_VARIANTS[method]
     file_name = weight_file_name(method, dataset)
     if _truthy(random_weights) or checkpoint == "random":
@@ -111,36 +114,50 @@ def build_predictor(
     return MISFPredictor(method, generator, path, device)
 
 
-def misf(checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any) -> MISFPredictor:
+def misf(
+    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
+) -> MISFPredictor:
     """Official MISF: feature filtering at F3 and image filtering, interactive KPB."""
     return build_predictor("misf", checkpoint, device, dataset, **options)
 
 
-def misf_img_filter(checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any) -> MISFPredictor:
+def misf_img_filter(
+    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
+) -> MISFPredictor:
     """Img-Filter (Sec. 3.1): predictive filtering of the corrupted image only."""
     return build_predictor("misf-img-filter", checkpoint, device, dataset, **options)
 
 
-def misf_sem_filter_f1(checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any) -> MISFPredictor:
+def misf_sem_filter_f1(
+    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
+) -> MISFPredictor:
     """Sem-Filter at F1 (Table 4)."""
     return build_predictor("misf-sem-filter-f1", checkpoint, device, dataset, **options)
 
 
-def misf_sem_filter_f2(checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any) -> MISFPredictor:
+def misf_sem_filter_f2(
+    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
+) -> MISFPredictor:
     """Sem-Filter at F2 (Table 4)."""
     return build_predictor("misf-sem-filter-f2", checkpoint, device, dataset, **options)
 
 
-def misf_sem_filter_f3(checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any) -> MISFPredictor:
+def misf_sem_filter_f3(
+    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
+) -> MISFPredictor:
     """Sem-Filter at F3 (Tables 3 and 4)."""
     return build_predictor("misf-sem-filter-f3", checkpoint, device, dataset, **options)
 
 
-def misf_en_decoder(checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any) -> MISFPredictor:
+def misf_en_decoder(
+    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
+) -> MISFPredictor:
     """En-decoder (Sec. 5.4): the SIFB without any dynamic filtering."""
     return build_predictor("misf-en-decoder", checkpoint, device, dataset, **options)
 
 
-def misf_en_decoder_filter(checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any) -> MISFPredictor:
+def misf_en_decoder_filter(
+    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
+) -> MISFPredictor:
     """En-decoder-Filter (Sec. 5.4): En-decoder plus image-level predictive filtering of its output."""
     return build_predictor("misf-en-decoder-filter", checkpoint, device, dataset, **options)
