@@ -19,9 +19,11 @@ from misf.filtering import TAPS, pixel_filter
 KERNEL_GROUPS = 64
 #: Channels of the SIFB features F1, F2, F3 (outputs of encoder0, encoder1, encoder2).
 LEVEL_CHANNELS = {1: 64, 2: 128, 3: 256}
-#: KPB stage whose output predicts the kernels of each level (same resolution as F_l).
-LEVEL_KERNEL_SOURCE = {1: "conv9", 2: "conv8", 3: "conv3"}
-KPB_CHANNELS = {"conv3": 256, "conv8": 128, "conv9": 64}
+#: KPB stages that can feed a kernel head, in forward order, with their channels.
+KPB_OUTPUTS = {"conv3": 256, "conv7": 256, "conv8": 128, "conv9": 64}
+#: Stage that predicts F_l's kernels in a separate predictive network: the end of its decoder at
+#: F_l's resolution. MISF's interactive KPB predicts F3's kernels from conv3 (misf.md §4.2).
+SEPARATE_KERNEL_SOURCE = {1: "conv9", 2: "conv8", 3: "conv7"}
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,21 @@ class FilterConfig:
             raise ValueError(f"feature_level must be None, 1, 2 or 3, not {self.feature_level!r}")
         if not self.encoder_decoder and (self.feature_level or self.interactive or not self.image_filter):
             raise ValueError("without an encoder-decoder only image filtering by a separate predictor is possible")
-        if self.interactive and self.feature_level == 1:
-            raise ValueError("an interactive KPB needs F2, which is computed after F1 would be filtered")
+        if self.interactive and self.feature_level not in (None, 3):
+            raise ValueError("the interactive (official) KPB filters F3 only")
         if self.interactive and not (self.feature_level or self.image_filter):
             raise ValueError("an interactive KPB without any filtering has nothing to predict")
 
     @property
     def uses_kpb(self) -> bool:
         return bool(self.feature_level or self.image_filter)
+
+    @property
+    def kernel_source(self) -> str | None:
+        """KPB stage whose output predicts the feature kernels (None: no feature filtering)."""
+        if self.feature_level is None:
+            return None
+        return "conv3" if self.interactive else SEPARATE_KERNEL_SOURCE[self.feature_level]
 
 
 #: The paper's variants (misf.md §17). Only "misf" has official weights.
@@ -131,9 +140,10 @@ class KPN(nn.Module):
     """Kernel prediction branch: a U-Net of :class:`Basic` blocks (misf.md §4).
 
     sifb_channels: channels of F2 concatenated after ``conv2`` (128 in MISF, 0 for a separate
-        predictive network). feature_source: stage that predicts the feature kernels, or None.
-    image_kernels: predict 27 image kernels from ``conv9``. legacy_conv_final: create the unused
-        ``conv_final`` that official checkpoints carry. Stages no head needs are not built.
+        predictive network). feature_source: stage (a key of :data:`KPB_OUTPUTS`) that predicts
+        the feature kernels, or None. image_kernels: predict 27 image kernels from ``conv9``.
+    legacy_conv_final: create the unused ``conv_final`` that official checkpoints carry.
+    Stages after the last one a head needs are not built.
     Returns (raw feature kernels [B,576,h,w] or None, image kernels [B,27,H,W] or None).
     """
 
@@ -147,19 +157,20 @@ class KPN(nn.Module):
         super().__init__()
         self.feature_source = feature_source
         self.predicts_image_kernels = image_kernels
-        self.has_decoder = image_kernels or feature_source in ("conv8", "conv9")
-        self.has_conv9 = image_kernels or feature_source == "conv9"
+        needed = ([feature_source] if feature_source else []) + (["conv9"] if image_kernels else [])
+        self.depth = max(list(KPB_OUTPUTS).index(stage) for stage in needed)  # 0: conv3 ... 3: conv9
         self.conv1 = Basic(4, 64)
         self.conv2 = Basic(64, 128)
         self.conv3 = Basic(128 + sifb_channels, 256)
-        if self.has_decoder:
+        if self.depth >= 1:
             self.conv4 = Basic(256, 512)
             self.conv7 = Basic(256 + 512, 256)
+        if self.depth >= 2:
             self.conv8 = Basic(128 + sifb_channels + 256, 128)
-        if self.has_conv9:
+        if self.depth >= 3:
             self.conv9 = Basic(64 + 128, 64)
         if feature_source is not None:
-            self.kernels = nn.Conv2d(KPB_CHANNELS[feature_source], KERNEL_GROUPS * TAPS, 1)
+            self.kernels = nn.Conv2d(KPB_OUTPUTS[feature_source], KERNEL_GROUPS * TAPS, 1)
         if image_kernels:
             self.core_img = nn.Conv2d(64, 3 * TAPS, 1)
         if legacy_conv_final:
@@ -173,11 +184,12 @@ class KPN(nn.Module):
         if sifb_feature is not None:
             conv2 = torch.cat([conv2, sifb_feature], dim=1)
         stages["conv3"] = self.conv3(F.avg_pool2d(conv2, 2, 2))
-        if self.has_decoder:
+        if self.depth >= 1:
             conv4 = self.conv4(stages["conv3"])
-            conv7 = self.conv7(torch.cat([stages["conv3"], conv4], dim=1))
-            stages["conv8"] = self.conv8(torch.cat([conv2, _up2(conv7)], dim=1))
-        if self.has_conv9:
+            stages["conv7"] = self.conv7(torch.cat([stages["conv3"], conv4], dim=1))
+        if self.depth >= 2:
+            stages["conv8"] = self.conv8(torch.cat([conv2, _up2(stages["conv7"])], dim=1))
+        if self.depth >= 3:
             stages["conv9"] = self.conv9(torch.cat([stages["conv1"], _up2(stages["conv8"])], dim=1))
         feature_kernels = self.kernels(stages[self.feature_source]) if self.feature_source else None
         image_kernels = self.core_img(stages["conv9"]) if self.predicts_image_kernels else None
@@ -225,10 +237,9 @@ class InpaintGenerator(BaseNetwork):
             )
         if filtering.uses_kpb:
             self.kernel_pred = KernelConv()
-            level = filtering.feature_level
             self.kpn_model = KPN(
                 sifb_channels=LEVEL_CHANNELS[2] if filtering.interactive else 0,
-                feature_source=LEVEL_KERNEL_SOURCE[level] if level else None,
+                feature_source=filtering.kernel_source,
                 image_kernels=filtering.image_filter,
                 legacy_conv_final=filtering.interactive,
             )

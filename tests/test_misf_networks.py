@@ -237,7 +237,9 @@ def test_variant_modules():
     assert not any("conv_final" in k for name, ks in keys.items() if name != "misf" for k in ks)
     assert "kpn_model.core_img.weight" in keys["en-decoder-filter"]
     assert "kpn_model.kernels.weight" not in keys["en-decoder-filter"]
-    assert not any(k.startswith("kpn_model.core_img") for k in keys["sem-filter-f3"])
+    assert not any(k.startswith(("kpn_model.core_img", "kpn_model.conv8")) for k in keys["sem-filter-f3"])
+    assert "kpn_model.conv7.conv1.0.weight" in keys["sem-filter-f3"]
+    assert not any(k.startswith("kpn_model.conv9") for k in keys["sem-filter-f2"])
 
 
 def test_separate_predictor_sees_no_sifb_features():
@@ -248,6 +250,8 @@ def test_separate_predictor_sees_no_sifb_features():
 def test_invalid_configs_raise():
     with pytest.raises(ValueError):
         FilterConfig(feature_level=1, interactive=True)
+    with pytest.raises(ValueError):
+        FilterConfig(feature_level=2, interactive=True)
     with pytest.raises(ValueError):
         FilterConfig(feature_level=4)
     with pytest.raises(ValueError):
