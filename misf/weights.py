@@ -30,7 +30,8 @@ MISF_WEIGHTS = WeightsInfo(
         "(git blob ba33d58c). Check a download with `git hash-object FILE`."
     ),
     note=(
-        "Pick the file with dataset=celeba|places2|dunhuang (default celeba) or pass the file itself. "
+        "Pick the file with dataset=celeba|places2|dunhuang (default, and for any other dataset: celeba) "
+        "or pass the file itself. "
         "The Dunhuang file's name is not published: 'dunhuang_InpaintingModel_gen.pth' is this harness's "
         "convention (unconfirmed); rename the downloaded file to it."
     ),
@@ -49,10 +50,11 @@ METHOD_VARIANTS = {
 
 
 def weight_file_name(method: str, dataset: str | None = None) -> str:
-    """File looked up in a weights folder: the official name for misf, ``<method>_<dataset>_gen.pth`` otherwise."""
-    dataset = dataset or DATASETS[0]
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, not '{dataset}'")
+    """File looked up in a weights folder: the official name for misf, ``<method>_<dataset>_gen.pth`` otherwise.
+
+    Datasets without their own weights (the harness's sample or folder datasets) use CelebA's.
+    """
+    dataset = dataset if dataset in DATASETS else DATASETS[0]
     return OFFICIAL_FILES[dataset] if method == "misf" else f"{method}_{dataset}_gen.pth"
 
 
