@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
+from harness.metrics import METRICS
 from harness.spec import RunSpec
 
 console = Console(soft_wrap=True)
@@ -67,8 +68,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import render
     from harness.runner import StrictModeError, run
 
-    if args.no_lpips:
-        os.environ["HARNESS_NO_LPIPS"] = "1"
     methods = _csv(args.methods) + (args.method or [])
     if not methods:
         console.print("[red]Name at least one method with --methods[/red] (see `harness list`).")
@@ -78,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run(
             spec, methods, parse_checkpoints(args.checkpoint, methods), args.device, args.batch_size,
             Path(args.out) if args.out else None, args.strict, not args.no_progress, _options(args.option),
+            tuple(m for m in METRICS if not (args.no_lpips and m == "LPIPS")),
         )
     except StrictModeError as error:
         console.print(f"[red]--strict: {error}[/red]")
@@ -181,6 +181,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fig7(args: argparse.Namespace) -> int:
+    """Fig. 7: filtered vs pre-filtered feature cross-correlation, per example and bucket."""
+    import torch
+
+    from harness.manifest import build_manifest
+    from harness.records import runs_root
+    from harness.registry import load_predictor
+    from misf.fig7 import fig7_values, plot_fig7
+
+    spec = spec_from_args(args)
+    spec = dataclasses.replace(spec, limit=args.samples)
+    manifest = build_manifest(spec)
+    predictor = load_predictor(args.method, checkpoint=args.checkpoint, device=args.device, dataset=spec.dataset, **_options(args.option))
+
+    def items():
+        for item in manifest.items:
+            image, mask = manifest.load(item)
+            yield item.item_id, item.bucket, torch.from_numpy(image).permute(2, 0, 1).float() / 255, torch.from_numpy(mask)[None]
+
+    with torch.inference_mode():
+        values = fig7_values(predictor, items(), args.batch_size)
+    out = Path(args.output) if args.output else runs_root() / "fig7" / f"{spec.run_name()}-{args.method}"
+    out.mkdir(parents=True, exist_ok=True)
+    values.to_csv(out / "fig7_values.csv", index=False)
+    plot_fig7(values, out / "fig7.png", f"{args.method} on {spec.dataset}")
+    summary = values.groupby("bucket")[["ncc_pre", "ncc_post", "ncc_pre_hole", "ncc_post_hole"]].mean()
+    print(summary.to_string())
+    console.print(f"Wrote {out / 'fig7_values.csv'} and {out / 'fig7.png'}", markup=False)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.inventory import inventory_tables
 
@@ -239,6 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zoom", metavar="X,Y,SIDE", help="red box and enlarged crop of this square")
     p.add_argument("--output", default="comparison.png")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("fig7", help="the paper's Fig. 7 feature cross-correlation (MISF and Sem-Filter variants)")
+    p.add_argument("--method", default="misf")
+    p.add_argument("--checkpoint", help="generator file, hf://..., or 'random' (an untrained demo, titled as such)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--samples", type=int, default=8, help="examples per mask bucket")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device")
+    p.add_argument("--output", help="output folder (default runs/fig7/<run>-<method>)")
+    add_spec_arguments(p)
+    p.set_defaults(func=cmd_fig7)
 
     p = sub.add_parser("list", help="methods, datasets, mask sets and profiles, and what is present here")
     p.set_defaults(func=cmd_list)

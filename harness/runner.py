@@ -81,9 +81,12 @@ def predict_batch(predictor: Predictor, images: torch.Tensor, masks: torch.Tenso
 class Evaluation:
     """One method on one manifest, with its cache and metric profile."""
 
-    def __init__(self, manifest: Manifest, predictor: Predictor, method: str, cache: Cache, batch_size: int):
+    def __init__(
+        self, manifest: Manifest, predictor: Predictor, method: str, cache: Cache, batch_size: int,
+        metrics: tuple[str, ...] = METRICS,
+    ):
         self.manifest, self.predictor, self.method = manifest, predictor, method
-        self.cache, self.batch_size = cache, batch_size
+        self.cache, self.batch_size, self.metrics = cache, batch_size, metrics
         self.profile = get_profile(manifest.spec.profile)
         # The method name is part of it: two factories of one class with settings the class
         # does not report in config() must never share cached outputs.
@@ -134,7 +137,7 @@ class Evaluation:
                     self._predict(batch, result)
                     progress.advance(task, len(batch))
             failed = {f.item_id for f in result.failures}
-            available = tuple(m for m in METRICS if m != "LPIPS" or self._lpips_available(items, failed))
+            available = tuple(m for m in self.metrics if m != "LPIPS" or self._lpips_available(items, failed))
             missing = {
                 i.item_id: tuple(m for m in available if m not in self.cache.get_metrics(self.key(i), self.profile.name))
                 for i in items
@@ -169,6 +172,7 @@ def run(
     strict: bool = False,
     show_progress: bool = True,
     options: dict[str, Any] | None = None,
+    metrics: tuple[str, ...] = METRICS,
 ) -> RunResult:
     """Evaluate ``methods`` on ``spec``; writes ``<out>/<spec.run_name()>/`` and returns it."""
     manifest = build_manifest(spec)
@@ -184,7 +188,7 @@ def run(
         predictor = load_predictor(
             method, checkpoint=(checkpoints or {}).get(method), device=device, dataset=spec.dataset, **(options or {})
         )
-        evaluation = Evaluation(manifest, predictor, method, cache, batch_size)
+        evaluation = Evaluation(manifest, predictor, method, cache, batch_size, metrics)
         outcome = evaluation.run(manifest.items, show_progress)
         info = {
             "fingerprint": evaluation.fingerprint,

@@ -66,3 +66,21 @@ def test_check_passes_on_committed_expectations_and_fails_on_perturbed_copy(tmp_
     capsys.readouterr()
     assert main(["check", "--expected", str(perturbed), "--runs", runs, "--no-run"]) == 1
     assert "Regressions" in capsys.readouterr().out
+
+
+def test_misf_end_to_end_from_an_official_format_checkpoint_and_fig7(tmp_path, capsys):
+    import torch
+
+    from misf.networks import build_generator
+
+    checkpoint = tmp_path / "celebA_InpaintingModel_gen.pth"
+    torch.save({"iteration": 1, "generator": build_generator("misf").state_dict()}, checkpoint)
+    runs = str(tmp_path / "runs")
+    common = ["--limit", "1", "--size", "64", "--no-progress"]
+    assert main(["run", "--methods", "misf", "--checkpoint", str(checkpoint), "--out", runs, "--no-lpips", *common]) == 0
+    assert "| misf" in capsys.readouterr().out
+    out = tmp_path / "fig7"
+    assert main(["fig7", "--checkpoint", "random", "--samples", "1", "--size", "64", "--output", str(out)]) == 0
+    values = (out / "fig7_values.csv").read_text().splitlines()
+    assert values[0].startswith("item_id,bucket,hole_ratio,ncc_pre,ncc_post") and len(values) == 1 + 3
+    assert (out / "fig7.png").stat().st_size > 10_000
