@@ -1,8 +1,8 @@
 """Fitting evaluation-size batches to a method's size constraints, and back.
 
-* A method with a native size runs at that size: images are resized (bilinear, antialiased),
-  masks are resized bilinearly and every touched pixel stays a hole (``> 0``), and the image
-  is zeroed again under the resized mask so no ground truth leaks in. Predictions are resized
+* A method with a native size runs at that size: images and masks are resized with the same
+  filter (bilinear, antialiased) and every pixel a hole touched becomes a hole (``> 0``), so
+  known pixels are never darkened by the zeroed holes and no ground truth leaks in. Predictions are resized
   back bilinearly.
 * A method that only needs squares or multiples of k gets the batch padded at the bottom and
   right (image by edge replication, mask with 0 = known), and the prediction is cropped back.
@@ -28,7 +28,8 @@ class Fit:
     def forward(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.resize_to is not None:
             size = (self.resize_to, self.resize_to)
-            masks = (F.interpolate(masks, size=size, mode="bilinear", align_corners=False) > 0).to(masks.dtype)
+            # Same filter as the image, so every pixel a hole contributed to becomes a hole.
+            masks = (F.interpolate(masks, size=size, mode="bilinear", align_corners=False, antialias=True) > 0).to(masks.dtype)
             images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
             return images * (1 - masks), masks
         if self.pad_bottom or self.pad_right:

@@ -117,3 +117,15 @@ def test_plan_fit_pads_and_crops_back():
     padded, padded_masks = fit.forward(images, masks)
     assert padded.shape == (1, 3, 32, 32) and padded_masks[..., 30:, :].sum() == 0
     assert torch.equal(fit.backward(padded), images)
+
+
+@pytest.mark.parametrize("native", [48, 100])
+def test_resizing_to_native_size_never_blends_holes_into_known_pixels(native):
+    images = torch.full((1, 3, 64, 64), 0.8)
+    masks = torch.zeros(1, 1, 64, 64)
+    masks[..., 20:30, 10:50] = 1
+    fit = plan_fit(SizeSpec(native=native), 64, 64)
+    inputs, fitted = fit.forward(images * (1 - masks), masks)
+    known = fitted.expand_as(inputs) == 0
+    assert torch.allclose(inputs[known], torch.tensor(0.8), atol=1e-6)
+    assert float(inputs[~known].abs().max()) == 0.0
