@@ -284,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="methods, datasets, mask sets and profiles, and what is present here")
     p.set_defaults(func=cmd_list)
+    from misf.train_cli import add_train_parser
+    add_train_parser(sub)
     return parser
 
 
