@@ -3,6 +3,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TORCH_HOME", str(Path(os.environ.get("PYTEST_TMPDIR", "/tmp")) / "harness-test-torch-home"))
@@ -24,3 +25,12 @@ def nvidia_masks() -> Path:
     if not NVIDIA_MASKS.is_dir():
         pytest.skip("../shared/data/nvidia-irregular-test-masks is not present")
     return NVIDIA_MASKS
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of network tests: faster than two on oversubscribed cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

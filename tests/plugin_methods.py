@@ -2,7 +2,6 @@
 import os
 import time
 
-import torch
 
 from harness.predictor import Predictor, SizeSpec
 

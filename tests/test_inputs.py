@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.images import InputError, prepare_mask, read_image, read_mask
+from harness.images import InputError, prepare_mask, read_image
 from harness.manifest import build_manifest
 from harness.spec import RunSpec
 from masks.buckets import PAPER_BUCKETS, hole_ratio, parse_buckets

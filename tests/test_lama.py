@@ -17,6 +17,7 @@ from baselines.lightning_checkpoint import read_lightning_state_dict
 from baselines.weights import LAMA_HF
 from harness.checkpoints import MissingWeightsError
 from harness.registry import load_predictor
+from tests.state_dicts import random_state
 
 DRIVE_FOLDER = "1B2x7eQDgecTL0oh3LSIBDGj0fTxs6Ips"
 
@@ -60,21 +61,6 @@ def official_generator_keys() -> dict[str, tuple[int, ...]]:
         keys.update(_bn(f"{model}.{index + 1}", cout))
     keys.update({f"{model}.34.weight": (3, 64, 7, 7), f"{model}.34.bias": (3,)})
     return keys
-
-
-def random_state(keys: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    state = {}
-    for key, shape in keys.items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(1000)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=generator) + 0.5
-        elif len(shape) == 4:
-            state[key] = torch.randn(shape, generator=generator) * torch.Size(shape[1:]).numel() ** -0.5
-        else:
-            state[key] = torch.randn(shape, generator=generator) * 0.1
-    return state
 
 
 @contextmanager

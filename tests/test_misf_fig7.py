@@ -8,12 +8,7 @@ from harness.registry import load_predictor
 from misf.fig7 import fig7_values, hole_cells, ncc, plot_fig7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_ncc_of_identical_features_is_one():

@@ -125,13 +125,7 @@ conv5.0.weight_v (8192,)
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One thread: far faster than two on the shared, oversubscribed 2-core machines."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def parse(listing: str) -> list[tuple[str, tuple[int, ...]]]:

@@ -9,6 +9,7 @@ import torch
 from baselines.rfrnet import RFRNetPredictor
 from harness.checkpoints import MissingWeightsError
 from harness.registry import load_predictor
+from tests.state_dicts import random_state
 
 DRIVE_FOLDER = "1EbRSL6SlJqeMliT9qU8V5g0idJqvirZr"
 
@@ -38,27 +39,11 @@ def official_keys() -> dict[str, tuple[int, ...]]:
     return keys
 
 
-def random_state(keys: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
-    """Random values of a usable scale: fan-in-scaled weights, positive BN variances."""
-    generator = torch.Generator().manual_seed(0)
-    state = {}
-    for key, shape in keys.items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(500000)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=generator) + 0.5
-        elif len(shape) == 4:
-            state[key] = torch.randn(shape, generator=generator) * (2 / torch.Size(shape[1:]).numel()) ** 0.5
-        else:
-            state[key] = torch.randn(shape, generator=generator) * 0.1
-    return state
-
-
 @pytest.fixture(scope="module")
 def official_file(tmp_path_factory) -> tuple:
     """A checkpoint in the released container ``{'n_iter', 'generator', 'optimizer_G'}``, named as on Drive."""
     keys = official_keys()
-    state = random_state(keys)
+    state = random_state(keys, gain=2.0)
     params = [torch.nn.Parameter(v) for k, v in state.items() if "running" not in k and "num_batches" not in k]
     path = tmp_path_factory.mktemp("RFR_Net_pretrained") / "checkpoint_celeba.pth"
     torch.save({"n_iter": 500000, "generator": state, "optimizer_G": torch.optim.Adam(params, lr=2e-4).state_dict()}, path)
