@@ -268,7 +268,7 @@ class Trainer:
             task = bar.add_task(config.method, total=config.iterations, completed=self.iteration, losses="")
             while self.iteration < config.iterations:
                 losses = self.step()
-                bar.update(task, advance=1, losses=" ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+                bar.update(task, advance=1, losses=" ".join(f"{k} {v:.3g}" for k, v in losses.items()))
                 if self.held_out is not None and due(config.eval_every):
                     metrics = self.evaluate()
                     self._log(metrics)

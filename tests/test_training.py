@@ -75,11 +75,11 @@ def test_resume_continues_exactly(tmp_path):
     assert resumed.iteration == 3
     got = [resumed.step() for _ in range(2)]
 
-    for want, have in zip(expected, got):
+    for want, have in zip(expected, got, strict=True):
         assert want.keys() == have.keys()
         np.testing.assert_allclose([have[k] for k in want], [want[k] for k in want], rtol=0, atol=1e-6)
     for a, b in ((straight.generator, resumed.generator), (straight.discriminator, resumed.discriminator)):
-        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
             assert torch.equal(x, y), name
 
 
@@ -98,7 +98,7 @@ def test_official_order_keeps_generator_adversarial_gradient_in_d(tmp_path, fixe
     official, textbook = losses["official"], losses["textbook"]
     assert all(official[k] == textbook[k] for k in ("D", "l1", "perc", "style"))  # same first batch and forward
     assert official["adv"] != textbook["adv"]  # textbook: G's adversarial term sees the already-stepped D
-    assert any(not torch.allclose(a, b) for a, b in zip(grads["official"], grads["textbook"]))
+    assert any(not torch.allclose(a, b) for a, b in zip(grads["official"], grads["textbook"], strict=True))
 
 
 @pytest.mark.parametrize("method", ["misf", "misf-sem-filter-f2"])
