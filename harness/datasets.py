@@ -90,11 +90,17 @@ def _root(name: str, data_root: str | os.PathLike | None) -> Path:
     return root
 
 
-def _celeba(root: Path) -> Dataset:
+CELEBA_PARTITIONS = {"train": "0", "val": "1", "test": "2"}
+
+
+def _celeba(root: Path, split: str) -> Dataset:
     partition, images = root / "list_eval_partition.txt", root / "img_align_celeba"
     if not partition.is_file() or not images.is_dir():
         raise FileNotFoundError(f"CelebA at {root} needs img_align_celeba/ and list_eval_partition.txt ({SOURCES['celeba']})")
-    names = sorted(line.split()[0] for line in partition.read_text().splitlines() if line.strip().endswith(" 2"))
+    if split not in CELEBA_PARTITIONS:
+        raise ValueError(f"CelebA split must be one of {', '.join(CELEBA_PARTITIONS)}, not '{split}'")
+    wanted = CELEBA_PARTITIONS[split]
+    names = sorted(line.split()[0] for line in partition.read_text().splitlines() if line.split()[1:] == [wanted])
     return Dataset("celeba", tuple(ImageItem(Path(n).stem, _file_loader(images / n)) for n in names), default_masks="nvidia")
 
 
@@ -145,16 +151,24 @@ def _folder(root: Path, hole_is_white: bool) -> Dataset:
 
 
 def load_dataset(
-    name: str, data_root: str | os.PathLike | None = None, file_list: str | None = None, mask_hole_is_white: bool = True
+    name: str,
+    data_root: str | os.PathLike | None = None,
+    file_list: str | None = None,
+    mask_hole_is_white: bool = True,
+    split: str = "test",
 ) -> Dataset:
-    """A dataset by name; a missing one is an error saying where to get it and its layout."""
+    """A dataset by name; a missing one is an error saying where to get it and its layout.
+
+    ``split`` selects CelebA's official partition (train, val, test); the other datasets have
+    one list (pass a training list to Places2 with ``file_list``).
+    """
     if name == "sample":
         return Dataset("sample", tuple(ImageItem(n.replace(":", "-"), _skimage_loader(n)) for n in SAMPLE_IMAGES))
     if name not in DATASETS:
         raise KeyError(f"unknown dataset '{name}'; known: {', '.join(DATASETS)}")
     root = _root(name, data_root)
     if name == "celeba":
-        return _celeba(root)
+        return _celeba(root, split)
     if name == "places2":
         return _places2(root, file_list)
     if name == "dunhuang":

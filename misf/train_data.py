@@ -7,17 +7,14 @@ numpy generator whose state is part of the resume file, so a resumed run draws t
 """
 from __future__ import annotations
 
-import functools
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from harness.datasets import ImageItem, load_dataset
-from harness.images import prepare_image, read_image
+from harness.images import prepare_image
 from masks.buckets import PAPER_BUCKETS, Bucket
 from masks.generator import free_form_mask
 from masks.sources import GENERATED, FileMaskSet, load_mask_set
@@ -107,14 +104,6 @@ class HeldOut:
         return cls(torch.stack(images), torch.stack(mask_tensors))
 
 
-def _celeba_partition(root: Path, partition: str) -> tuple[ImageItem, ...]:
-    """CelebA's own split (0 train, 1 val); ``load_dataset('celeba')`` lists only the test split (2)."""
-    lines = (root / "list_eval_partition.txt").read_text().splitlines()
-    names = sorted(line.split()[0] for line in lines if line.split()[1:] == [partition])
-    folder = root / "img_align_celeba"
-    return tuple(ImageItem(Path(n).stem, functools.partial(read_image, folder / n)) for n in names)
-
-
 def training_split(
     dataset: str, data_root: str | None, file_list: str | None = None, eval_images: int = 16
 ) -> tuple[tuple[ImageItem, ...], tuple[ImageItem, ...], FileMaskSet | None, str]:
@@ -126,8 +115,8 @@ def training_split(
     """
     data = load_dataset(dataset, data_root, file_list)
     if dataset == "celeba":
-        root = Path(data_root or os.environ["HARNESS_DATA_CELEBA"]).expanduser()  # validated by load_dataset
-        return _celeba_partition(root, "0"), _celeba_partition(root, "1")[:eval_images], None, data.default_masks
+        train, val = (load_dataset(dataset, data_root, split=split).images for split in ("train", "val"))
+        return train, val[:eval_images], None, data.default_masks
     held = max(1, min(eval_images, len(data.images) // 10))
     if len(data.images) <= held:
         raise ValueError(f"dataset '{dataset}' has {len(data.images)} images: too few to hold {held} out for evaluation")

@@ -117,3 +117,37 @@ def test_nvidia_pairing_uses_measured_bucket(nvidia_masks, tmp_path):
     for item in manifest.items:
         assert {"0-20": (0, .2), "20-40": (.2, .4), "40-60": (.4, .6)}[item.bucket][0] <= item.hole_ratio
         assert item.hole_ratio < {"0-20": .2, "20-40": .4, "40-60": .6}[item.bucket]
+
+
+def _save(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def test_celeba_layout_and_official_splits(tmp_path):
+    rng = np.random.default_rng(1)
+    lines = []
+    for i, part in enumerate([0, 0, 1, 2, 2]):
+        name = f"{i + 1:06d}.jpg"
+        _save(tmp_path / "img_align_celeba" / name, rng.integers(0, 256, (218, 178, 3), dtype=np.uint8))
+        lines.append(f"{name} {part}")
+    (tmp_path / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
+    from harness.datasets import load_dataset
+
+    assert [i.id for i in load_dataset("celeba", tmp_path).images] == ["000004", "000005"]
+    assert [i.id for i in load_dataset("celeba", tmp_path, split="train").images] == ["000001", "000002"]
+    manifest = build_manifest(RunSpec(dataset="celeba", data_root=str(tmp_path), limit=1, size=64))
+    image, _ = manifest.load(manifest.items[0])
+    assert image.shape == (64, 64, 3)  # 178x218 centre-cropped to 178x178, resized
+
+
+def test_dunhuang_masks_are_thresholded_at_100_and_reversed(tmp_path):
+    rng = np.random.default_rng(2)
+    for name in ("a", "b"):
+        _save(tmp_path / "test_gt" / f"{name}.jpg", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        mask = np.full((64, 64), 255, np.uint8)
+        mask[:16] = 90  # dark (<= 100) = hole in the challenge's masks
+        _save(tmp_path / "test" / f"{name}_mask.png", mask)
+    manifest = build_manifest(RunSpec(dataset="dunhuang", data_root=str(tmp_path), size=64))
+    assert [(i.image_id, i.bucket) for i in manifest.items] == [("a", "default"), ("b", "default")]
+    assert all(i.hole_ratio == pytest.approx(0.25) for i in manifest.items)
