@@ -136,7 +136,7 @@ def test_celeba_layout_and_official_splits(tmp_path):
 
     assert [i.id for i in load_dataset("celeba", tmp_path).images] == ["000004", "000005"]
     assert [i.id for i in load_dataset("celeba", tmp_path, split="train").images] == ["000001", "000002"]
-    manifest = build_manifest(RunSpec(dataset="celeba", data_root=str(tmp_path), limit=1, size=64))
+    manifest = build_manifest(RunSpec(dataset="celeba", data_root=str(tmp_path), masks="generated", limit=1, size=64))
     image, _ = manifest.load(manifest.items[0])
     assert image.shape == (64, 64, 3)  # 178x218 centre-cropped to 178x178, resized
 
