@@ -21,7 +21,7 @@ from skimage.color import rgb2gray
 from skimage.feature import canny
 
 from baselines.ctsdg_networks import CTSDGGenerator
-from baselines.weights import ctsdg_dir, ctsdg_weights
+from baselines.weights import ctsdg_dir, ctsdg_weights, weights_dataset
 from harness.checkpoints import load_state_dict, resolve_checkpoint
 from harness.predictor import SizeSpec, TorchPredictor
 
@@ -105,7 +105,7 @@ def ctsdg(
 
     ``checkpoint`` defaults to ``$HARNESS_WEIGHTS/ctsdg/ctsdg_<dataset>.pt``.
     """
-    info = ctsdg_weights(dataset)
+    info = ctsdg_weights(weights_dataset(dataset, checkpoint))
     path = resolve_checkpoint(checkpoint if checkpoint is not None else ctsdg_dir() / info.file_names[0], info)
     generator = CTSDGGenerator()
     generator.load_state_dict(load_state_dict(path, key="generator"), strict=True)

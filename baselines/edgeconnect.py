@@ -18,7 +18,7 @@ from skimage.color import rgb2gray
 from skimage.feature import canny
 
 from baselines.edgeconnect_networks import EdgeConnect
-from baselines.weights import edgeconnect_dir, edgeconnect_weights
+from baselines.weights import edgeconnect_dir, edgeconnect_weights, weights_dataset
 from harness.checkpoints import load_state_dict, resolve_checkpoint
 from harness.predictor import SizeSpec, TorchPredictor
 
@@ -80,7 +80,7 @@ def edgeconnect(
 
     ``checkpoint`` defaults to ``$HARNESS_WEIGHTS/edgeconnect/<dataset>``.
     """
-    info = edgeconnect_weights(dataset)
+    info = edgeconnect_weights(weights_dataset(dataset, checkpoint))
     folder = Path(checkpoint).expanduser() if checkpoint is not None else edgeconnect_dir(dataset)
     if folder.is_file():
         raise ValueError(f"EdgeConnect needs a folder holding {' and '.join(info.file_names)}, got the file {folder}")

@@ -24,7 +24,13 @@ _EDGECONNECT_DRIVE = {
 
 def _check_dataset(dataset: str) -> None:
     if dataset not in DATASETS:
-        raise ValueError(f"Unknown dataset '{dataset}'; choose one of {', '.join(DATASETS)}")
+        raise ValueError(f"Unknown dataset '{dataset}'; choose one of {', '.join(DATASETS)}, or pass --checkpoint")
+
+
+def weights_dataset(dataset: str, checkpoint: object) -> str:
+    """The dataset whose weights are meant: with an explicit checkpoint any evaluation dataset
+    goes (the name then only labels messages), without one it must have released weights."""
+    return dataset if dataset in DATASETS or checkpoint is None else DATASETS[0]
 
 
 def edgeconnect_weights(dataset: str = "places2") -> WeightsInfo:

@@ -188,12 +188,14 @@ def cmd_fig7(args: argparse.Namespace) -> int:
     from harness.manifest import build_manifest
     from harness.records import runs_root
     from harness.registry import load_predictor
+    from harness.runner import weights_hint
     from misf.fig7 import fig7_values, plot_fig7
 
     spec = spec_from_args(args)
     spec = dataclasses.replace(spec, limit=args.samples)
     manifest = build_manifest(spec)
-    predictor = load_predictor(args.method, checkpoint=args.checkpoint, device=args.device, dataset=spec.dataset, **_options(args.option))
+    options = {**weights_hint(spec), **_options(args.option)}
+    predictor = load_predictor(args.method, checkpoint=args.checkpoint, device=args.device, **options)
 
     def items():
         for item in manifest.items:

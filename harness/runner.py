@@ -162,6 +162,15 @@ class Evaluation:
         return lacking and self._lpips_fn() is not None
 
 
+#: Datasets of the paper: for them a method's released weights of the same name are meant.
+PAPER_DATASETS = ("celeba", "places2", "dunhuang")
+
+
+def weights_hint(spec: RunSpec) -> dict[str, str]:
+    """``dataset=`` for factories choosing default weights; other datasets get each method's default."""
+    return {"dataset": spec.dataset} if spec.dataset in PAPER_DATASETS else {}
+
+
 def run(
     spec: RunSpec,
     methods: list[str],
@@ -186,7 +195,7 @@ def run(
     cache = Cache()
     for method in methods:
         predictor = load_predictor(
-            method, checkpoint=(checkpoints or {}).get(method), device=device, dataset=spec.dataset, **(options or {})
+            method, checkpoint=(checkpoints or {}).get(method), device=device, **{**weights_hint(spec), **(options or {})}
         )
         evaluation = Evaluation(manifest, predictor, method, cache, batch_size, metrics)
         outcome = evaluation.run(manifest.items, show_progress)
