@@ -161,3 +161,8 @@ def misf_en_decoder_filter(
 ) -> MISFPredictor:
     """En-decoder-Filter (Sec. 5.4): En-decoder plus image-level predictive filtering of its output."""
     return build_predictor("misf-en-decoder-filter", checkpoint, device, dataset, **options)
+
+
+def random_predictor(device: Any = None) -> MISFPredictor:
+    """MISF with seeded random weights, for timing (benchmarks/baselines_cpu_time.py)."""
+    return build_predictor("misf", "random", device)
