@@ -129,3 +129,14 @@ def test_resizing_to_native_size_never_blends_holes_into_known_pixels(native):
     known = fitted.expand_as(inputs) == 0
     assert torch.allclose(inputs[known], torch.tensor(0.8), atol=1e-6)
     assert float(inputs[~known].abs().max()) == 0.0
+
+
+@pytest.mark.slow
+def test_two_runs_sharing_a_cache_at_once_agree(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_NO_LPIPS": "1", "HARNESS_CACHE": str(tmp_path / "cache"),
+           "MEAN_FILL_DELAY": "0.05"}
+    args = ["run", "--methods", f"{PLUGIN},telea", "--limit", "3", "--size", "64", "--batch-size", "1", "--no-progress"]
+    procs = [_cli([*args, "--out", str(tmp_path / name)], env) for name in ("a", "b")]
+    assert [p.wait(180) for p in procs] == [0, 0]
+    assert not list((tmp_path / "cache").rglob(".tmp-*"))
+    pd.testing.assert_frame_equal(aggregate(load_records(tmp_path / "a")), aggregate(load_records(tmp_path / "b")))
