@@ -15,7 +15,9 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 from tabulate import tabulate
 
-from harness.stats import HIGHER_IS_BETTER, METRICS, cell_confidence, cell_means
+from harness import latex
+from harness.metric_names import HIGHER_IS_BETTER, METRICS
+from harness.stats import cell_confidence, cell_means
 
 PAPER_CSV = Path(__file__).resolve().parents[1] / "results" / "paper_tables.csv"
 
@@ -128,13 +130,6 @@ def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequenc
     return frame
 
 
-_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\^{}", "\\": r"\textbackslash{}"}
-
-
-def _latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
-
-
 @dataclass(frozen=True)
 class _Style:
     """How one output format writes text, markers and cells."""
@@ -153,7 +148,7 @@ _STYLES: dict[str, _Style] = {
     "markdown": _Style("github", str, "†", "–", "*", "{measured} ({published}, {diff})", ("↑", "↓")),
     "latex": _Style(
         tablefmt="latex_booktabs",
-        escape=_latex_escape,
+        escape=latex.escape,
         dagger=r"$^\dagger$",
         empty="--",
         ground_truth=r"$^\ast$",

@@ -10,7 +10,8 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
-from harness.metrics import HIGHER_IS_BETTER, METRICS
+from harness import latex
+from harness.metric_names import HIGHER_IS_BETTER, METRICS
 
 DIGITS = {"PSNR": 2, "SSIM": 4, "L1": 2, "LPIPS": 4}
 GT_MARK = "†"
@@ -93,10 +94,6 @@ def _markdown(wide: pd.DataFrame, dataset: str, gt_methods: set[str]) -> str:
     return f"### {dataset}\n\n" + tabulate(rows, headers, tablefmt="github", disable_numparse=True)
 
 
-def latex_escape(text: str) -> str:
-    return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
-
-
 def _latex(wide: pd.DataFrame, dataset: str, gt_methods: set[str]) -> str:
     buckets = list(dict.fromkeys(b for _, b in wide.columns))
     metrics = list(dict.fromkeys(m for m, _ in wide.columns))
@@ -105,10 +102,10 @@ def _latex(wide: pd.DataFrame, dataset: str, gt_methods: set[str]) -> str:
     lines = [
         r"\begin{table}[t]",
         r"\centering",
-        r"\caption{" + latex_escape(dataset) + r"}",
+        r"\caption{" + latex.escape(dataset) + r"}",
         r"\begin{tabular}{l" + "c" * len(wide.columns) + "}",
         r"\toprule",
-        " & ".join(["Method"] + [rf"\multicolumn{{{len(metrics)}}}{{c}}{{{latex_escape(b)}\%}}" for b in buckets]) + r" \\",
+        " & ".join(["Method"] + [rf"\multicolumn{{{len(metrics)}}}{{c}}{{{latex.escape(b)}\%}}" for b in buckets]) + r" \\",
         "".join(rf"\cmidrule(lr){{{2 + i * len(metrics)}-{1 + (i + 1) * len(metrics)}}}" for i in range(len(buckets))),
         " & ".join([""] + [f"{m}{arrows[_arrow(m)]}" for _, m in ((b, m) for b in buckets for m in metrics)]) + r" \\",
         r"\midrule",
@@ -118,7 +115,7 @@ def _latex(wide: pd.DataFrame, dataset: str, gt_methods: set[str]) -> str:
         for (m, b), v in row.items():
             text = _format(v, m).replace("–", "--")
             cells.append(rf"\textbf{{{text}}}" if best[(m, b)] is not None and v == best[(m, b)] and len(wide) > 1 else text)
-        name = latex_escape(method) + (r"$^\dagger$" if method in gt_methods else "")
+        name = latex.escape(method) + (r"$^\dagger$" if method in gt_methods else "")
         lines.append(" & ".join([name, *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines)

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-HIGHER_IS_BETTER: dict[str, bool] = {"PSNR": True, "SSIM": True, "L1": False, "LPIPS": False}
-METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
+from harness.metric_names import HIGHER_IS_BETTER, METRICS
 CELL_KEYS: tuple[str, ...] = ("method", "dataset", "bucket")
 
 #: Most resampled values held in memory at once by :func:`bootstrap_means`.

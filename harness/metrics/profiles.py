@@ -6,11 +6,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from harness.metric_names import HIGHER_IS_BETTER, METRICS  # noqa: F401  (re-exported)
 from harness.metrics.functional import composite, l1_percent, psnr_uint8, ssim_uint8, to_uint8_truncated
 from harness.metrics.lpips_model import LpipsFn
 
-METRICS = ("PSNR", "SSIM", "L1", "LPIPS")
-HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "L1": False, "LPIPS": False}
 
 
 @dataclass(frozen=True)
