@@ -101,31 +101,45 @@ class Evaluation:
             self._lpips = lpips_distance(self.profile.lpips_net, pick_device(None)) or False
         return self._lpips or None
 
-    def _predict(self, batch: list[ManifestItem], result: MethodResult) -> None:
+    def _predict(self, batch: list[ManifestItem], wanted: tuple[str, ...], result: MethodResult) -> None:
+        """Predict, cache, and score the live outputs at once (no second decode of the inputs)."""
         images, masks = _tensors(self.manifest, batch)
         try:
-            out = predict_batch(self.predictor, images, masks)
+            out = predict_batch(self.predictor, images, masks).clamp(0, 1)
         except Exception as error:  # a broken batch must not lose the rest of the run
             result.failures += [Failure(self.method, i.item_id, "predict", f"{type(error).__name__}: {error}") for i in batch]
             return
-        for item, prediction in zip(batch, out):
+        good = []
+        for index, (item, prediction) in enumerate(zip(batch, out)):
             if not torch.isfinite(prediction).all():
                 result.failures.append(Failure(self.method, item.item_id, "predict", "prediction has NaN or Inf values"))
                 continue
-            self.cache.put_output(self.key(item), prediction.clamp(0, 1).numpy())
+            self.cache.put_output(self.key(item), prediction.numpy())
             result.predicted += 1
+            good.append(index)
+        if good and wanted:
+            self._score_tensors([batch[i] for i in good], images[good], out[good], masks[good], wanted, result)
 
-    def _score(self, batch: list[ManifestItem], missing: dict[str, tuple[str, ...]], result: MethodResult) -> None:
-        images, masks = _tensors(self.manifest, batch)
-        predictions = torch.stack([torch.from_numpy(self.cache.get_output(self.key(i))) for i in batch])
-        wanted = tuple(sorted({m for i in batch for m in missing[i.item_id]}))
+    def _score_tensors(self, batch, images, predictions, masks, wanted: tuple[str, ...], result: MethodResult) -> None:
         rows = self.profile.compute(images, predictions, masks, wanted, self._lpips_fn() if "LPIPS" in wanted else None)
         for item, values in zip(batch, rows):
             self.cache.put_metrics(self.key(item), self.profile.name, values)
             result.scored += 1
 
+    def _score_cached(self, batch: list[ManifestItem], wanted: tuple[str, ...], result: MethodResult) -> None:
+        images, masks = _tensors(self.manifest, batch)
+        predictions = torch.stack([torch.from_numpy(self.cache.get_output(self.key(i))) for i in batch])
+        self._score_tensors(batch, images, predictions, masks, wanted, result)
+
+    def _missing_metrics(self, item: ManifestItem, wanted: tuple[str, ...]) -> tuple[str, ...]:
+        cached = self.cache.get_metrics(self.key(item), self.profile.name)
+        return tuple(m for m in wanted if m not in cached)
+
     def run(self, items: list[ManifestItem], show_progress: bool = True) -> MethodResult:
         result = MethodResult(self.method, [], [])
+        # LPIPS is built only when some item lacks it: a fully cached rerun builds nothing.
+        lacking_lpips = "LPIPS" in self.metrics and any(self._missing_metrics(i, ("LPIPS",)) for i in items)
+        wanted = tuple(m for m in self.metrics if m != "LPIPS" or (lacking_lpips and self._lpips_fn() is not None))
         with progress_bar(show_progress) as progress:
             for bucket in dict.fromkeys(i.bucket for i in items):
                 in_bucket = [i for i in items if i.bucket == bucket]
@@ -134,20 +148,16 @@ class Evaluation:
                     f"{self.method} · {bucket}", total=len(in_bucket), completed=len(in_bucket) - len(todo)
                 )
                 for batch in _batches(todo, self.batch_size):
-                    self._predict(batch, result)
+                    self._predict(batch, wanted, result)
                     progress.advance(task, len(batch))
             failed = {f.item_id for f in result.failures}
-            available = tuple(m for m in self.metrics if m != "LPIPS" or self._lpips_available(items, failed))
-            missing = {
-                i.item_id: tuple(m for m in available if m not in self.cache.get_metrics(self.key(i), self.profile.name))
-                for i in items
-                if i.item_id not in failed
-            }
-            to_score = [i for i in items if missing.get(i.item_id)]
-            if to_score:
-                task = progress.add_task(f"{self.method} · metrics", total=len(to_score))
-                for batch in _batches(to_score, self.batch_size):
-                    self._score(batch, missing, result)
+            # Outputs cached by an earlier (or interrupted) run that still lack metrics.
+            unscored = [i for i in items if i.item_id not in failed and self._missing_metrics(i, wanted)]
+            if unscored:
+                task = progress.add_task(f"{self.method} · metrics", total=len(unscored))
+                for batch in _batches(unscored, self.batch_size):
+                    needed = tuple(m for m in wanted if any(m in self._missing_metrics(i, wanted) for i in batch))
+                    self._score_cached(batch, needed, result)
                     progress.advance(task, len(batch))
         for item in items:
             if item.item_id in failed:
@@ -155,11 +165,6 @@ class Evaluation:
             values = self.cache.get_metrics(self.key(item), self.profile.name)
             result.rows.append({**{c: getattr(item, c) for c in ITEM_COLUMNS}, **values, "cache_key": self.key(item)})
         return result
-
-    def _lpips_available(self, items: list[ManifestItem], failed: set[str]) -> bool:
-        """Only build LPIPS when some item lacks it (a fully cached rerun builds nothing)."""
-        lacking = any("LPIPS" not in self.cache.get_metrics(self.key(i), self.profile.name) for i in items if i.item_id not in failed)
-        return lacking and self._lpips_fn() is not None
 
 
 #: Datasets of the paper: for them a method's released weights of the same name are meant.
