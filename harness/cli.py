@@ -129,7 +129,8 @@ def _report_text(records, args: argparse.Namespace) -> str:
     if args.confidence:
         from harness.stats import cell_confidence
 
-        return cell_confidence(records).to_csv(index=False) if args.format == "csv" else cell_confidence(records).to_string(index=False)
+        table = cell_confidence(records)
+        return table.to_csv(index=False) if args.format == "csv" else table.to_string(index=False)
     if args.paired:
         from harness.stats import paired_comparison
 

@@ -16,6 +16,7 @@ before they are decoded, so a broken image removes only its own items.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import astuple, dataclass, fields
@@ -98,7 +99,7 @@ class _Measured:
 def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec) -> list[_Measured]:
     """Ratio and hash of every mask at evaluation size, memoised in the cache by file stats."""
     stats = [(m.id, str(m.path.resolve()), m.path.stat().st_size, m.path.stat().st_mtime_ns) for m in mask_set.files]
-    key = array_sha256(np.frombuffer(json.dumps([stats, spec.size, spec.resize, mask_set.threshold, mask_set.hole_is_white]).encode(), np.uint8))
+    key = hashlib.sha256(json.dumps([stats, spec.size, spec.resize, mask_set.threshold, mask_set.hole_is_white]).encode()).hexdigest()
     index_file = cache_root() / "mask-index" / f"{key}.json"
     try:
         return [_Measured(*row) for row in json.loads(index_file.read_text())]

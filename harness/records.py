@@ -17,6 +17,7 @@ import platform
 import subprocess
 from dataclasses import asdict, fields
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
@@ -48,7 +49,13 @@ def write_failures(path: Path, failures: list[Failure]) -> None:
 
 
 def environment() -> dict[str, Any]:
-    """Package versions, machine and git commit, for the record."""
+    """Package versions, machine and git commit, for the record (with the time of writing)."""
+    return {**_static_environment(), "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+@lru_cache(maxsize=1)
+def _static_environment() -> dict[str, Any]:
+    """What does not change within a process: asked once, not once per method."""
     versions = {}
     for name in PACKAGES:
         try:
@@ -66,7 +73,6 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": commit,
-        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 

@@ -152,11 +152,12 @@ class Evaluation:
                     progress.advance(task, len(batch))
             failed = {f.item_id for f in result.failures}
             # Outputs cached by an earlier (or interrupted) run that still lack metrics.
-            unscored = [i for i in items if i.item_id not in failed and self._missing_metrics(i, wanted)]
+            missing = {i.item_id: self._missing_metrics(i, wanted) for i in items if i.item_id not in failed}
+            unscored = [i for i in items if missing.get(i.item_id)]
             if unscored:
                 task = progress.add_task(f"{self.method} · metrics", total=len(unscored))
                 for batch in _batches(unscored, self.batch_size):
-                    needed = tuple(m for m in wanted if any(m in self._missing_metrics(i, wanted) for i in batch))
+                    needed = tuple(m for m in wanted if any(m in missing[i.item_id] for i in batch))
                     self._score_cached(batch, needed, result)
                     progress.advance(task, len(batch))
         for item in items:
