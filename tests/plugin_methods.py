@@ -1,7 +1,9 @@
 """User-style predictors for the runner tests (loaded as tests.plugin_methods:factory)."""
 import os
 import time
+from pathlib import Path
 
+import torch
 
 from harness.predictor import Predictor, SizeSpec
 
@@ -57,3 +59,79 @@ def nan_first(checkpoint=None, device=None, **options):
 
 def wrong_shape(checkpoint=None, device=None, **options):
     return Broken("shape")
+
+
+class BadOutput(Predictor):
+    """Mean fill whose output is spoiled in one named way (for prediction validation tests)."""
+
+    def __init__(self, mode):
+        self.mode, self.name = mode, f"bad-{mode}"
+
+    def predict(self, images, masks, **kwargs):
+        out = MeanFill().predict(images, masks)
+        if self.mode == "inf":
+            out[:, 0] = float("inf")
+        elif self.mode == "neginf":
+            out[:, 1] = -float("inf")
+        elif self.mode == "uint8":
+            out = (out * 255).to(torch.uint8)
+        elif self.mode == "overshoot":
+            out = out * 0 + 1.5
+        elif self.mode == "mutate":
+            masks.mul_(0)  # a careless predictor changing its input in place
+            images.mul_(0)
+        return out
+
+
+def inf_out(checkpoint=None, device=None, **options):
+    return BadOutput("inf")
+
+
+def neginf_out(checkpoint=None, device=None, **options):
+    return BadOutput("neginf")
+
+
+def uint8_out(checkpoint=None, device=None, **options):
+    return BadOutput("uint8")
+
+
+def overshoot(checkpoint=None, device=None, **options):
+    return BadOutput("overshoot")
+
+
+def mask_mutator(checkpoint=None, device=None, **options):
+    return BadOutput("mutate")
+
+
+class NaNOnLargeHoles(MeanFill):
+    """Mean fill that returns NaN for images with more than half their pixels in holes."""
+
+    name = "nan-on-large-holes"
+
+    def predict(self, images, masks, **kwargs):
+        out = super().predict(images, masks)
+        out[masks.flatten(1).mean(1) > 0.5] = float("nan")
+        return out
+
+
+def nan_on_large_holes(checkpoint=None, device=None, **options):
+    return NaNOnLargeHoles()
+
+
+class ConstantFill(Predictor):
+    """Fills holes with the grey level written in its 'weights' file (a text file)."""
+
+    name = "constant-fill"
+
+    def __init__(self, path):
+        self.weight_files = (Path(path),)
+        self.level = float(Path(path).read_text())
+
+    def predict(self, images, masks, **kwargs):
+        return torch.full_like(images, self.level)
+
+
+def constant_fill(checkpoint=None, device=None, **options):
+    if checkpoint is None:
+        raise FileNotFoundError("constant_fill needs --checkpoint FILE holding a grey level")
+    return ConstantFill(checkpoint)
