@@ -31,15 +31,21 @@ def _open(path: Path) -> Image.Image:
 
 
 def to_uint8(array: np.ndarray) -> np.ndarray:
-    """Bring any integer or float pixel array to uint8 (16-bit by /257, floats in [0,1] by x255)."""
+    """Bring a pixel array to uint8 by its dtype, never by its values.
+
+    uint16 is 16-bit (x/257, rounded) even when every value is small: guessing the bit depth
+    from the maximum would read a dark 16-bit image 257 times too bright. Floats are taken to
+    lie in [0,1] (x255, rounded). Other integer types have no agreed scale and are refused.
+    """
     if array.dtype == np.uint8:
         return array
     if array.dtype == bool:
         return array.astype(np.uint8) * 255
-    if np.issubdtype(array.dtype, np.integer):
-        top = 65535 if array.max(initial=0) > 255 else 255
-        return np.round(array.astype(np.float64) * (255.0 / top)).clip(0, 255).astype(np.uint8)
-    return np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
+    if array.dtype == np.uint16:
+        return np.round(array.astype(np.float64) / 257.0).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        return np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
+    raise InputError(f"unsupported pixel type {array.dtype} (use 8- or 16-bit images)")
 
 
 def as_rgb(array: np.ndarray) -> np.ndarray:
@@ -64,25 +70,44 @@ def as_gray(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def read_image(path: Path | str) -> np.ndarray:
-    """A file as uint8 HxWx3."""
-    image = _open(Path(path))
+def _pixels(image: Image.Image, path: Path) -> np.ndarray:
+    """The decoded pixels with a dtype that states their bit depth."""
+    if image.mode == "I" and image.format == "PNG":
+        return np.array(image).astype(np.uint16)  # PNG has no 32-bit grey: this is 16-bit data
+    if image.mode in ("I", "F"):
+        raise InputError(f"{path}: {'32-bit integer' if image.mode == 'I' else 'floating-point'} images are not supported")
     if image.mode == "P":
         image = image.convert("RGBA")
-    elif image.mode == "CMYK":
+    elif image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         image = image.convert("RGB")
-    array = np.array(image)
+    return np.array(image)
+
+
+def read_image(path: Path | str) -> np.ndarray:
+    """A file as uint8 HxWx3, as stored: EXIF orientation is ignored, as the official loaders do."""
+    path = Path(path)
+    array = _pixels(_open(path), path)
     if array.size == 0:
         raise InputError(f"{path}: empty image")
     return as_rgb(array)
 
 
+def exif_orientation(path: Path | str) -> int:
+    """The EXIF orientation tag (1 = as stored; 0 when the file has none or cannot say)."""
+    try:
+        with Image.open(path) as image:
+            return int(image.getexif().get(0x0112, 0))
+    except Exception:  # unreadable files are reported by read_image
+        return 0
+
+
 def read_mask(path: Path | str) -> np.ndarray:
     """A mask file as uint8 HxW (grey levels kept; binarised later at evaluation size)."""
-    image = _open(Path(path))
+    path = Path(path)
+    image = _open(path)
     if image.mode == "P":
         image = image.convert("L")
-    return as_gray(np.array(image))
+    return as_gray(_pixels(image, path))
 
 
 def center_crop_square(array: np.ndarray) -> np.ndarray:
