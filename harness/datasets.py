@@ -20,17 +20,22 @@ from masks.sources import FileMaskSet, MaskFile, image_files
 
 @dataclass(frozen=True)
 class ImageItem:
+    """One image; ``id`` keeps the relative path and extension, so ids are unique in a dataset."""
+
     id: str
     load: Callable[[], np.ndarray]
+    path: Path | None = None
 
 
 @dataclass(frozen=True)
 class Dataset:
     name: str
     images: tuple[ImageItem, ...]
-    #: The dataset's own masks, paired with images by position (Dunhuang, folders with masks).
+    #: The dataset's own masks (Dunhuang, folders with masks); each names its image (``image_id``).
     paired_masks: FileMaskSet | None = None
     default_masks: str = "generated"
+    #: Images that have no usable mask of their own: (image id, reason); they become input failures.
+    unmatched: tuple[tuple[str, str], ...] = ()
 
 
 SAMPLE_IMAGES = (
@@ -72,8 +77,8 @@ def _skimage_loader(name: str) -> Callable[[], np.ndarray]:
     return load
 
 
-def _file_loader(path: Path) -> Callable[[], np.ndarray]:
-    return lambda: read_image(path)
+def _file_item(path: Path, root: Path) -> ImageItem:
+    return ImageItem(path.relative_to(root).as_posix(), lambda: read_image(path), path)
 
 
 def _root(name: str, data_root: str | os.PathLike | None) -> Path:
@@ -101,16 +106,22 @@ def _celeba(root: Path, split: str) -> Dataset:
         raise ValueError(f"CelebA split must be one of {', '.join(CELEBA_PARTITIONS)}, not '{split}'")
     wanted = CELEBA_PARTITIONS[split]
     names = sorted(line.split()[0] for line in partition.read_text().splitlines() if line.split()[1:] == [wanted])
-    return Dataset("celeba", tuple(ImageItem(Path(n).stem, _file_loader(images / n)) for n in names), default_masks="nvidia")
+    return Dataset("celeba", tuple(_file_item(images / n, images) for n in names), default_masks="nvidia")
 
 
 def _places2(root: Path, file_list: str | None) -> Dataset:
     if file_list:
-        paths = [Path(p) if Path(p).is_absolute() else root / p for p in _read_list(Path(file_list))]
-    else:
-        folder = next((root / d for d in ("val_large", "val_256") if (root / d).is_dir()), root)
-        paths = image_files(folder)
-    return Dataset("places2", tuple(ImageItem(p.stem, _file_loader(p)) for p in paths), default_masks="nvidia")
+        listed = _read_list(Path(file_list))
+        items = [ImageItem(p, (lambda path=_listed(root, p): read_image(path)), _listed(root, p)) for p in listed]
+        if len(set(listed)) != len(listed):
+            raise ValueError(f"{file_list} lists some images twice")
+        return Dataset("places2", tuple(items), default_masks="nvidia")
+    folder = next((root / d for d in ("val_large", "val_256") if (root / d).is_dir()), root)
+    return Dataset("places2", tuple(_file_item(p, folder) for p in image_files(folder)), default_masks="nvidia")
+
+
+def _listed(root: Path, entry: str) -> Path:
+    return Path(entry) if Path(entry).is_absolute() else root / entry
 
 
 def _read_list(path: Path) -> list[str]:
@@ -119,35 +130,47 @@ def _read_list(path: Path) -> list[str]:
     return json.loads(text) if text.startswith("[") else [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def _own_masks(images: list[Path], mask_dir: Path, suffixes: tuple[str, ...]) -> tuple[list[MaskFile], list[tuple[str, str]]]:
+    """Each image's mask in ``mask_dir``: same stem plus one of ``suffixes`` and any image extension.
+
+    An image with no such mask, or with two, is unmatched (a recorded failure, not a refused run).
+    """
+    by_stem: dict[str, list[Path]] = {}
+    for path in image_files(mask_dir):
+        by_stem.setdefault(path.stem, []).append(path)
+    masks, unmatched = [], []
+    for image in images:
+        found = [p for suffix in suffixes for p in by_stem.get(image.stem + suffix, [])]
+        if len(found) == 1:
+            masks.append(MaskFile(found[0].name, found[0], "", image.name))
+        else:
+            which = ", ".join(p.name for p in found)
+            unmatched.append((image.name, f"no mask in {mask_dir}" if not found else f"ambiguous masks in {mask_dir}: {which}"))
+    return masks, unmatched
+
+
 def _dunhuang(root: Path) -> Dataset:
     gt_dir, mask_dir = root / "test_gt", root / "test"
     if not gt_dir.is_dir() or not mask_dir.is_dir():
         raise FileNotFoundError(f"Dunhuang at {root} needs test/ (with *_mask.jpg) and test_gt/ ({SOURCES['dunhuang']})")
     gts = image_files(gt_dir)
-    by_stem = {p.stem: p for p in image_files(mask_dir)}
-    missing = [gt.name for gt in gts if f"{gt.stem}_mask" not in by_stem]
-    if missing:
-        raise FileNotFoundError(f"Dunhuang: no <name>_mask.* in {mask_dir} for {', '.join(missing[:5])}")
-    masks = [MaskFile(f"{gt.stem}_mask", by_stem[f"{gt.stem}_mask"], "default") for gt in gts]
+    masks, unmatched = _own_masks(gts, mask_dir, ("_mask",))
     # Official MISF config for Dunhuang: MASK_THRESHOLD 100, MASK_REVERSE 1 (holes are dark in the JPEGs).
-    paired = FileMaskSet("dunhuang", tuple(masks), threshold=100, hole_is_white=False)
-    return Dataset("dunhuang", tuple(ImageItem(p.stem, _file_loader(p)) for p in gts), paired, default_masks="paired")
+    paired = FileMaskSet("dunhuang", tuple(masks), threshold=100, hole_is_white=False, single_bucket=True)
+    items = tuple(_file_item(p, gt_dir) for p in gts)
+    return Dataset("dunhuang", items, paired, default_masks="paired", unmatched=tuple(unmatched))
 
 
 def _folder(root: Path, hole_is_white: bool) -> Dataset:
     image_dir = root / "images" if (root / "images").is_dir() else root
     paths = image_files(image_dir)
-    items = tuple(ImageItem(p.stem, _file_loader(p)) for p in paths)
+    items = tuple(_file_item(p, image_dir) for p in paths)
     mask_dir = root / "masks"
     if not mask_dir.is_dir():
         return Dataset("folder", items)
-    by_stem = {p.stem: p for p in image_files(mask_dir)}
-    found = {p.stem: by_stem.get(p.stem) or by_stem.get(f"{p.stem}_mask") for p in paths}
-    missing = [stem for stem, mask in found.items() if mask is None]
-    if missing:
-        raise FileNotFoundError(f"{mask_dir} has no mask for: {', '.join(missing[:5])}")
-    files = tuple(MaskFile(found[p.stem].stem, found[p.stem]) for p in paths)
-    return Dataset("folder", items, FileMaskSet("folder", files, hole_is_white=hole_is_white), default_masks="paired")
+    masks, unmatched = _own_masks(paths, mask_dir, ("", "_mask"))
+    paired = FileMaskSet("folder", tuple(masks), hole_is_white=hole_is_white)
+    return Dataset("folder", items, paired, default_masks="paired", unmatched=tuple(unmatched))
 
 
 def load_dataset(

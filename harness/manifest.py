@@ -3,23 +3,25 @@
 Pairing rules (same spec and inputs → byte-identical manifest):
 
 * generated masks: image i of bucket b gets ``free_form_mask(size, b, seed, i)``;
-* a mask set from files: every mask is measured at evaluation size after binarisation and
-  falls into the bucket [a, b) of its measured ratio; within a bucket the candidates (sorted
-  by id) are permuted with ``default_rng([seed, bucket index])`` and image i gets candidate
-  ``perm[i % n]``;
+* a mask set from files (a pool): every mask is measured at evaluation size after
+  binarisation and falls into the bucket [a, b) of its measured ratio; within a bucket the
+  candidates (sorted by id) are permuted with ``default_rng([seed, bucket index])`` and image
+  i gets candidate ``perm[i % n]``. Pool masks outside every bucket are simply not used
+  (counted); empty, full and unreadable pool masks are input failures, never candidates;
 * a dataset's own masks (Dunhuang, folders with masks): each image keeps its mask; the bucket
-  is ``default`` for Dunhuang, else the measured ratio's bucket.
+  is ``default`` for Dunhuang, else the measured ratio's bucket. An image whose mask is
+  missing, unreadable, empty or full after preparation, or outside every bucket, is an input
+  failure.
 
 ``--limit N`` keeps the first N images of the test list in each bucket. Images are paired
-before they are decoded, so a broken image removes only its own items.
+before they are decoded, so a broken image fails only its own items. Each item is predicted
+from exactly the pixels its hashes name: :meth:`Manifest.load` checks them again.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,8 +29,9 @@ import numpy as np
 
 from harness.atomic import atomic_write_text
 from harness.cache import cache_root
+from harness.csvfiles import csv_text
 from harness.datasets import Dataset, load_dataset
-from harness.images import InputError, array_sha256, prepare_image
+from harness.images import InputError, array_sha256, exif_orientation, prepare_image
 from harness.spec import RunSpec
 from masks.buckets import DEFAULT_BUCKET, Bucket, bucket_of, hole_ratio, parse_buckets
 from masks.generator import free_form_mask
@@ -49,40 +52,64 @@ class ManifestItem:
 
 @dataclass(frozen=True)
 class Failure:
+    """An item (or an input) that could not be scored; ``bucket`` is "" when it has none."""
+
     method: str
     item_id: str
     stage: str
     reason: str
+    bucket: str = ""
 
 
 MaskLoader = Callable[[], np.ndarray]
+INPUT = "*"  # the ``method`` of input failures: they concern every method of the run
 
 
 @dataclass
 class Manifest:
-    spec: RunSpec
+    spec: RunSpec  # resolved: the mask set and buckets actually used
     items: list[ManifestItem]
     failures: list[Failure]
     dataset: Dataset
     mask_loaders: dict[str, MaskLoader]
-
-    def load(self, item: ManifestItem) -> tuple[np.ndarray, np.ndarray]:
-        """(uint8 HxWx3 image, float32 HxW mask with 1 = hole) at evaluation size."""
-        image = self._images[item.image_id].load()
-        return prepare_image(image, self.spec.size, self.spec.resize), self.mask_loaders[item.mask_id]()
+    #: Pool masks that lie outside every bucket, by reason: counted, not failures.
+    unused_masks: dict[str, int] = field(default_factory=dict)
+    #: Images with an EXIF orientation other than "as stored" (read as stored, like upstream).
+    exif_oriented: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._images = {img.id: img for img in self.dataset.images}
 
+    def load(self, item: ManifestItem) -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 HxWx3 image, float32 HxW mask with 1 = hole), verified against the item's hashes."""
+        image = prepare_image(self._images[item.image_id].load(), self.spec.size, self.spec.resize)
+        mask = self.mask_loaders[item.mask_id]()
+        if array_sha256(image) != item.image_sha256:
+            raise InputError(f"{item.image_id}: the image changed since the manifest was built")
+        if array_sha256(mask) != item.mask_sha256:
+            raise InputError(f"{item.mask_id}: the mask changed since the manifest was built")
+        return image, mask
+
     def to_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([f.name for f in fields(ManifestItem)])
-        for item in self.items:
-            row = list(astuple(item))
-            row[4] = f"{item.hole_ratio:.6f}"
-            writer.writerow(row)
-        return buffer.getvalue()
+        rows = [{**{f.name: getattr(i, f.name) for f in fields(ManifestItem)}, "hole_ratio": f"{i.hole_ratio:.6f}"}
+                for i in self.items]
+        return csv_text(rows, [f.name for f in fields(ManifestItem)])
+
+    def fingerprint(self) -> str:
+        """Hash of the data actually used: every item's content hashes and bucket, and the input failures."""
+        failures = sorted((f.item_id, f.bucket, f.reason) for f in self.failures)
+        blob = json.dumps([self.to_csv(), failures, sorted(self.unused_masks.items())])
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def run_name(self) -> str:
+        return self.spec.run_name(self.fingerprint())
+
+    def bucket_sizes(self) -> dict[str, int]:
+        """Items per bucket, counting input failures of the bucket (what each method should score)."""
+        sizes = {b.label: 0 for b in parse_buckets(self.spec.buckets)} if self.spec.buckets else {}
+        for bucket in [i.bucket for i in self.items] + [f.bucket for f in self.failures if f.bucket]:
+            sizes[bucket] = sizes.get(bucket, 0) + 1
+        return sizes
 
     def write(self, path: Path) -> None:
         atomic_write_text(path, self.to_csv())
@@ -91,15 +118,16 @@ class Manifest:
 @dataclass(frozen=True)
 class _Measured:
     mask_id: str
-    ratio: float
+    ratio: float | None  # None: unreadable (``reason`` says why)
     sha: str
     source_bin: str
+    reason: str = ""
 
 
 def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec) -> list[_Measured]:
     """Ratio and hash of every mask at evaluation size, memoised in the cache by file stats."""
     stats = [(m.id, str(m.path.resolve()), m.path.stat().st_size, m.path.stat().st_mtime_ns) for m in mask_set.files]
-    key = hashlib.sha256(json.dumps([stats, spec.size, spec.resize, mask_set.threshold, mask_set.hole_is_white]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([2, stats, spec.size, spec.resize, mask_set.threshold, mask_set.hole_is_white]).encode()).hexdigest()
     index_file = cache_root() / "mask-index" / f"{key}.json"
     try:
         return [_Measured(*row) for row in json.loads(index_file.read_text())]
@@ -109,76 +137,132 @@ def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec) -> list[_Measured]
     for mask in mask_set.files:
         try:
             array = mask_set.load(mask, spec.size, spec.resize)
-        except InputError:
-            continue  # an unreadable mask simply never becomes a candidate
+        except InputError as error:
+            measured.append(_Measured(mask.id, None, "", mask.source_bin, str(error)))
+            continue
         measured.append(_Measured(mask.id, hole_ratio(array), array_sha256(array), mask.source_bin))
     atomic_write_text(index_file, json.dumps([astuple(m) for m in measured]))
     return measured
 
 
-def _file_loader(mask_set: FileMaskSet, spec: RunSpec) -> dict[str, MaskLoader]:
+def _file_loaders(mask_set: FileMaskSet, spec: RunSpec) -> dict[str, MaskLoader]:
     return {m.id: (lambda m=m: mask_set.load(m, spec.size, spec.resize)) for m in mask_set.files}
+
+
+def mask_problem(m: _Measured) -> str | None:
+    """Why a measured mask cannot be scored at all (unreadable, empty, full), or None."""
+    if m.ratio is None:
+        return m.reason
+    if m.ratio == 0:
+        return "empty mask after preparation (no hole at evaluation size; check its size and aspect)"
+    if m.ratio == 1:
+        return "full mask after preparation (no known pixel left)"
+    return None
+
+
+def _outside(ratio: float, buckets: tuple[Bucket, ...]) -> str:
+    return f"hole ratio {ratio:.4f} outside every bucket ({', '.join(b.label for b in buckets)})"
+
+
+class _Builder:
+    """Collects pairs (bucket, image index, mask) and failures for one spec."""
+
+    def __init__(self, spec: RunSpec, dataset: Dataset, buckets: tuple[Bucket, ...]):
+        self.spec, self.dataset, self.buckets = spec, dataset, buckets
+        self.limit = spec.limit or len(dataset.images)
+        self.pairs: list[tuple[Bucket, int, _Measured]] = []
+        self.failures: list[Failure] = []
+        self.unused: dict[str, int] = {}
+
+    def paired(self) -> dict[str, MaskLoader]:
+        own = self.dataset.paired_masks
+        if own is None:
+            raise ValueError(f"dataset '{self.dataset.name}' has no masks of its own; choose --masks")
+        index_of = {image.id: i for i, image in enumerate(self.dataset.images)}
+        for image_id, reason in self.dataset.unmatched:
+            self.failures.append(Failure(INPUT, image_id, "mask", reason))
+        measured = {m.mask_id: m for m in _measure_file_masks(own, self.spec)}
+        counts: dict[str, int] = {}
+        for mask in own.files:
+            m, item_id = measured[mask.id], f"{mask.image_id}|{mask.id}"
+            problem = mask_problem(m)
+            bucket = DEFAULT_BUCKET if own.single_bucket else (bucket_of(m.ratio, self.buckets) if m.ratio is not None else None)
+            if problem is not None or bucket is None:
+                reason = problem or _outside(m.ratio, self.buckets)
+                self.failures.append(Failure(INPUT, item_id, "mask", reason, bucket.label if bucket else ""))
+                continue
+            if counts.get(bucket.label, 0) < self.limit:
+                counts[bucket.label] = counts.get(bucket.label, 0) + 1
+                self.pairs.append((bucket, index_of[mask.image_id], m))
+        return _file_loaders(own, self.spec)
+
+    def generated(self) -> dict[str, MaskLoader]:
+        loaders: dict[str, MaskLoader] = {}
+        size, seed = self.spec.size, self.spec.seed
+        for bucket in self.buckets:
+            for index in range(min(self.limit, len(self.dataset.images))):
+                mask_id = f"gen-s{seed}-{bucket.label}-{index:05d}"
+                array = free_form_mask(size, bucket, seed, index)
+                loaders[mask_id] = lambda b=bucket, i=index: free_form_mask(size, b, seed, i)
+                self.pairs.append((bucket, index, _Measured(mask_id, hole_ratio(array), array_sha256(array), "")))
+        return loaders
+
+    def pool(self, mask_set: FileMaskSet) -> dict[str, MaskLoader]:
+        usable = []
+        for m in _measure_file_masks(mask_set, self.spec):
+            problem = mask_problem(m)
+            if problem is not None:
+                self.failures.append(Failure(INPUT, m.mask_id, "mask", problem))
+            elif bucket_of(m.ratio, self.buckets) is None:
+                self.unused["outside every bucket"] = self.unused.get("outside every bucket", 0) + 1
+            else:
+                usable.append(m)
+        for b_index, bucket in enumerate(self.buckets):
+            candidates = sorted((m for m in usable if bucket.contains(m.ratio)), key=lambda m: m.mask_id)
+            if not candidates:
+                raise ValueError(f"mask set '{mask_set.name}' has no usable mask with a hole ratio in bucket {bucket.label}")
+            order = np.random.default_rng([self.spec.seed, b_index]).permutation(len(candidates))
+            for index in range(min(self.limit, len(self.dataset.images))):
+                self.pairs.append((bucket, index, candidates[order[index % len(candidates)]]))
+        return _file_loaders(mask_set, self.spec)
 
 
 def build_manifest(spec: RunSpec) -> Manifest:
     dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white)
     buckets = parse_buckets(spec.buckets)
     mask_kind = spec.masks or dataset.default_masks
-    pairs: list[tuple[Bucket, int, str, float, str, str]] = []  # bucket, image index, mask id, ratio, bin, sha
-    loaders: dict[str, MaskLoader] = {}
-    limit = spec.limit or len(dataset.images)
-
+    whole = mask_kind == "paired" and dataset.paired_masks is not None and dataset.paired_masks.single_bucket
+    resolved = replace(spec, masks=mask_kind, buckets=None if whole else ",".join(b.label for b in buckets))
+    builder = _Builder(resolved, dataset, buckets)
     if mask_kind == "paired":
-        if dataset.paired_masks is None:
-            raise ValueError(f"dataset '{dataset.name}' has no masks of its own; choose --masks")
-        measured = {m.mask_id: m for m in _measure_file_masks(dataset.paired_masks, spec)}
-        loaders = _file_loader(dataset.paired_masks, spec)
-        counts: dict[str, int] = {}
-        for index, mask in enumerate(dataset.paired_masks.files):
-            if mask.id not in measured:
-                continue
-            m = measured[mask.id]
-            bucket = DEFAULT_BUCKET if dataset.name == "dunhuang" else bucket_of(m.ratio, buckets)
-            if bucket is None or counts.get(bucket.label, 0) >= limit:
-                continue
-            counts[bucket.label] = counts.get(bucket.label, 0) + 1
-            pairs.append((bucket, index, m.mask_id, m.ratio, m.source_bin, m.sha))
+        loaders = builder.paired()
     elif mask_kind == GENERATED:
-        for bucket in buckets:
-            for index in range(min(limit, len(dataset.images))):
-                mask_id = f"gen-s{spec.seed}-{bucket.label}-{index:05d}"
-                array = free_form_mask(spec.size, bucket, spec.seed, index)
-                loaders[mask_id] = lambda b=bucket, i=index: free_form_mask(spec.size, b, spec.seed, i)
-                pairs.append((bucket, index, mask_id, hole_ratio(array), "", array_sha256(array)))
+        loaders = builder.generated()
     else:
-        mask_set = load_mask_set(mask_kind, spec.mask_root, spec.hole_is_white)
-        measured = _measure_file_masks(mask_set, spec)
-        loaders = _file_loader(mask_set, spec)
-        for b_index, bucket in enumerate(buckets):
-            candidates = sorted((m for m in measured if bucket.contains(m.ratio)), key=lambda m: m.mask_id)
-            if not candidates:
-                raise ValueError(f"mask set '{mask_kind}' has no mask with a hole ratio in bucket {bucket.label}")
-            order = np.random.default_rng([spec.seed, b_index]).permutation(len(candidates))
-            for index in range(min(limit, len(dataset.images))):
-                m = candidates[order[index % len(candidates)]]
-                pairs.append((bucket, index, m.mask_id, m.ratio, m.source_bin, m.sha))
-
-    return _materialise(spec, dataset, pairs, loaders)
+        loaders = builder.pool(load_mask_set(mask_kind, spec.mask_root, spec.hole_is_white))
+    return _materialise(resolved, dataset, builder, loaders)
 
 
-def _materialise(spec: RunSpec, dataset: Dataset, pairs, loaders: dict[str, MaskLoader]) -> Manifest:
-    """Decode and hash each needed image once; broken images become failures."""
+def _materialise(spec: RunSpec, dataset: Dataset, builder: _Builder, loaders: dict[str, MaskLoader]) -> Manifest:
+    """Decode and hash each needed image once; a broken image fails each of its items."""
     image_sha: dict[int, str] = {}
-    failures: list[Failure] = []
-    for index in sorted({p[1] for p in pairs}):
+    broken: dict[int, str] = {}
+    exif = []
+    for index in sorted({p[1] for p in builder.pairs}):
         image = dataset.images[index]
         try:
             image_sha[index] = array_sha256(prepare_image(image.load(), spec.size, spec.resize))
         except (InputError, OSError, ValueError) as error:
-            failures.append(Failure("*", image.id, "input", str(error)))
-    items = [
-        ManifestItem(f"{dataset.images[i].id}|{mask_id}", b.label, dataset.images[i].id, mask_id, ratio, source_bin, image_sha[i], sha)
-        for b, i, mask_id, ratio, source_bin, sha in pairs
-        if i in image_sha
-    ]
-    return Manifest(spec, items, failures, dataset, loaders)
+            broken[index] = str(error)
+            continue
+        if image.path is not None and exif_orientation(image.path) not in (0, 1):
+            exif.append(image.id)
+    items, failures = [], list(builder.failures)
+    for bucket, index, m in builder.pairs:
+        item_id = f"{dataset.images[index].id}|{m.mask_id}"
+        if index in broken:
+            failures.append(Failure(INPUT, item_id, "input", broken[index], bucket.label))
+            continue
+        items.append(ManifestItem(item_id, bucket.label, dataset.images[index].id, m.mask_id, m.ratio, m.source_bin,
+                                  image_sha[index], m.sha))
+    return Manifest(spec, items, failures, dataset, loaders, builder.unused, exif)

@@ -6,13 +6,19 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+#: The paper's evaluation: datasets, their mask sets, 256 px, PIL bilinear, the three buckets.
+PAPER_MASKS = {"celeba": "nvidia", "places2": "nvidia", "dunhuang": "paired"}
+PAPER_BUCKETS = "0-20,20-40,40-60"
+PATH_FIELDS = ("data_root", "mask_root", "file_list")
+
 
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that decides *which* items are evaluated and *how* they are scored.
 
-    Methods are not part of it: one spec's folder collects the records of every method run on
-    it, so methods evaluated at different times are compared on identical items.
+    Methods are not part of it: one run folder collects the records of every method run on
+    it, so methods evaluated at different times are compared on identical items. Paths are
+    not part of a run's identity either: the content of the data is (see :func:`run_name`).
     """
 
     dataset: str = "sample"
@@ -33,14 +39,47 @@ class RunSpec:
         return self.mask_polarity == "white"
 
     def protocol(self) -> dict[str, Any]:
-        """The fields that define the items (paths are left out: moving data changes nothing)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("data_root", "mask_root", "file_list")}
+        """The fields that define how items are made and scored (paths left out)."""
+        return {k: v for k, v in asdict(self).items() if k not in PATH_FIELDS}
 
-    def run_name(self) -> str:
-        """Readable, stable folder name: dataset, masks, a short hash of the whole protocol."""
-        digest = hashlib.sha256(json.dumps(self.protocol(), sort_keys=True).encode()).hexdigest()[:8]
+    def deviations(self) -> list[str]:
+        """How this protocol differs from the paper's, in words (empty: the paper's protocol)."""
+        found = []
+        if self.dataset not in PAPER_MASKS:
+            found.append(f"dataset {self.dataset} (not one of the paper's)")
+        elif (self.masks or PAPER_MASKS[self.dataset]) != PAPER_MASKS[self.dataset]:
+            found.append(f"masks {self.masks} (paper: {PAPER_MASKS[self.dataset]})")
+        if (self.buckets or PAPER_BUCKETS) != PAPER_BUCKETS:
+            found.append(f"buckets {self.buckets} (paper: {PAPER_BUCKETS})")
+        if self.size != 256:
+            found.append(f"size {self.size} (paper: 256)")
+        if self.resize != "pil-bilinear":
+            found.append(f"resize {self.resize} (paper: pil-bilinear)")
+        if self.limit:
+            found.append(f"limit {self.limit} images per bucket (paper: the whole test set)")
+        if self.profile != "paper":
+            found.append(f"metric profile {self.profile} (paper: paper)")
+        return found
+
+    def describe(self) -> str:
+        """One line for table headers: dataset, masks, size, resize, seed, limit, profile."""
+        parts = [self.dataset, f"masks {self.masks or 'default'}", f"buckets {self.buckets or PAPER_BUCKETS}",
+                 f"size {self.size}", self.resize, f"seed {self.seed}"]
+        if self.limit:
+            parts.append(f"limit {self.limit}")
+        return " · ".join([*parts, f"profile {self.profile}"])
+
+    def run_name(self, data_fingerprint: str) -> str:
+        """Readable folder name plus a hash of the protocol *and* of the data actually used.
+
+        ``data_fingerprint`` hashes the manifest (image and mask content hashes, ratios,
+        buckets, input failures), so two data folders with the same flags are two runs, and a
+        moved folder with identical content is the same run.
+        """
+        blob = json.dumps({"protocol": self.protocol(), "data": data_fingerprint}, sort_keys=True)
+        digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
         limit = f"-n{self.limit}" if self.limit else ""
-        return f"{self.dataset}-{self.masks or 'default'}{limit}-s{self.seed}-{digest}"
+        return f"{self.dataset}-{self.masks or 'default'}-{self.size}px{limit}-s{self.seed}-{digest}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

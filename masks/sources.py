@@ -27,9 +27,13 @@ NVIDIA_SOURCE = (
 
 @dataclass(frozen=True)
 class MaskFile:
+    """One mask file; ``id`` keeps the extension (and sub-folder), so ids are unique per set."""
+
     id: str
     path: Path
     source_bin: str = ""
+    #: For a dataset's own masks: the image this mask belongs to.
+    image_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class FileMaskSet:
     files: tuple[MaskFile, ...]
     threshold: int = 0
     hole_is_white: bool = True
+    #: The set's masks are scored as one bucket ("default"), not by hole ratio (Dunhuang's official masks).
+    single_bucket: bool = False
 
     def load(self, mask: MaskFile, size: int, resize_method: str = "pil-bilinear"):
         return prepare_mask(read_mask(mask.path), size, self.threshold, self.hole_is_white, resize_method)
@@ -73,7 +79,7 @@ def load_mask_set(name: str, root: str | os.PathLike | None = None, hole_is_whit
                 f"Get them from {NVIDIA_SOURCE} and pass --mask-root DIR (the folder holding 00000.png ...)."
             )
         files = tuple(
-            MaskFile(p.stem, p, NVIDIA_BINS[int(p.stem) // 2000] if p.stem.isdigit() and int(p.stem) < 12000 else "")
+            MaskFile(p.name, p, NVIDIA_BINS[int(p.stem) // 2000] if p.stem.isdigit() and int(p.stem) < 12000 else "")
             for p in image_files(folder)
         )
         return FileMaskSet("nvidia", files)
@@ -84,8 +90,8 @@ def load_mask_set(name: str, root: str | os.PathLike | None = None, hole_is_whit
         subfolders = sorted(d for d in folder.iterdir() if d.is_dir() and "%" in d.name)
         if not subfolders:
             raise FileNotFoundError(f"{folder} has no bucket folders such as '0%-20%'")
-        files = tuple(MaskFile(f"{d.name}/{p.stem}", p, d.name) for d in subfolders for p in image_files(d))
+        files = tuple(MaskFile(f"{d.name}/{p.name}", p, d.name) for d in subfolders for p in image_files(d))
         return FileMaskSet("buckets", files)
     if name == "folder":
-        return FileMaskSet("folder", tuple(MaskFile(p.stem, p) for p in image_files(folder)), hole_is_white=hole_is_white)
+        return FileMaskSet("folder", tuple(MaskFile(p.name, p) for p in image_files(folder)), hole_is_white=hole_is_white)
     raise KeyError(f"unknown mask set '{name}'; known: {', '.join(MASK_SETS)}")
