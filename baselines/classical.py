@@ -13,6 +13,8 @@ from harness.predictor import Predictor
 class PerImagePredictor(Predictor):
     """Applies ``fill(image_hwc_float, hole_bool) -> image_hwc_float`` to each item of a batch."""
 
+    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
+
     def __init__(self, name: str, fill: Callable[[np.ndarray, np.ndarray], np.ndarray], settings: dict[str, Any]):
         self.name = name
         self._fill = fill

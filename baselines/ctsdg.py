@@ -57,6 +57,8 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 class CTSDGPredictor(TorchPredictor):
     """Batched generator; grayscale and Canny run per image on CPU from ``ground_truth``."""
 
+    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
+
     name = "ctsdg"
     size = SizeSpec(native=256)
     reads_ground_truth = True

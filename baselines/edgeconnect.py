@@ -40,6 +40,8 @@ def gray_and_edges(images: torch.Tensor, holes: torch.Tensor, sigma: float) -> t
 class EdgeConnectPredictor(TorchPredictor):
     """Edge generator then inpainting generator, batched; Canny runs per image on CPU."""
 
+    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
+
     name = "edgeconnect"
     size = SizeSpec(multiple=4)
 

@@ -70,6 +70,8 @@ class LamaPredictor(TorchPredictor):
 
 def generator_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The generator's entries, prefix stripped; discriminator, losses and evaluators are dropped."""
+
+    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
     return {k.removeprefix(GENERATOR_PREFIX): v for k, v in state.items() if k.startswith(GENERATOR_PREFIX)}
 
 

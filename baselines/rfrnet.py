@@ -76,6 +76,8 @@ def rfrnet(
     it defaults to ``$HARNESS_WEIGHTS/rfrnet``. For a dataset without released weights only an
     explicit file is accepted.
     """
+
+    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
     info = rfrnet_weights(dataset)
     spec = rfrnet_dir() if checkpoint is None else checkpoint
     explicit_file = str(spec).startswith("hf://") or Path(spec).expanduser().is_file()

@@ -1,25 +1,33 @@
 """Content-addressed cache of predictions and per-image metrics.
 
-The key of an output is sha256(predictor fingerprint, image hash, mask hash, resolution):
-any change of weights, config, image or mask makes a new key, so nothing stale is ever
-reused. Predictions are stored as float32 ``.npy`` (lossless: metrics from the cache equal
-metrics from the live output exactly); metrics as one small JSON file per (key, profile).
-All writes are atomic (harness.atomic), so a run killed at any point and started again
-finishes with the results of an uninterrupted run, and runs sharing a cache never corrupt it.
+An output's key is ``<fingerprint[:16]>-<sha256(fingerprint, image hash, mask hash, size)>``,
+where the fingerprint covers the method, its weights, config and code versions: any change of
+them, of the image or of the mask makes a new key, so nothing stale is ever reused, and the
+prefix groups one method's entries (``harness cache prune --method``). Predictions are stored
+as float32 ``.npy`` (lossless: metrics from the cache equal metrics from the live output
+exactly); metrics as one small JSON file per (key, profile and its version).
+
+Every read is validated (shape, dtype, finiteness; metric values are finite numbers): a bad
+entry is reported as damaged and treated as a miss, so it is recomputed and replaced. All
+writes are atomic (harness.atomic): a run killed at any point and started again finishes with
+the results of an uninterrupted run, and runs sharing a cache never corrupt it.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness.atomic import atomic_write_bytes, atomic_write_text
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+PREFIX = 16  # characters of the fingerprint that prefix a key and name its folder
 
 
 def cache_root() -> Path:
@@ -28,41 +36,85 @@ def cache_root() -> Path:
 
 def output_key(fingerprint: str, image_sha: str, mask_sha: str, size: int) -> str:
     blob = f"v{CACHE_VERSION}|{fingerprint}|{image_sha}|{mask_sha}|{size}".encode()
-    return hashlib.sha256(blob).hexdigest()
+    return f"{fingerprint[:PREFIX]}-{hashlib.sha256(blob).hexdigest()[:48]}"
+
+
+def validate_output(array: Any, shape: tuple[int, ...] | None = None) -> str | None:
+    """Why a cached prediction is unusable, or None."""
+    if not isinstance(array, np.ndarray) or array.dtype != np.float32:
+        return f"dtype {getattr(array, 'dtype', type(array).__name__)} (expected float32)"
+    if array.ndim != 3 or array.shape[0] != 3 or (shape is not None and tuple(array.shape) != tuple(shape)):
+        return f"shape {array.shape} (expected {shape or '(3, H, W)'})"
+    if not np.isfinite(array).all():
+        return "non-finite values"
+    return None
+
+
+def validate_metrics(data: Any) -> str | None:
+    """Why a cached metrics entry is unusable, or None."""
+    if not isinstance(data, dict):
+        return f"not a JSON object ({type(data).__name__})"
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"{name} is {value!r}, not a finite number"
+    return None
 
 
 class Cache:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else cache_root()
 
-    def _output_path(self, key: str) -> Path:
-        return self.root / "outputs" / key[:2] / f"{key}.npy"
+    def output_path(self, key: str) -> Path:
+        return self.root / "outputs" / key[:PREFIX] / key[PREFIX + 1 : PREFIX + 3] / f"{key}.npy"
 
-    def _metrics_path(self, key: str, profile: str) -> Path:
-        return self.root / "metrics" / profile / key[:2] / f"{key}.json"
+    def metrics_path(self, key: str, profile: str) -> Path:
+        return self.root / "metrics" / profile / key[:PREFIX] / key[PREFIX + 1 : PREFIX + 3] / f"{key}.json"
 
-    def has_output(self, key: str) -> bool:
-        return self._output_path(key).is_file()
-
-    def get_output(self, key: str) -> np.ndarray | None:
-        """The cached float32 [3,H,W] prediction, or None (missing or unreadable)."""
+    def read_output(self, key: str, shape: tuple[int, ...] | None = None) -> tuple[np.ndarray | None, str | None]:
+        """(prediction, None), (None, None) when absent, or (None, why it is damaged)."""
+        path = self.output_path(key)
+        if not path.is_file():
+            return None, None
         try:
-            return np.load(self._output_path(key), allow_pickle=False)
-        except (OSError, ValueError):
-            return None
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            return None, f"unreadable ({type(error).__name__})"
+        problem = validate_output(array, shape)
+        return (None, problem) if problem else (array, None)
+
+    def get_output(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+        return self.read_output(key, shape)[0]
 
     def put_output(self, key: str, prediction: np.ndarray) -> None:
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(prediction, dtype=np.float32), allow_pickle=False)
-        atomic_write_bytes(self._output_path(key), buffer.getvalue())
+        atomic_write_bytes(self.output_path(key), buffer.getvalue())
+
+    def read_metrics(self, key: str, profile: str) -> tuple[dict[str, float], str | None]:
+        """(metrics, None); ({}, None) when absent; ({}, why it is damaged)."""
+        path = self.metrics_path(key, profile)
+        if not path.is_file():
+            return {}, None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            return {}, f"unreadable ({type(error).__name__})"
+        problem = validate_metrics(data)
+        return ({}, problem) if problem else ({k: float(v) for k, v in data.items()}, None)
 
     def get_metrics(self, key: str, profile: str) -> dict[str, float]:
-        try:
-            data = json.loads(self._metrics_path(key, profile).read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return self.read_metrics(key, profile)[0]
 
-    def put_metrics(self, key: str, profile: str, values: dict[str, float]) -> None:
-        merged = {**self.get_metrics(key, profile), **values}
-        atomic_write_text(self._metrics_path(key, profile), json.dumps(merged, sort_keys=True))
+    def put_metrics(self, key: str, profile: str, values: dict[str, float], merge: bool = True) -> None:
+        merged = {**(self.get_metrics(key, profile) if merge else {}), **values}
+        atomic_write_text(self.metrics_path(key, profile), json.dumps(merged, sort_keys=True))
+
+    def describe_method(self, fingerprint: str, info: dict[str, Any]) -> None:
+        """Remember what a fingerprint prefix is (for ``harness cache info`` and ``prune --method``)."""
+        path = self.root / "methods" / f"{fingerprint[:PREFIX]}.json"
+        try:
+            labels = set(json.loads(path.read_text()).get("labels", []))
+        except (OSError, ValueError, AttributeError):
+            labels = set()
+        labels.add(info.get("label", ""))
+        atomic_write_text(path, json.dumps({**info, "labels": sorted(labels - {""})}, indent=1, sort_keys=True, default=str))

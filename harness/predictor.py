@@ -8,6 +8,7 @@ is scored through the same code.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -51,8 +52,14 @@ class Predictor(ABC):
     name: str = "unnamed"
     size: SizeSpec = SizeSpec()
     reads_ground_truth: bool = False
+    #: True for random or untrained weights: reports mark such results in every table.
+    untrained: bool = False
     #: Files whose content identifies the weights (hashed into the fingerprint).
     weight_files: tuple[Path, ...] = ()
+    #: Version of this predictor's code path, part of the cache key: bump it when a change moves
+    #: the outputs (a test holds each built-in version against a hash of the code it covers).
+    #: None, the default for plug-ins, hashes the source file of the predictor's class instead.
+    code_version: str | None = None
 
     @abstractmethod
     def predict(self, images: torch.Tensor, masks: torch.Tensor, **kwargs: Any) -> torch.Tensor:
@@ -69,17 +76,34 @@ class Predictor(ABC):
     def device(self) -> torch.device:
         return torch.device("cpu")
 
-    def fingerprint(self) -> str:
-        """Stable id of (method, config, weights); the cache key's method part."""
-        payload = {
+    def identity(self) -> dict[str, Any]:
+        """What the predictor *is*: name, class, config, size rule and weight hashes (no code version)."""
+        return {
             "name": self.name,
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "config": self.config(),
             "size": [self.size.native, self.size.square, self.size.multiple],
             "weights": [file_sha256(p) for p in self.weight_files],
         }
-        blob = json.dumps(payload, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:32]
+
+    def code_identity(self) -> str:
+        """The explicit ``code_version``, else a hash of the source of the class's module."""
+        if self.code_version is not None:
+            return f"v{self.code_version}"
+        try:
+            source = inspect.getsource(inspect.getmodule(type(self)))
+        except (OSError, TypeError):  # defined interactively: only the class name identifies it
+            return f"unversioned:{type(self).__qualname__}"
+        return "src:" + hashlib.sha256(source.encode()).hexdigest()[:16]
+
+    def fingerprint(self) -> str:
+        """Stable id of (identity, code version); the cache key's method part."""
+        return sha256_json({**self.identity(), "code": self.code_identity()})[:32]
+
+
+def sha256_json(payload: Any) -> str:
+    """SHA-256 of a JSON-serialisable value with sorted keys (unknown objects by ``str``)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 _HASH_MEMO: dict[tuple[str, int, int], str] = {}

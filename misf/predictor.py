@@ -26,6 +26,8 @@ class MISFPredictor(TorchPredictor):
     non-square input (misf.md §6.4), so the harness pads or resizes to a square instead.
     """
 
+    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
+
     size = SizeSpec(native=None, square=True, multiple=4)
 
     def __init__(

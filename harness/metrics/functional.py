@@ -40,3 +40,17 @@ def ssim_uint8(ground_truth: np.ndarray, prediction: np.ndarray) -> float:
 def l1_percent(prediction: torch.Tensor, ground_truth: torch.Tensor) -> torch.Tensor:
     """Per-image mean absolute error over all 3xHxW values in [0,1], times 100."""
     return (prediction - ground_truth).abs().flatten(1).mean(1) * 100
+
+
+#: How far outside [0,1] a predicted value may lie and still count as rounding noise.
+RANGE_TOLERANCE = 1e-5
+
+
+def out_of_range(prediction: torch.Tensor, mask: torch.Tensor) -> float:
+    """Fraction of the hole values of one raw prediction [3,H,W] outside [0,1] beyond rounding
+    noise: scoring clamps them, and reports count the items where this is not 0."""
+    holes = prediction[mask.expand_as(prediction) > 0.5]
+    if holes.numel() == 0:
+        return 0.0
+    outside = (holes < -RANGE_TOLERANCE) | (holes > 1 + RANGE_TOLERANCE)
+    return float(outside.float().mean())

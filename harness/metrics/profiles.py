@@ -23,9 +23,16 @@ class Profile:
     l1: str
     lpips: str
     lpips_net: str = "vgg"
+    #: Version of the metric code this profile runs, part of the metric cache's folder name:
+    #: bump it when a change moves any number (a test holds it against a hash of that code).
+    version: int = 1
 
     def convention(self) -> dict[str, str]:
         return asdict(self)
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.name}-v{self.version}"
 
     def compute(
         self,
