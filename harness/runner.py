@@ -1,44 +1,92 @@
 """Run methods over a manifest: predict what is not cached, score what is not scored, record.
 
 Data flows one way: manifest → predictor (only for cache misses) → cache → metrics (only for
-items not yet scored under the profile) → records. Every finished item is in the cache the
-moment it is done, so an interrupted run loses at most the batch in flight.
+items not yet scored under the profile and its version) → records. Every finished item is in
+the cache the moment it is done and the records are rewritten as items finish, so an
+interrupted run loses at most the batch in flight and a rerun resumes.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from harness.adapt import plan_fit
 from harness.cache import Cache, output_key
+from harness.images import InputError
 from harness.manifest import Failure, Manifest, ManifestItem, build_manifest
 from harness.metrics import METRICS, get_profile
 from harness.metrics.lpips_model import lpips_distance
-from harness.predictor import Predictor, pick_device
+from harness import prediction
+from harness.metrics.functional import out_of_range
+from harness.prediction import predict_batch
+from harness.predictor import Predictor, pick_device, sha256_json
 from harness.progress import progress_bar
-from harness.records import runs_root, write_failures, write_method, write_spec
+from harness.records import ITEM_COLUMNS, MethodRecords, claim_label, runs_root, write_run
 from harness.registry import load_predictor
 from harness.spec import RunSpec
-
-ITEM_COLUMNS = ["item_id", "bucket", "image_id", "mask_id", "hole_ratio"]
 
 
 class StrictModeError(RuntimeError):
     """Raised in --strict mode after the run's records are written, when any item failed."""
 
 
+class Interrupted(RuntimeError):
+    """Ctrl-C during a run: what was finished is cached and recorded (``complete`` false)."""
+
+
+@dataclass(frozen=True)
+class MethodRequest:
+    """One method entry of a run: the label its results go under, the registered name or
+    ``pkg.module:factory``, and its checkpoint."""
+
+    label: str
+    method: str
+    checkpoint: str | None = None
+
+
+def parse_methods(entries: Sequence[str | MethodRequest], checkpoints: dict[str, str] | None = None) -> list[MethodRequest]:
+    """``"method"`` or ``"label=method"`` entries; checkpoints are looked up by label, then by method."""
+    checkpoints = checkpoints or {}
+    requests = []
+    for entry in entries:
+        if isinstance(entry, MethodRequest):
+            requests.append(entry)
+            continue
+        label, sep, method = entry.partition("=")
+        label, method = (label.strip(), method.strip()) if sep else (entry.strip(), entry.strip())
+        if not label or not method:
+            raise ValueError(f"bad method entry {entry!r}: use METHOD or LABEL=METHOD")
+        requests.append(MethodRequest(label, method, checkpoints.get(label, checkpoints.get(method))))
+    labels = [r.label for r in requests]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise ValueError(f"method label(s) {', '.join(twice)} given twice; name each entry (LABEL=METHOD)")
+    return requests
+
+
 @dataclass
 class MethodResult:
+    label: str
     method: str
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]]  # one per item in manifest order: ``status`` "ok" or "failed"
     failures: list[Failure]
     predicted: int = 0
     scored: int = 0
+    damaged: list[str] = field(default_factory=list)  # cache entries found damaged and replaced
+    complete: bool = False
+    note: str | None = None
+
+    @property
+    def out_of_range_items(self) -> int:
+        return sum(1 for r in self.rows if (r.get("out_of_range") or 0) > 0)
+
+    def counts(self) -> dict[str, Any]:
+        return {"items": len(self.rows), "scored_items": sum(r["status"] == "ok" for r in self.rows),
+                "failed_items": len(self.failures), "predicted": self.predicted, "scored": self.scored,
+                "damaged_cache_entries": len(self.damaged), "out_of_range_items": self.out_of_range_items}
 
 
 @dataclass
@@ -57,115 +105,137 @@ def _batches(items: list[ManifestItem], size: int) -> Iterator[list[ManifestItem
         yield items[start : start + size]
 
 
-def _tensors(manifest: Manifest, items: list[ManifestItem]) -> tuple[torch.Tensor, torch.Tensor]:
-    images, masks = zip(*(manifest.load(item) for item in items))
-    image_t = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
-    mask_t = torch.from_numpy(np.stack(masks))[:, None].float()
-    return image_t, mask_t
-
-
-def predict_batch(predictor: Predictor, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Zero the holes, fit the method's size, predict, fit back; validates the output shape."""
-    fit = plan_fit(predictor.size, images.shape[2], images.shape[3])
-    inputs, fitted_masks = fit.forward(images * (1 - masks), masks)
-    kwargs = {"ground_truth": fit.ground_truth(images).to(predictor.device)} if predictor.reads_ground_truth else {}
-    with torch.inference_mode():
-        out = predictor.predict(inputs.to(predictor.device), fitted_masks.to(predictor.device), **kwargs)
-    expected = (len(images), 3, *fit.input_size)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"predictor returned {got}, expected {expected}")
-    return fit.backward(out.detach().float().cpu())
-
-
 class Evaluation:
-    """One method on one manifest, with its cache and metric profile."""
+    """One predictor on one manifest, with its cache and metric profile."""
 
     def __init__(
-        self, manifest: Manifest, predictor: Predictor, method: str, cache: Cache, batch_size: int,
-        metrics: tuple[str, ...] = METRICS,
+        self, manifest: Manifest, predictor: Predictor, label: str, cache: Cache, batch_size: int,
+        metrics: tuple[str, ...] = METRICS, method: str | None = None, rescore: bool = False,
     ):
-        self.manifest, self.predictor, self.method = manifest, predictor, method
-        self.cache, self.batch_size, self.metrics = cache, batch_size, metrics
+        self.manifest, self.predictor, self.label = manifest, predictor, label
+        self.cache, self.batch_size, self.metrics, self.rescore = cache, batch_size, metrics, rescore
+        self.method = method or label
         self.profile = get_profile(manifest.spec.profile)
-        # The method name is part of it: two factories of one class with settings the class
-        # does not report in config() must never share cached outputs.
-        self.fingerprint = hashlib.sha256(f"{method}|{predictor.fingerprint()}".encode()).hexdigest()[:32]
+        # The method name is part of it: two factories of one class with settings the class does
+        # not report in config() must never share cached outputs. The prediction path's version
+        # too: a change of the harness's resizing or validation must not reuse old outputs.
+        self.fingerprint = sha256_json([self.method, predictor.fingerprint(), prediction.PREDICTION_CODE_VERSION])[:32]
+        self.result = MethodResult(label, self.method, [], [])
+        self._rows: dict[str, dict[str, Any]] = {}
         self._lpips: Any = None
 
     def key(self, item: ManifestItem) -> str:
         return output_key(self.fingerprint, item.image_sha256, item.mask_sha256, self.manifest.spec.size)
+
+    def rows(self, items: list[ManifestItem]) -> list[dict[str, Any]]:
+        """Rows of the items finished so far, in manifest order."""
+        return [self._rows[i.item_id] for i in items if i.item_id in self._rows]
 
     def _lpips_fn(self):
         if self._lpips is None:
             self._lpips = lpips_distance(self.profile.lpips_net, pick_device(None)) or False
         return self._lpips or None
 
-    def _predict(self, batch: list[ManifestItem], wanted: tuple[str, ...], result: MethodResult) -> None:
-        """Predict, cache, and score the live outputs at once (no second decode of the inputs)."""
-        images, masks = _tensors(self.manifest, batch)
-        try:
-            out = predict_batch(self.predictor, images, masks).clamp(0, 1)
-        except Exception as error:  # a broken batch must not lose the rest of the run
-            result.failures += [Failure(self.method, i.item_id, "predict", f"{type(error).__name__}: {error}") for i in batch]
-            return
-        good = []
-        for index, (item, prediction) in enumerate(zip(batch, out)):
-            if not torch.isfinite(prediction).all():
-                result.failures.append(Failure(self.method, item.item_id, "predict", "prediction has NaN or Inf values"))
-                continue
-            self.cache.put_output(self.key(item), prediction.numpy())
-            result.predicted += 1
-            good.append(index)
-        if good and wanted:
-            self._score_tensors([batch[i] for i in good], images[good], out[good], masks[good], wanted, result)
+    def _row(self, item: ManifestItem, values: dict[str, float], status: str = "ok", stage: str = "", reason: str = "") -> None:
+        self._rows[item.item_id] = {**{c: getattr(item, c) for c in ITEM_COLUMNS}, "status": status, "stage": stage,
+                                    "reason": reason, **values, "cache_key": self.key(item)}
 
-    def _score_tensors(self, batch, images, predictions, masks, wanted: tuple[str, ...], result: MethodResult) -> None:
-        rows = self.profile.compute(images, predictions, masks, wanted, self._lpips_fn() if "LPIPS" in wanted else None)
-        for item, values in zip(batch, rows):
-            self.cache.put_metrics(self.key(item), self.profile.name, values)
-            result.scored += 1
+    def _fail(self, item: ManifestItem, stage: str, reason: str) -> None:
+        self.result.failures.append(Failure(self.label, item.item_id, stage, reason, item.bucket))
+        self._row(item, {}, "failed", stage, reason)
 
-    def _score_cached(self, batch: list[ManifestItem], wanted: tuple[str, ...], result: MethodResult) -> None:
-        images, masks = _tensors(self.manifest, batch)
-        predictions = torch.stack([torch.from_numpy(self.cache.get_output(self.key(i))) for i in batch])
-        self._score_tensors(batch, images, predictions, masks, wanted, result)
+    def _cached_metrics(self, items: list[ManifestItem]) -> dict[str, dict[str, float]]:
+        found = {}
+        for item in items:
+            values, damage = ({}, None) if self.rescore else self.cache.read_metrics(self.key(item), self.profile.cache_name)
+            if damage:
+                self.result.damaged.append(f"{item.item_id} metrics: {damage}")
+            found[item.item_id] = values
+        return found
 
-    def _missing_metrics(self, item: ManifestItem, wanted: tuple[str, ...]) -> tuple[str, ...]:
-        cached = self.cache.get_metrics(self.key(item), self.profile.name)
-        return tuple(m for m in wanted if m not in cached)
-
-    def run(self, items: list[ManifestItem], show_progress: bool = True) -> MethodResult:
-        result = MethodResult(self.method, [], [])
+    def run(
+        self, items: list[ManifestItem], show_progress: bool = True, after_batch: Callable[[bool], None] | None = None
+    ) -> MethodResult:
+        """Score ``items``; ``after_batch(bucket_done)`` is called after each batch (to save records)."""
+        cached = self._cached_metrics(items)
         # LPIPS is built only when some item lacks it: a fully cached rerun builds nothing.
-        lacking_lpips = "LPIPS" in self.metrics and any(self._missing_metrics(i, ("LPIPS",)) for i in items)
+        lacking_lpips = "LPIPS" in self.metrics and any("LPIPS" not in cached[i.item_id] for i in items)
         wanted = tuple(m for m in self.metrics if m != "LPIPS" or (lacking_lpips and self._lpips_fn() is not None))
+        pending = []
+        for item in items:
+            if all(m in cached[item.item_id] for m in (*wanted, "out_of_range")):
+                self._row(item, cached[item.item_id])
+            else:
+                pending.append(item)
         with progress_bar(show_progress) as progress:
             for bucket in dict.fromkeys(i.bucket for i in items):
-                in_bucket = [i for i in items if i.bucket == bucket]
-                todo = [i for i in in_bucket if not self.cache.has_output(self.key(i))]
-                task = progress.add_task(
-                    f"{self.method} · {bucket}", total=len(in_bucket), completed=len(in_bucket) - len(todo)
-                )
-                for batch in _batches(todo, self.batch_size):
-                    self._predict(batch, wanted, result)
+                todo = [i for i in pending if i.bucket == bucket]
+                total = sum(i.bucket == bucket for i in items)
+                task = progress.add_task(f"{self.label} · {bucket}", total=total, completed=total - len(todo))
+                batches = list(_batches(todo, self.batch_size))
+                for index, batch in enumerate(batches):
+                    self._process(batch, wanted, cached)
                     progress.advance(task, len(batch))
-            failed = {f.item_id for f in result.failures}
-            # Outputs cached by an earlier (or interrupted) run that still lack metrics.
-            missing = {i.item_id: self._missing_metrics(i, wanted) for i in items if i.item_id not in failed}
-            unscored = [i for i in items if missing.get(i.item_id)]
-            if unscored:
-                task = progress.add_task(f"{self.method} · metrics", total=len(unscored))
-                for batch in _batches(unscored, self.batch_size):
-                    needed = tuple(m for m in wanted if any(m in missing[i.item_id] for i in batch))
-                    self._score_cached(batch, needed, result)
-                    progress.advance(task, len(batch))
+                    if after_batch:
+                        after_batch(index == len(batches) - 1)
+        self.result.rows = self.rows(items)
+        self.result.complete = True
+        return self.result
+
+    def _load(self, batch: list[ManifestItem]) -> list[tuple[ManifestItem, np.ndarray, np.ndarray]]:
+        loaded = []
+        for item in batch:
+            try:
+                loaded.append((item, *self.manifest.load(item)))
+            except (InputError, OSError, ValueError) as error:  # the file broke or changed after the manifest
+                self._fail(item, "load", str(error))
+        return loaded
+
+    def _process(self, batch: list[ManifestItem], wanted: tuple[str, ...], cached: dict[str, dict[str, float]]) -> None:
+        """Load, reuse valid cached outputs, predict the rest, validate, cache, score."""
+        loaded = self._load(batch)
+        if not loaded:
+            return
+        items = [entry[0] for entry in loaded]
+        images = torch.from_numpy(np.stack([entry[1] for entry in loaded])).permute(0, 3, 1, 2).float() / 255
+        masks = torch.from_numpy(np.stack([entry[2] for entry in loaded]))[:, None].float()
+        size = self.manifest.spec.size
+        outputs: list[torch.Tensor | None] = []
         for item in items:
-            if item.item_id in failed:
+            array, damage = self.cache.read_output(self.key(item), (3, size, size))
+            if damage:
+                self.result.damaged.append(f"{item.item_id} output: {damage}")
+            outputs.append(None if array is None else torch.from_numpy(array))
+        need = [i for i, out in enumerate(outputs) if out is None]
+        if need:
+            self._predict([items[i] for i in need], images[need], masks[need], need, outputs)
+        good = [i for i, out in enumerate(outputs) if out is not None]
+        if not good:
+            return
+        predictions = torch.stack([outputs[i] for i in good])
+        rows = self.profile.compute(images[good], predictions, masks[good], wanted, self._lpips_fn() if "LPIPS" in wanted else None)
+        for i, output, values in zip(good, predictions, rows):
+            item = items[i]
+            values["out_of_range"] = out_of_range(output, masks[i])
+            merged = {**cached[item.item_id], **values}
+            self.cache.put_metrics(self.key(item), self.profile.cache_name, merged, merge=False)
+            self.result.scored += 1
+            self._row(item, merged)
+
+    def _predict(self, items, images, masks, positions, outputs) -> None:
+        try:
+            predicted = predict_batch(self.predictor, images, masks)
+        except Exception as error:  # a broken batch must not lose the rest of the run
+            for item in items:
+                self._fail(item, "predict", f"{type(error).__name__}: {error}")
+            return
+        for item, position, output, problem in zip(items, positions, predicted.outputs, predicted.problems):
+            if problem:
+                self._fail(item, "predict", problem)
                 continue
-            values = self.cache.get_metrics(self.key(item), self.profile.name)
-            result.rows.append({**{c: getattr(item, c) for c in ITEM_COLUMNS}, **values, "cache_key": self.key(item)})
-        return result
+            self.cache.put_output(self.key(item), output.numpy())
+            self.result.predicted += 1
+            outputs[position] = output
 
 
 #: Datasets of the paper: for them a method's released weights of the same name are meant.
@@ -177,9 +247,26 @@ def weights_hint(spec: RunSpec) -> dict[str, str]:
     return {"dataset": spec.dataset} if spec.dataset in PAPER_DATASETS else {}
 
 
+def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) -> dict[str, Any]:
+    predictor = evaluation.predictor
+    return {
+        "fingerprint": evaluation.fingerprint,
+        "checkpoint": request.checkpoint,
+        "config": predictor.config(),
+        "code": predictor.code_identity(),
+        "prediction_code_version": prediction.PREDICTION_CODE_VERSION,
+        "reads_ground_truth": predictor.reads_ground_truth,
+        "untrained": predictor.untrained,
+        "device": str(predictor.device),
+        "profile": {**evaluation.profile.convention(), "version": evaluation.profile.version},
+        "metrics": list(evaluation.metrics),
+        "seed": spec.seed,
+    }
+
+
 def run(
     spec: RunSpec,
-    methods: list[str],
+    methods: Sequence[str | MethodRequest],
     checkpoints: dict[str, str] | None = None,
     device: str | None = None,
     batch_size: int = 8,
@@ -188,36 +275,60 @@ def run(
     show_progress: bool = True,
     options: dict[str, Any] | None = None,
     metrics: tuple[str, ...] = METRICS,
+    replace: bool = False,
+    rescore: bool = False,
 ) -> RunResult:
-    """Evaluate ``methods`` on ``spec``; writes ``<out>/<spec.run_name()>/`` and returns it."""
+    """Evaluate ``methods`` on ``spec``; writes ``<out>/<run name>/`` and returns it.
+
+    Every predictor is built (weights checked) and every label claimed before anything runs,
+    so a missing checkpoint or a taken label stops the run before hours of work, not after.
+    ``rescore`` ignores cached metrics (not cached outputs): ``harness check`` uses it so that
+    a metric change is caught even on a warm cache.
+    """
+    requests = parse_methods(methods, checkpoints)
     manifest = build_manifest(spec)
-    run_dir = Path(out or runs_root()) / spec.run_name()
-    write_spec(run_dir, spec)
-    manifest.write(run_dir / "manifest.csv")
-    write_failures(run_dir / "input_failures.csv", manifest.failures)
+    run_dir = Path(out or runs_root()) / manifest.run_name()
+    write_run(run_dir, manifest)
+    result = RunResult(run_dir, manifest)
     if strict and manifest.failures:
         raise StrictModeError(f"{len(manifest.failures)} input(s) failed; first: {manifest.failures[0].reason}")
-    result = RunResult(run_dir, manifest)
     cache = Cache()
-    for method in methods:
-        predictor = load_predictor(
-            method, checkpoint=(checkpoints or {}).get(method), device=device, **{**weights_hint(spec), **(options or {})}
-        )
-        evaluation = Evaluation(manifest, predictor, method, cache, batch_size, metrics)
-        outcome = evaluation.run(manifest.items, show_progress)
-        info = {
-            "fingerprint": evaluation.fingerprint,
-            "config": predictor.config(),
-            "reads_ground_truth": predictor.reads_ground_truth,
-            "device": str(predictor.device),
-            "profile": evaluation.profile.convention(),
-            "predicted": outcome.predicted,
-            "scored": outcome.scored,
-            "seed": spec.seed,
-        }
-        columns = ITEM_COLUMNS + list(METRICS) + ["cache_key"]
-        write_method(run_dir, method, outcome.rows, columns, outcome.failures, info)
-        result.methods.append(outcome)
-        if strict and outcome.failures:
-            raise StrictModeError(f"{method}: {len(outcome.failures)} item(s) failed; first: {outcome.failures[0].reason}")
+    hint = weights_hint(manifest.spec)
+    evaluations = []
+    for request in requests:
+        predictor = load_predictor(request.method, checkpoint=request.checkpoint, device=device, **{**hint, **(options or {})})
+        evaluation = Evaluation(manifest, predictor, request.label, cache, batch_size, metrics, request.method, rescore)
+        evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), replace)
+        evaluations.append((request, evaluation))
+    for request, evaluation in evaluations:
+        info = _method_info(evaluation, request, manifest.spec)
+        records = MethodRecords(run_dir, request.label, request.method, evaluation.predictor.identity(), info)
+        cache.describe_method(evaluation.fingerprint, {"label": request.label, "method": request.method,
+                                                       "checkpoint": request.checkpoint, "config": info["config"]})
+        result.methods.append(_evaluate(evaluation, records, manifest.items, show_progress))
+        evaluation.predictor = None  # release the model before the next method's evaluation
+    if strict and result.failures:
+        first = result.failures[0]
+        raise StrictModeError(f"{len(result.failures)} item(s) failed; first: {first.method} {first.item_id}: {first.reason}")
     return result
+
+
+def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem], show_progress: bool) -> MethodResult:
+    """Run one evaluation, saving its records at each finished bucket, every few seconds and at the end."""
+
+    def save(complete: bool = False) -> None:
+        partial = evaluation.result
+        partial.rows = evaluation.rows(items)
+        records.flush(partial.rows, complete, partial.counts())
+
+    try:
+        outcome = evaluation.run(items, show_progress, lambda bucket_done: save() if bucket_done or records.due() else None)
+    except KeyboardInterrupt:
+        save()
+        done = sum(r["status"] == "ok" for r in evaluation.result.rows)
+        raise Interrupted(
+            f"interrupted: kept {done} of {len(items)} items of {evaluation.label} and everything cached "
+            f"(records in {records.folder}, marked incomplete); rerun the same command to resume"
+        ) from None
+    save(complete=True)
+    return outcome
