@@ -1,8 +1,10 @@
 """Regression check: a run's aggregates against committed expectations with tolerances.
 
-An expectations file (JSON) holds the RunSpec, the methods, per-metric absolute tolerances
-and the expected aggregates (mean per method × bucket). ``harness check`` evaluates the spec
-(everything cached is reused), compares cell by cell and prints a readable diff.
+An expectations file (JSON) holds the RunSpec, the methods, the fingerprint of the data the
+expectations were made on, per-metric absolute tolerances and the expected aggregates (n,
+failures and the mean of each metric per method × bucket). ``harness check`` evaluates the
+spec (cached outputs are reused, metrics are always recomputed so that a change of the metric
+code is caught on a warm cache), compares cell by cell and prints a readable diff.
 """
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ import pandas as pd
 
 from harness.atomic import atomic_write_text
 from harness.metrics import METRICS
+from harness.records import find_runs, read_run
 from harness.report import aggregate
 from harness.spec import RunSpec
 
 DEFAULT_TOLERANCES = {"PSNR": 0.01, "SSIM": 1e-4, "L1": 0.005, "LPIPS": 1e-3}
+COUNTS = ("n", "failures")
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Expectations:
     methods: tuple[str, ...]
     tolerances: dict[str, float]
     aggregates: pd.DataFrame
+    data_fingerprint: str | None = None
 
     @classmethod
     def read(cls, path: Path | str) -> "Expectations":
@@ -35,6 +40,7 @@ class Expectations:
             tuple(data["methods"]),
             {**DEFAULT_TOLERANCES, **data.get("tolerances", {})},
             pd.DataFrame(data["aggregates"]),
+            data.get("data_fingerprint"),
         )
 
     def write(self, path: Path | str) -> None:
@@ -42,30 +48,61 @@ class Expectations:
         payload = {
             "spec": self.spec.to_dict(),
             "methods": list(self.methods),
+            "data_fingerprint": self.data_fingerprint,
             "tolerances": self.tolerances,
             "aggregates": rows,
         }
         atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
 
 
-def expectations_from_records(spec: RunSpec, methods: list[str], records: pd.DataFrame) -> Expectations:
-    table = aggregate(records[records["method"].isin(methods)]).drop(columns="dataset")
-    return Expectations(spec, tuple(methods), dict(DEFAULT_TOLERANCES), table)
+def _one_run(records: pd.DataFrame) -> pd.DataFrame:
+    runs = records["run"].unique() if "run" in records else []
+    if len(runs) > 1:
+        raise ValueError(f"expectations describe one run; these records hold {len(runs)}: {', '.join(runs)}")
+    return records
+
+
+def expectations_from_records(
+    spec: RunSpec, methods: list[str], records: pd.DataFrame, data_fingerprint: str | None = None
+) -> Expectations:
+    table = aggregate(_one_run(records[records["method"].isin(methods)]))
+    table = table[["method", "bucket", *COUNTS, *METRICS]]
+    return Expectations(spec, tuple(methods), dict(DEFAULT_TOLERANCES), table, data_fingerprint)
 
 
 def compare(expected: Expectations, records: pd.DataFrame) -> pd.DataFrame:
-    """One row per expected cell: expected, actual, difference, tolerance, ok."""
-    actual = aggregate(records).set_index(["method", "bucket"])
+    """One row per expected cell and quantity: expected, actual, difference, tolerance, ok.
+
+    n and failures must match exactly; a cell missing from the records fails.
+    """
+    actual = aggregate(_one_run(records)).set_index(["method", "bucket"])
     rows = []
     for _, cell in expected.aggregates.iterrows():
         key = (cell["method"], str(cell["bucket"]))
-        for metric in ["n", *METRICS]:
+        for metric in [*COUNTS, *METRICS]:
             want = cell.get(metric)
             if want is None or pd.isna(want):
                 continue
             got = actual.loc[key, metric] if key in actual.index else float("nan")
-            tolerance = 0 if metric == "n" else expected.tolerances[metric]
+            tolerance = 0 if metric in COUNTS else expected.tolerances[metric]
             ok = not pd.isna(got) and abs(float(got) - float(want)) <= tolerance
             rows.append({"method": key[0], "bucket": key[1], "metric": metric, "expected": float(want),
                          "actual": float(got), "diff": float(got) - float(want), "tolerance": tolerance, "ok": ok})
     return pd.DataFrame(rows)
+
+
+def find_run(root: Path, expected: Expectations) -> Path:
+    """The one run under ``root`` made with the expectations' protocol (and data, when recorded)."""
+    wanted = {k: v for k, v in expected.spec.protocol().items() if v is not None}
+    matches = []
+    for run_dir in find_runs(root):
+        spec, summary = read_run(run_dir)
+        protocol = spec.protocol()
+        same_protocol = all(protocol.get(k) == v for k, v in wanted.items())
+        same_data = expected.data_fingerprint in (None, summary.get("data_fingerprint"))
+        if same_protocol and same_data:
+            matches.append(run_dir)
+    if len(matches) != 1:
+        found = "no run" if not matches else f"{len(matches)} runs ({', '.join(m.name for m in matches)})"
+        raise FileNotFoundError(f"{found} under {root} match the expectations' protocol{' and data' if expected.data_fingerprint else ''}")
+    return matches[0]

@@ -58,7 +58,7 @@ def comparison_grid(
     """A grid image for the first ``samples`` items (of ``bucket``) that every method scored."""
     spec = RunSpec.from_dict(json.loads((Path(run_dir) / "spec.json").read_text()))
     manifest = build_manifest(spec)
-    mine = records[(records["run"] == Path(run_dir).name) & records["method"].isin(methods)]
+    mine = records[(records["run"] == Path(run_dir).name) & records["method"].isin(methods) & (records["status"] == "ok")]
     if bucket:
         mine = mine[mine["bucket"] == bucket]
     keys = mine.pivot_table(index="item_id", columns="method", values="cache_key", aggfunc="first").dropna()
@@ -72,9 +72,11 @@ def comparison_grid(
         image, mask = manifest.load(by_id[item_id])
         panels = [_masked_input(image, mask)]
         for method in methods:
-            prediction = cache.get_output(keys.loc[item_id, method])
+            prediction, damage = cache.read_output(keys.loc[item_id, method], (3, *image.shape[:2]))
             if prediction is None:
-                raise FileNotFoundError(f"{method}: output for {item_id} is not in the cache {cache.root}")
+                state = f"damaged ({damage})" if damage else "not"
+                raise FileNotFoundError(f"{method}: the output for {item_id} is {state} in the cache {cache.root}; "
+                                        "rerun the method to recompute it")
             panels.append(_composite_u8(image, mask, prediction))
         rows.append([_panel(p, zoom) for p in [*panels, image]])
     return _assemble(rows, ["Input", *methods, "GT"])

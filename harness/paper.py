@@ -16,6 +16,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from harness import latex
+from harness.marks import OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, legend
 from harness.metric_names import HIGHER_IS_BETTER, METRICS
 from harness.stats import cell_confidence, cell_means
 
@@ -75,18 +76,41 @@ def table_columns(table: str) -> list[tuple[str, str]]:
 
 
 def _measured(records: pd.DataFrame | None) -> pd.DataFrame:
-    """Per (harness, dataset, mask_ratio, metric): number of images ``n`` and mean ``measured``."""
+    """Per (harness, dataset, mask_ratio, metric): images ``n``, ``failures`` and mean ``measured``."""
+    columns = ["harness", "dataset", "mask_ratio", "metric", "n", "failures", "measured"]
     if records is None or records.empty:
-        return pd.DataFrame(columns=["harness", "dataset", "mask_ratio", "metric", "n", "measured"])
+        return pd.DataFrame(columns=columns)
     means = cell_means(records).rename(columns={"method": "harness", "bucket": "mask_ratio", "mean": "measured"})
-    return means.astype({"n": float})
+    return means[columns].astype({"n": float})
 
 
-def _ground_truth_readers(records: pd.DataFrame | None) -> set[str]:
-    """Harness methods with a record that read the ground truth."""
-    if records is None or "reads_ground_truth" not in records.columns:
+def measured_runs(records: pd.DataFrame | None, datasets: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """dataset → (run, deviations from the paper's protocol or None when not recorded).
+
+    A paper table compares one measurement per cell with the published value, so each dataset
+    must come from one run: several runs of one dataset are an error naming them.
+    """
+    if records is None or records.empty:
+        return {}
+    found = {}
+    for dataset in datasets:
+        part = records[records["dataset"] == dataset]
+        if part.empty:
+            continue
+        runs = list(dict.fromkeys(part["run"])) if "run" in part else [""]
+        if len(runs) > 1:
+            raise ValueError(f"records of {dataset} come from {len(runs)} runs ({', '.join(runs)}); a paper table "
+                             "shows one measurement per cell: choose one run with --run NAME")
+        deviations = part["deviations"].iloc[0] if "deviations" in part else None
+        found[dataset] = (runs[0], None if deviations is None or pd.isna(deviations) else str(deviations))
+    return found
+
+
+def _flagged_methods(records: pd.DataFrame | None, flag: str) -> set[str]:
+    """Harness methods with a record whose ``flag`` column is true."""
+    if records is None or flag not in records.columns:
         return set()
-    return set(records.loc[records["reads_ground_truth"].astype(bool), "method"])
+    return set(records.loc[records[flag].astype(bool), "method"])
 
 
 def _printed(values: pd.Series, metrics: pd.Series) -> pd.Series:
@@ -95,8 +119,12 @@ def _printed(values: pd.Series, metrics: pd.Series) -> pd.Series:
 
 
 def _ranks(frame: pd.DataFrame) -> pd.Series:
-    """Dense rank (1 = best) of the shown values per metric and column, at printed precision."""
-    rounded = _printed(frame["shown"], frame["metric"])
+    """Dense rank (1 = best) of the shown values per metric and column, at printed precision.
+
+    A measurement with failed items is a mean over other (often easier) items than the
+    published numbers: it is shown but not ranked.
+    """
+    rounded = _printed(frame["shown"], frame["metric"]).where(~(frame["failures"].fillna(0) > 0))
     key = rounded.where(~frame["metric"].map(HIGHER_IS_BETTER), -rounded)
     return key.groupby([frame["metric"], frame["dataset"], frame["mask_ratio"]]).rank(method="dense")
 
@@ -105,9 +133,10 @@ def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequenc
     """One row per cell of ``table`` (metric × method × column, in the paper's order).
 
     Columns: metric, method (paper label, or the harness name for ``extra_methods``),
-    harness, dataset, mask_ratio, published, measured, n, diff (measured − published),
-    shown (measured, else published), rank (1 = best shown value of its column),
-    reads_ground_truth.
+    harness, dataset, mask_ratio, published, measured, n, failures, diff (measured − published),
+    shown (measured, else published), rank (1 = best shown value of its column; methods with
+    failed items in a column take no rank there), reads_ground_truth, untrained,
+    other_protocol (measured under a protocol other than the paper's).
     """
     labels = {**PAPER_TO_HARNESS[table], **{name: name for name in extra_methods}}
     layout = pd.DataFrame(
@@ -126,7 +155,11 @@ def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequenc
     frame["diff"] = frame["measured"] - frame["published"]
     frame["shown"] = frame["measured"].fillna(frame["published"])
     frame["rank"] = _ranks(frame)
-    frame["reads_ground_truth"] = frame["harness"].isin(_ground_truth_readers(records))
+    shown = None if records is None else records[records["dataset"].isin(frame["dataset"].unique())]
+    frame["reads_ground_truth"] = frame["harness"].isin(_flagged_methods(shown, "reads_ground_truth"))
+    frame["untrained"] = frame["harness"].isin(_flagged_methods(shown, "untrained"))
+    runs = measured_runs(records, frame["dataset"].unique())
+    frame["other_protocol"] = [bool(runs.get(d, ("", None))[1]) and not pd.isna(m) for d, m in zip(frame["dataset"], frame["measured"])]
     return frame
 
 
@@ -134,24 +167,22 @@ def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequenc
 class _Style:
     """How one output format writes text, markers and cells."""
 
+    fmt: str
     tablefmt: str  # tabulate's name for the format
     escape: Callable[[str], str]
-    dagger: str
     empty: str
-    ground_truth: str
     pair: str  # a measured cell, from {measured}, {published}, {diff}
     arrows: tuple[str, str]  # (higher better, lower better)
     rank_marks: tuple[str, ...] = ()  # templates for the best, second best... shown value
 
 
 _STYLES: dict[str, _Style] = {
-    "markdown": _Style("github", str, "†", "–", "*", "{measured} ({published}, {diff})", ("↑", "↓")),
+    "markdown": _Style("markdown", "github", str, "–", "{measured} ({published}, {diff})", ("↑", "↓")),
     "latex": _Style(
+        fmt="latex",
         tablefmt="latex_booktabs",
         escape=latex.escape,
-        dagger=r"$^\dagger$",
         empty="--",
-        ground_truth=r"$^\ast$",
         pair=r"{measured} {{\scriptsize({published}, ${diff}$)}}",
         arrows=(r"$\uparrow$", r"$\downarrow$"),
         rank_marks=(r"\textbf{{{}}}", r"\underline{{{}}}"),
@@ -167,7 +198,7 @@ def _style(fmt: str) -> _Style:
 
 
 def _cell(cell: pd.Series, style: _Style) -> str:
-    """A cell's text: measured beside published and difference, published alone (dagger), or empty."""
+    """A cell's text: measured beside published and difference, published alone (mark), or empty."""
     decimals = DECIMALS[cell["metric"]]
     if pd.isna(cell["shown"]):
         return style.empty
@@ -175,48 +206,70 @@ def _cell(cell: pd.Series, style: _Style) -> str:
     if cell["rank"] <= len(style.rank_marks):
         shown = style.rank_marks[int(cell["rank"]) - 1].format(shown)
     if pd.isna(cell["measured"]):
-        return shown + style.dagger
+        return shown + PUBLISHED_ONLY.get(style.fmt)
+    protocol = OTHER_PROTOCOL.get(style.fmt) if cell["other_protocol"] else ""
     if pd.isna(cell["published"]):
-        return shown
+        return shown + protocol
     return style.pair.format(
         measured=shown, published=f"{cell['published']:.{decimals}f}", diff=f"{cell['diff']:+.{decimals}f}"
-    )
+    ) + protocol
+
+
+def _method_label(label: str, cells: pd.DataFrame, style: _Style) -> str:
+    marks = [m for m, flag in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained")) if cells[flag].any()]
+    return style.escape(label) + "".join(m.get(style.fmt) for m in marks)
 
 
 def _blocks(frame: pd.DataFrame, style: _Style) -> list[list[list[str]]]:
-    """Per metric, the rows [metric label or '', method label, cells...] of the table body."""
+    """Per metric, the rows [metric label or '', method label, cells...] of the table body; then
+    one block of images scored (and failed) per measured method and column."""
     blocks = []
     for metric, block in frame.groupby("metric", sort=False):
         arrow = style.arrows[0] if HIGHER_IS_BETTER[metric] else style.arrows[1]
         rows = []
         for label, cells in block.groupby("method", sort=False):
-            method = style.escape(label) + (style.ground_truth if cells["reads_ground_truth"].any() else "")
             first = f"{metric} {arrow}" if not rows else ""
-            rows.append([first, method, *(_cell(cell, style) for _, cell in cells.iterrows())])
+            rows.append([first, _method_label(label, cells, style), *(_cell(cell, style) for _, cell in cells.iterrows())])
         blocks.append(rows)
+    counts = []
+    for label, cells in frame.groupby("method", sort=False):
+        per_column = cells.groupby(["dataset", "mask_ratio"], sort=False)[["n", "failures"]].max()
+        if per_column["n"].isna().all():
+            continue
+        texts = [style.empty if pd.isna(n) else f"{int(n)} ({int(f)} failed)" for n, f in per_column.to_numpy()]
+        counts.append(["n (failed)" if not counts else "", _method_label(label, cells, style), *texts])
+    if counts:
+        blocks.append(counts)
     return blocks
 
 
-def _legend(style: _Style) -> list[str]:
-    marks = [
-        style.escape("Cells: measured (published, measured - published)."),
-        f"{style.dagger} published value alone (not measured)",
-        f"{style.ground_truth} method reads the ground truth",
-    ]
+def _legend(frame: pd.DataFrame, style: _Style, runs: dict[str, tuple[str, str | None]]) -> list[str]:
+    lines = [style.escape("Cells: measured (published, measured - published).")]
+    for dataset, (run, deviations) in runs.items():
+        where = f"Measured on {DATASET_LABELS.get(dataset, dataset)}: run {run or '(unnamed)'}, "
+        if deviations is None:
+            lines.append(style.escape(where + "protocol not recorded."))
+        elif deviations:
+            lines.append(style.escape(where) + OTHER_PROTOCOL.get(style.fmt) + style.escape(f" not the paper's protocol: {deviations}."))
+        else:
+            lines.append(style.escape(where + "the paper's protocol."))
+    marks = [PUBLISHED_ONLY]
+    marks += [m for m, col in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained"), (OTHER_PROTOCOL, "other_protocol")) if frame[col].any()]
+    lines += legend(marks, style.fmt)
     if style.rank_marks:
         best, second = (mark.format(word) for mark, word in zip(style.rank_marks, ("bold", "underlined")))
-        marks.append(f"{best}/{second}: best/second best shown value")
-    return marks
+        lines.append(f"{best}/{second}: best/second best shown value")
+    return lines
 
 
-def _markdown(frame: pd.DataFrame, table: str, style: _Style) -> str:
+def _markdown(frame: pd.DataFrame, table: str, style: _Style, runs) -> str:
     headers = ["Metric", "Method", *(f"{DATASET_LABELS[d]} {RATIO_LABELS[r]}" for d, r in table_columns(table))]
     rows = [row for block in _blocks(frame, style) for row in block]
     body = tabulate(rows, headers=headers, tablefmt=style.tablefmt, disable_numparse=True)
-    return "\n".join([TABLE_TITLES[table], "", body, "", *_legend(style)]) + "\n"
+    return "\n".join([TABLE_TITLES[table], "", body, "", *_legend(frame, style, runs)]) + "\n"
 
 
-def _latex(frame: pd.DataFrame, table: str, style: _Style) -> str:
+def _latex(frame: pd.DataFrame, table: str, style: _Style, runs) -> str:
     columns = table_columns(table)
     width = 2 + len(columns)
     groups, rules, start = [], [], 3
@@ -238,12 +291,12 @@ def _latex(frame: pd.DataFrame, table: str, style: _Style) -> str:
         lines.append(r"\midrule")
         lines.extend(" & ".join(row) + r" \\" for row in block)
     lines.append(r"\bottomrule")
-    lines.extend(rf"\multicolumn{{{width}}}{{l}}{{\footnotesize {mark}}} \\" for mark in _legend(style))
+    lines.extend(rf"\multicolumn{{{width}}}{{l}}{{\footnotesize {mark}}} \\" for mark in _legend(frame, style, runs))
     lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
 
 
-_RENDERERS: dict[str, Callable[[pd.DataFrame, str, _Style], str]] = {"markdown": _markdown, "latex": _latex}
+_RENDERERS: dict[str, Callable[..., str]] = {"markdown": _markdown, "latex": _latex}
 
 
 def paper_table(
@@ -252,11 +305,15 @@ def paper_table(
     """``table`` ("table2", "table3", "table4") in the paper's layout, as "markdown" or "latex".
 
     Measured cells read "measured (published, difference)"; cells without a measurement show
-    the published value with a dagger. ``records=None`` renders the published table alone.
-    ``extra_methods`` (harness names) are appended as rows with measured values only.
+    the published value with a mark. ``records=None`` renders the published table alone.
+    ``extra_methods`` (harness names) are appended as rows with measured values only. The
+    legend names the run each dataset's measurements come from and whether it followed the
+    paper's protocol; cells measured under another protocol are marked.
     """
     style = _style(fmt)
-    return _RENDERERS[fmt](table_frame(records, table, extra_methods), table, style)
+    frame = table_frame(records, table, extra_methods)
+    runs = measured_runs(records, list(dict.fromkeys(d for d, _ in table_columns(table))))
+    return _RENDERERS[fmt](frame, table, style, runs)
 
 
 def reproduction_summary(

@@ -1,7 +1,11 @@
-"""Tables from records: per dataset, methods as rows, bucket × metric as columns.
+"""Tables from records: one block per run (one protocol on one set of data), methods as rows,
+bucket × (n, fail, metrics) as columns.
 
-Reads only the run folders' per-image records (no recomputation). Means are over images of
-the bucket, as the official MISF test averages per-image values.
+Reads only the run folders' per-item records (no recomputation). Means are over the scored
+images of the bucket, as the official MISF test averages per-image values. Runs are never
+pooled unless asked (``combine``), and then the block says which runs it combines. A method
+that scored fewer items than another is marked, and best values are chosen by the means over
+the items every method of the block scored, so no method wins on easier items.
 """
 from __future__ import annotations
 
@@ -11,22 +15,85 @@ import pandas as pd
 from tabulate import tabulate
 
 from harness import latex
+from harness.marks import METHOD_MARKS, OTHER_PROTOCOL, flagged, legend
 from harness.metric_names import HIGHER_IS_BETTER, METRICS
 
 DIGITS = {"PSNR": 2, "SSIM": 4, "L1": 2, "LPIPS": 4}
-GT_MARK = "†"
-GT_NOTE = f"{GT_MARK} the method's official preprocessing reads the uncorrupted image (e.g. CTSDG's edges)."
+FLAGS = ("reads_ground_truth", "untrained", "complete")
+_DEFAULTS = {"run": "", "status": "ok", "reads_ground_truth": False, "untrained": False, "complete": True,
+             "protocol": "", "deviations": ""}
 
 
-def aggregate(records: pd.DataFrame) -> pd.DataFrame:
-    """Mean of each metric and image count per (dataset, method, bucket)."""
+def prepare(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
+    """Records with every column the tables need, and ``block``: the run, or with ``combine`` the
+    dataset (its runs pooled). Missing columns get neutral defaults (for hand-made frames)."""
+    records = records.copy()
+    for column, value in _DEFAULTS.items():
+        if column not in records:
+            records[column] = value
+    records["deviations"] = records["deviations"].fillna("")
+    if combine:
+        runs = records.groupby("dataset")["run"].agg(lambda r: ", ".join(dict.fromkeys(r)))
+        records["block"] = records["dataset"].map(lambda d: f"combined: {runs[d]}")
+    else:
+        records["block"] = records["run"]
+    return records
+
+
+def _partial(records: pd.DataFrame) -> pd.Series:
+    """Per (block, method): True when another method of its block scored an item it did not."""
+    ok = records[records["status"] == "ok"]
+    union = ok.groupby(["block", "bucket"])["item_id"].nunique()
+    mine = ok.groupby(["block", "bucket", "method"])["item_id"].nunique()
+    short = mine < union.reindex(mine.index.droplevel("method")).to_numpy()
+    partial = short.groupby(level=["block", "method"]).any()
+    everyone = records.groupby(["block", "method"]).size().index
+    return partial.reindex(everyone, fill_value=True)  # a method with no scored item at all is partial too
+
+
+def aggregate(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
+    """Per (block, run, dataset, method, bucket): ``n`` scored items, ``failures``, metric means, flags."""
+    keys = ["block", "run", "dataset", "method", "bucket"]
+    columns = [*keys, "n", "failures", *METRICS, "reads_ground_truth", "untrained", "complete", "partial", "deviations"]
     if records.empty:
-        return pd.DataFrame(columns=["dataset", "method", "bucket", "n", *METRICS])
-    present = [m for m in METRICS if m in records]
-    grouped = records.groupby(["dataset", "method", "bucket"], sort=False)
-    table = grouped[present].mean().reindex(columns=list(METRICS))
-    table.insert(0, "n", grouped.size())
-    return table.reset_index()
+        return pd.DataFrame(columns=columns)
+    records = prepare(records, combine)
+    if combine:
+        records["run"] = records["block"]
+    ok = records["status"] == "ok"
+    grouped = records.groupby(keys, sort=False)
+    table = records[ok].groupby(keys, sort=False)[[m for m in METRICS if m in records]].mean()
+    table = table.reindex(grouped.size().index).reindex(columns=list(METRICS))
+    table.insert(0, "failures", (~ok).groupby([records[k] for k in keys], sort=False).sum())
+    table.insert(0, "n", ok.groupby([records[k] for k in keys], sort=False).sum())
+    flags = grouped[["reads_ground_truth", "untrained"]].any().join(grouped[["complete"]].all())
+    table = table.join(flags).join(grouped["deviations"].first())
+    table = table.reset_index()
+    partial = _partial(records)
+    table["partial"] = [bool(partial.get((b, m), False)) for b, m in zip(table["block"], table["method"])]
+    return table[columns].astype({"n": int, "failures": int})
+
+
+def best_methods(records: pd.DataFrame) -> dict[tuple[str, str, str], set[str]]:
+    """(block, bucket, metric) → the best method(s), by means over the items every method scored.
+
+    Methods without any value of a metric (e.g. LPIPS unavailable) take no part for that metric.
+    Blocks with a single method have no best.
+    """
+    best: dict[tuple[str, str, str], set[str]] = {}
+    ok = records[records["status"] == "ok"]
+    for (block, bucket), part in ok.groupby(["block", "bucket"], sort=False):
+        for metric in METRICS:
+            if metric not in part:
+                continue
+            values = part.pivot_table(index=["run", "item_id"], columns="method", values=metric, aggfunc="first")
+            values = values.dropna(axis=1, how="all").dropna(axis=0, how="any")
+            if values.shape[1] < 2 or values.empty:
+                continue
+            means = values.mean()
+            target = means.max() if HIGHER_IS_BETTER[metric] else means.min()
+            best[(block, bucket, metric)] = set(means.index[means == target])
+    return best
 
 
 def _bucket_order(buckets) -> list[str]:
@@ -37,85 +104,92 @@ def _bucket_order(buckets) -> list[str]:
     return sorted(set(buckets), key=key)
 
 
-def wide_table(aggregates: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """methods × (bucket, metric) means for one dataset, metrics with any value only."""
-    part = aggregates[aggregates["dataset"] == dataset]
-    metrics = [m for m in METRICS if part[m].notna().any()]
-    wide = part.pivot(index="method", columns="bucket", values=metrics)
-    order = [(m, b) for b in _bucket_order(part["bucket"]) for m in metrics]
-    wide = wide.reindex(columns=pd.MultiIndex.from_tuples(order))
-    return wide.reindex(list(dict.fromkeys(part["method"])))
-
-
 def _format(value: float, metric: str) -> str:
     return "–" if pd.isna(value) else f"{value:.{DIGITS[metric]}f}"
 
 
-def _best(column: pd.Series, metric: str) -> float | None:
-    values = column.dropna()
-    if values.empty:
-        return None
-    return values.max() if HIGHER_IS_BETTER[metric] else values.min()
+def _arrow(metric: str, fmt: str) -> str:
+    up = HIGHER_IS_BETTER[metric]
+    return (r"$\uparrow$" if up else r"$\downarrow$") if fmt == "latex" else ("↑" if up else "↓")
 
 
-def _label(method: str, gt_methods: set[str]) -> str:
-    return f"{method}{GT_MARK}" if method in gt_methods else method
+def _block_rows(table: pd.DataFrame, best: dict, fmt: str) -> tuple[list[str], list[list[str]], list]:
+    """Headers, rows and the marks used for one block's aggregate table."""
+    block = table["block"].iloc[0]
+    buckets = _bucket_order(table["bucket"])
+    metrics = [m for m in METRICS if table[m].notna().any()]
+    escape = latex.escape if fmt == "latex" else str
+    bold = (lambda s: rf"\textbf{{{s}}}") if fmt == "latex" else (lambda s: f"**{s}**")
+    headers = ["method"] + [f"{escape(b)} {h}" for b in buckets for h in ["n", "fail", *(f"{m}{_arrow(m, fmt)}" for m in metrics)]]
+    rows, used = [], []
+    for method, part in table.groupby("method", sort=False):
+        cells = part.set_index("bucket")
+        flags = {"reads_ground_truth": part["reads_ground_truth"].any(), "untrained": part["untrained"].any(),
+                 "partial": part["partial"].any(), "incomplete": not part["complete"].all()}
+        used += [METHOD_MARKS[k] for k, v in flags.items() if v]
+        row = [flagged(method, flags, fmt, escape)]
+        for bucket in buckets:
+            if bucket not in cells.index:
+                row += ["0", "0"] + ["–"] * len(metrics)
+                continue
+            cell = cells.loc[bucket]
+            row += [str(int(cell["n"])), str(int(cell["failures"]))]
+            for metric in metrics:
+                text = _format(cell[metric], metric)
+                row.append(bold(text) if method in best.get((block, bucket, metric), set()) else text)
+        rows.append(row)
+    return headers, rows, used
 
 
-def render(records: pd.DataFrame, fmt: str = "markdown") -> str:
-    """All datasets in ``records`` as markdown, LaTeX (booktabs) or CSV."""
-    aggregates = aggregate(records)
+def _header(table: pd.DataFrame, fmt: str) -> list[str]:
+    """What the block is: dataset and run(s), protocol, deviations from the paper's protocol."""
+    escape = latex.escape if fmt == "latex" else str
+    first = table.iloc[0]
+    runs = list(dict.fromkeys(table["run"]))
+    lines = [escape(f"{first['dataset']} · {'run ' if len(runs) == 1 else ''}{first['block']}")]
+    lines += [escape(f"Protocol: {p}") for p in dict.fromkeys(table["protocol"]) if p]
+    lines += [OTHER_PROTOCOL.get(fmt) + " " + escape("Not the paper's protocol: " + d)
+              for d in dict.fromkeys(table["deviations"]) if d]
+    return lines
+
+
+def render(records: pd.DataFrame, fmt: str = "markdown", combine: bool = False) -> str:
+    """Every block of ``records`` as markdown, LaTeX (booktabs) or CSV."""
+    if records.empty:
+        return "No records found."
+    prepared = prepare(records, combine)
+    table = aggregate(records, combine)
     if fmt == "csv":
-        return aggregates.to_csv(index=False)
-    gt_methods = set(records.loc[records.get("reads_ground_truth", False) == True, "method"]) if not records.empty else set()  # noqa: E712
+        return table.drop(columns="block").to_csv(index=False)
+    extra = prepared.groupby("block")[["protocol"]].first()
+    table = table.join(extra, on="block")
+    best = best_methods(prepared)
     blocks = []
-    for dataset in dict.fromkeys(aggregates["dataset"]):
-        wide = wide_table(aggregates, dataset)
-        blocks.append(_latex(wide, dataset, gt_methods) if fmt == "latex" else _markdown(wide, dataset, gt_methods))
-    if gt_methods:
-        blocks.append(GT_NOTE if fmt != "latex" else f"% {GT_NOTE}")
-    return "\n\n".join(blocks) if blocks else "No records found."
+    for _, part in table.groupby("block", sort=False):
+        headers, rows, used = _block_rows(part, best, fmt)
+        header = _header(part, fmt)
+        notes = legend(used, fmt)
+        if fmt == "latex":
+            blocks.append(_latex(headers, rows, header, notes))
+        else:
+            body = tabulate(rows, headers, tablefmt="github", disable_numparse=True)
+            blocks.append("\n\n".join([f"### {header[0]}", "\n".join(header[1:]), body, "\n".join(notes)]).strip())
+    return "\n\n".join(blocks)
 
 
-def _arrow(metric: str) -> str:
-    return "↑" if HIGHER_IS_BETTER[metric] else "↓"
-
-
-def _markdown(wide: pd.DataFrame, dataset: str, gt_methods: set[str]) -> str:
-    headers = ["method"] + [f"{b} {m}{_arrow(m)}" for m, b in wide.columns]
-    best = {col: _best(wide[col], col[0]) for col in wide.columns}
-    rows = []
-    for method, row in wide.iterrows():
-        cells = [
-            f"**{_format(v, m)}**" if best[(m, b)] is not None and v == best[(m, b)] and len(wide) > 1 else _format(v, m)
-            for (m, b), v in row.items()
-        ]
-        rows.append([_label(method, gt_methods), *cells])
-    return f"### {dataset}\n\n" + tabulate(rows, headers, tablefmt="github", disable_numparse=True)
-
-
-def _latex(wide: pd.DataFrame, dataset: str, gt_methods: set[str]) -> str:
-    buckets = list(dict.fromkeys(b for _, b in wide.columns))
-    metrics = list(dict.fromkeys(m for m, _ in wide.columns))
-    arrows = {"↑": r"$\uparrow$", "↓": r"$\downarrow$"}
-    best = {col: _best(wide[col], col[0]) for col in wide.columns}
+def _latex(headers: list[str], rows: list[list[str]], header: list[str], notes: list[str]) -> str:
     lines = [
         r"\begin{table}[t]",
         r"\centering",
-        r"\caption{" + latex.escape(dataset) + r"}",
-        r"\begin{tabular}{l" + "c" * len(wide.columns) + "}",
+        r"\caption{" + header[0] + r"}",
+        r"\begin{tabular}{l" + "c" * (len(headers) - 1) + "}",
         r"\toprule",
-        " & ".join(["Method"] + [rf"\multicolumn{{{len(metrics)}}}{{c}}{{{latex.escape(b)}\%}}" for b in buckets]) + r" \\",
-        "".join(rf"\cmidrule(lr){{{2 + i * len(metrics)}-{1 + (i + 1) * len(metrics)}}}" for i in range(len(buckets))),
-        " & ".join([""] + [f"{m}{arrows[_arrow(m)]}" for _, m in ((b, m) for b in buckets for m in metrics)]) + r" \\",
+        " & ".join(headers) + r" \\",
         r"\midrule",
+        *[" & ".join(cell.replace("–", "--") for cell in row) + r" \\" for row in rows],
+        r"\bottomrule",
+        *[rf"\multicolumn{{{len(headers)}}}{{l}}{{\footnotesize {note}}} \\" for note in [*header[1:], *notes]],
+        r"\end{tabular}",
+        r"\end{table}",
     ]
-    for method, row in wide.iterrows():
-        cells = []
-        for (m, b), v in row.items():
-            text = _format(v, m).replace("–", "--")
-            cells.append(rf"\textbf{{{text}}}" if best[(m, b)] is not None and v == best[(m, b)] and len(wide) > 1 else text)
-        name = latex.escape(method) + (r"$^\dagger$" if method in gt_methods else "")
-        lines.append(" & ".join([name, *cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines)

@@ -1,10 +1,11 @@
 """Confidence for per-image metric records: cell means, bootstrap intervals, paired tests.
 
-Pure functions over a records DataFrame (columns ``method``, ``dataset``, ``bucket``,
-``item_id`` and one column per metric); no I/O. A *cell* is one (method, dataset, bucket,
-metric); NaN values (e.g. LPIPS when unavailable) are left out of every statistic.
-Pass one evaluation per (method, dataset, bucket, item_id), e.g. records of one run and
-metric profile: repeated items would count twice in a mean, and a paired comparison rejects them.
+Pure functions over a records DataFrame (columns ``run``, ``method``, ``dataset``, ``bucket``,
+``item_id``, ``status`` and one column per metric; a frame without ``run`` or ``status`` is
+one run of scored items); no I/O. A *cell* is one (run, method, dataset, bucket, metric):
+runs are never pooled, since two runs are two protocols or two sets of data. NaN values
+(failed items, LPIPS when unavailable) are left out of every statistic and failed items are
+counted per cell.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from harness.metric_names import HIGHER_IS_BETTER, METRICS
-CELL_KEYS: tuple[str, ...] = ("method", "dataset", "bucket")
+CELL_KEYS: tuple[str, ...] = ("run", "method", "dataset", "bucket")
 
 #: Most resampled values held in memory at once by :func:`bootstrap_means`.
 _CHUNK_ELEMENTS = 1 << 22
@@ -46,18 +47,37 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+def _complete(records: pd.DataFrame) -> pd.DataFrame:
+    """``records`` with ``run`` and ``status`` present (hand-made frames: one run, all scored)."""
+    defaults = {k: v for k, v in (("run", ""), ("status", "ok")) if k not in records}
+    return records.assign(**defaults) if defaults else records
+
+
+def failures(records: pd.DataFrame, keys: Sequence[str] = CELL_KEYS) -> pd.Series:
+    """Failed items per cell key (0 where none failed)."""
+    records = _complete(records)
+    return (records["status"] != "ok").groupby([records[k] for k in keys], sort=False).sum().astype(int)
+
+
 def _long(records: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     """Records melted to one row per (keys, metric, value), NaN values dropped."""
+    records = _complete(records)
+    records = records[records["status"] == "ok"]
     present = [m for m in metrics if m in records.columns]
     long = records.melt(id_vars=list(keys), value_vars=present, var_name="metric", value_name="value")
     return long.dropna(subset=["value"])
 
 
+def _with_failures(table: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    counts = failures(records).rename("failures")
+    return table.join(counts, on=list(CELL_KEYS)).fillna({"failures": 0}).astype({"failures": int})
+
+
 def cell_means(records: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Per cell: ``n`` (images with a value) and ``mean``; columns method, dataset, bucket, metric, n, mean."""
+    """Per cell: ``n`` (images with a value), ``mean`` and ``failures`` (failed items of the cell)."""
     keys = [*CELL_KEYS, "metric"]
     grouped = _long(records, CELL_KEYS, metrics).groupby(keys, sort=False)["value"]
-    return grouped.agg(n="count", mean="mean").reset_index()
+    return _with_failures(grouped.agg(n="count", mean="mean").reset_index(), records)
 
 
 def cell_confidence(
@@ -74,7 +94,7 @@ def cell_confidence(
         (*key, len(group), group.mean(), *bootstrap_ci(group.to_numpy(), confidence, n_resamples, seed))
         for key, group in long.groupby(keys, sort=False)["value"]
     ]
-    return pd.DataFrame(rows, columns=[*keys, "n", "mean", "ci_low", "ci_high"])
+    return _with_failures(pd.DataFrame(rows, columns=[*keys, "n", "mean", "ci_low", "ci_high"]), records)
 
 
 def wilcoxon_p(differences: np.ndarray) -> float:
@@ -101,24 +121,28 @@ def paired_comparison(
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Which of two methods is better, per dataset, bucket and metric, on the items both scored.
+    """Which of two methods is better, per run, bucket and metric, on the items both scored.
 
-    Items are matched on (dataset, bucket, item_id). ``mean_diff`` is mean(a − b) with its
+    Items are matched on (run, dataset, bucket, item_id). ``mean_diff`` is mean(a − b) with its
     paired bootstrap interval; ``better`` names the method favoured by the metric's direction
     when that interval excludes zero, else ``"none"``. ``p_wilcoxon`` is the two-sided
-    Wilcoxon signed-rank p-value of the same differences.
+    Wilcoxon signed-rank p-value of the same differences. ``failed_a``/``failed_b`` count the
+    items of the cell each method failed (left out of the pairs).
     """
-    keys = ["dataset", "bucket", "item_id"]
+    records = _complete(records)
+    keys = ["run", "dataset", "bucket", "item_id"]
     sides = [_long(records[records["method"] == m], keys, metrics) for m in (method_a, method_b)]
     pairs = sides[0].merge(sides[1], on=[*keys, "metric"], suffixes=("_a", "_b"), validate="one_to_one")
+    failed = {m: failures(records[records["method"] == m], ["run", "dataset", "bucket"]) for m in (method_a, method_b)}
     rows = []
-    for (dataset, bucket, metric), group in pairs.groupby(["dataset", "bucket", "metric"], sort=False):
+    for (run, dataset, bucket, metric), group in pairs.groupby(["run", "dataset", "bucket", "metric"], sort=False):
         diff = (group["value_a"] - group["value_b"]).to_numpy()
         low, high = bootstrap_ci(diff, confidence, n_resamples, seed)
         rows.append(
-            (dataset, bucket, metric, len(group), group["value_a"].mean(), group["value_b"].mean(),
+            (run, dataset, bucket, metric, len(group), *(int(failed[m].get((run, dataset, bucket), 0)) for m in (method_a, method_b)),
+             group["value_a"].mean(), group["value_b"].mean(),
              diff.mean(), low, high, wilcoxon_p(diff), _winner(metric, low, high, method_a, method_b))
         )
-    columns = ["dataset", "bucket", "metric", "n_pairs", "mean_a", "mean_b",
+    columns = ["run", "dataset", "bucket", "metric", "n_pairs", "failed_a", "failed_b", "mean_a", "mean_b",
                "mean_diff", "ci_low", "ci_high", "p_wilcoxon", "better"]
     return pd.DataFrame(rows, columns=columns)
