@@ -18,16 +18,26 @@ def _csv(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def parse_checkpoints(values: list[str] | None, methods: list[str]) -> dict[str, str]:
-    """``--checkpoint PATH`` (every method) or ``--checkpoint method=PATH`` (repeatable)."""
+def parse_checkpoints(values: list[str] | None, names: list[str]) -> dict[str, str]:
+    """``--checkpoint PATH`` (every method) or ``--checkpoint NAME=PATH`` (a label or a method; repeatable)."""
     result: dict[str, str] = {}
     for value in values or []:
-        method, sep, path = value.partition("=")
-        if sep and method in methods:
-            result[method] = path
+        name, sep, path = value.partition("=")
+        if sep and name in names:
+            result[name] = path
         else:
-            result.update({m: value for m in methods if m not in result})
+            result.update({m: value for m in names if m not in result})
     return result
+
+
+def method_entries(args: argparse.Namespace) -> list[str]:
+    """``--methods`` and ``--method`` entries (METHOD or LABEL=METHOD); ``--name`` labels a single one."""
+    entries = _csv(args.methods) + (args.method or [])
+    if args.name:
+        if len(entries) != 1 or "=" in entries[0]:
+            raise ValueError("--name labels a single method; for several use --methods LABEL=METHOD,...")
+        entries = [f"{args.name}={entries[0]}"]
+    return entries
 
 
 def _options(values: list[str] | None) -> dict[str, str]:
@@ -66,26 +76,31 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.records import load_records
     from harness.report import render
-    from harness.runner import StrictModeError, run
+    from harness.runner import StrictModeError, parse_methods, run
+    from harness.summary import run_summary
 
-    methods = _csv(args.methods) + (args.method or [])
-    if not methods:
+    entries = method_entries(args)
+    if not entries:
         console.print("[red]Name at least one method with --methods[/red] (see `harness list`).")
         return 2
+    names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
     spec = spec_from_args(args)
     try:
         result = run(
-            spec, methods, parse_checkpoints(args.checkpoint, methods), args.device, args.batch_size,
+            spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
             Path(args.out) if args.out else None, args.strict, not args.no_progress, _options(args.option),
-            tuple(m for m in METRICS if not (args.no_lpips and m == "LPIPS")),
+            tuple(m for m in METRICS if not (args.no_lpips and m == "LPIPS")), replace=args.replace,
         )
     except StrictModeError as error:
-        console.print(f"[red]--strict: {error}[/red]")
+        console.print(f"[red]--strict: {error}[/red]", highlight=False)
         return 1
+    labels = [m.label for m in result.methods]
     records = load_records(result.run_dir)
-    console.print(render(records[records["method"].isin(methods)], "markdown"), markup=False)
+    console.print(render(records[records["method"].isin(labels)], "markdown"), markup=False)
+    for line in run_summary(result):
+        console.print(line, markup=False, highlight=False)
     _print_failures(result.failures)
-    console.print(f"Results: {result.run_dir}")
+    console.print(f"Results: {result.run_dir}", markup=False)
     return 0
 
 
@@ -94,9 +109,9 @@ def _print_failures(failures) -> None:
         return
     console.print(f"[yellow]{len(failures)} failed item(s):[/yellow]")
     for failure in failures[:20]:
-        console.print(f"  {failure.method} {failure.item_id} [{failure.stage}] {failure.reason}", markup=False)
+        console.print(f"  {failure.method} {failure.item_id} [{failure.stage}] {failure.reason}", markup=False, highlight=False)
     if len(failures) > 20:
-        console.print(f"  ... and {len(failures) - 20} more (see the run folder's failures.csv files)")
+        console.print(f"  ... and {len(failures) - 20} more (input_failures.csv and the records' status and reason columns)")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -105,6 +120,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     records = load_records(Path(args.runs) if args.runs else runs_root())
     if args.dataset:
         records = records[records["dataset"] == args.dataset]
+    if args.run:
+        records = records[records["run"].str.startswith(args.run)]
     if args.methods:
         records = records[records["method"].isin(_csv(args.methods))]
     text = _report_text(records, args).rstrip("\n")
@@ -136,32 +153,44 @@ def _report_text(records, args: argparse.Namespace) -> str:
 
         method_a, method_b = _csv(args.paired)
         return paired_comparison(records, method_a, method_b).to_string(index=False)
-    return render(records, args.format)
+    return render(records, args.format, combine=args.combine)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from harness.check import Expectations, compare, expectations_from_records
-    from harness.records import load_records, runs_root
+    from harness.check import Expectations, compare, expectations_from_records, find_run
+    from harness.records import load_records, read_run, runs_root
     from harness.runner import run
 
     expected = Expectations.read(args.expected)
     root = Path(args.runs) if args.runs else runs_root()
-    run_dir = root / expected.spec.run_name()
-    if not args.no_run:
-        run(expected.spec, list(expected.methods), out=root, show_progress=not args.no_progress)
-    records = load_records(run_dir) if run_dir.is_dir() else load_records(root).iloc[0:0]
+    if args.no_run:
+        run_dir = find_run(root, expected)
+    else:  # metrics are recomputed from the cached outputs: a changed metric is caught on a warm cache
+        run_dir = run(expected.spec, list(expected.methods), out=root, show_progress=not args.no_progress,
+                      replace=True, rescore=True).run_dir
+    records = load_records(run_dir)
     if args.write:
-        expectations_from_records(expected.spec, list(expected.methods), records).write(args.expected)
+        fingerprint = read_run(run_dir)[1].get("data_fingerprint")
+        expectations_from_records(expected.spec, list(expected.methods), records, fingerprint).write(args.expected)
         console.print(f"Wrote expectations to {args.expected}")
         return 0
     diff = compare(expected, records)
     bad = diff[~diff["ok"]]
-    console.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected})")
+    console.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
     if not bad.empty:
         console.print("[red]Regressions:[/red]")
         console.print(bad.to_string(index=False), markup=False)
         return 1
     return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from harness import cache_admin
+
+    lines, code = cache_admin.COMMANDS[args.action](args)
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    return code
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -230,9 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="evaluate methods on a dataset x mask buckets")
-    p.add_argument("--methods", help="comma-separated registered names or pkg.module:factory")
+    p.add_argument("--methods", help="comma-separated METHOD or LABEL=METHOD (registered names or pkg.module:factory)")
     p.add_argument("--method", action="append", help="one method (repeatable)")
-    p.add_argument("--checkpoint", action="append", help="PATH for every method, or METHOD=PATH (repeatable)")
+    p.add_argument("--name", help="label for the results of a single method (e.g. two checkpoints of one method)")
+    p.add_argument("--replace", action="store_true", help="let a label's new results replace those of another predictor")
+    p.add_argument("--checkpoint", action="append", help="PATH for every method, or LABEL=PATH / METHOD=PATH (repeatable)")
     p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: CUDA when present)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="passed to the method factories (repeatable)")
     p.add_argument("--batch-size", type=int, default=8)
@@ -247,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", help="runs folder or one run (default ./runs or $HARNESS_RUNS)")
     p.add_argument("--format", choices=["markdown", "latex", "csv"], default="markdown")
     p.add_argument("--dataset")
+    p.add_argument("--run", help="only runs whose folder name starts with this")
     p.add_argument("--methods")
+    p.add_argument("--combine", action="store_true", help="pool the runs of each dataset into one table (says which)")
     p.add_argument("--output", help="write to this file instead of stdout")
     p.add_argument("--paper", choices=["table2", "table3", "table4"], help="the paper's table layout, measured beside published")
     p.add_argument("--extra-methods", help="with --paper: harness methods to add as rows (measured only)")
@@ -285,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_arguments(p)
     p.set_defaults(func=cmd_fig7)
 
+    p = sub.add_parser("cache", help="size of the cache, verify its entries, prune")
+    p.add_argument("action", choices=["info", "verify", "prune"])
+    p.add_argument("--temp", action="store_true", help="prune: stray temporary files of killed writers")
+    p.add_argument("--damaged", action="store_true", help="prune: entries that fail verification")
+    p.add_argument("--method", help="prune: every entry of this method or label")
+    p.add_argument("--older-than", metavar="YYYY-MM-DD", help="prune: entries last written before this date")
+    p.set_defaults(func=cmd_cache)
+
     p = sub.add_parser("list", help="methods, datasets, mask sets and profiles, and what is present here")
     p.set_defaults(func=cmd_list)
     from misf.train_cli import add_train_parser
@@ -293,9 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.runner import Interrupted
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except Interrupted as error:
+        console.print(str(error), markup=False, highlight=False, style="yellow")
+        return 130
+    except KeyboardInterrupt:
+        console.print("interrupted before any method ran; nothing to resume", style="yellow")
+        return 130
     except (FileNotFoundError, KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         console.print(f"error: {message}", markup=False, highlight=False, style="red")

@@ -22,7 +22,7 @@ def test_run_then_report_markdown_latex_csv(tmp_path, capsys):
     assert latex.count(r"\textbf{") >= 9  # one best value per column
     assert main(["report", "--runs", runs, "--format", "csv"]) == 0
     csv = capsys.readouterr().out.splitlines()
-    assert csv[0].startswith("dataset,method,bucket,n,PSNR") and len(csv) == 1 + 3 * 3
+    assert csv[0].startswith("run,dataset,method,bucket,n,failures,PSNR") and len(csv) == 1 + 3 * 3
     grid = tmp_path / "grid.png"
     assert main(["compare", "--runs", runs, "--methods", "telea,biharmonic", "--samples", "2", "--output", str(grid)]) == 0
     from PIL import Image

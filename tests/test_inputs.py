@@ -86,11 +86,15 @@ def _folder_dataset(tmp_path, ratios):
 def test_folder_with_own_masks_buckets_by_measured_ratio_and_records_bad_images(tmp_path):
     _folder_dataset(tmp_path, [0.1, 0.3, 0.5, 0.9])
     (tmp_path / "images" / "im4.png").write_bytes(b"broken")
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "masks" / "im4.png")
+    small_hole = np.zeros((8, 8), np.uint8)
+    small_hole[:1] = 255
+    Image.fromarray(small_hole).save(tmp_path / "masks" / "im4.png")
     manifest = build_manifest(RunSpec(dataset="folder", data_root=str(tmp_path), size=40))
-    assert {(i.image_id, i.bucket) for i in manifest.items} == {("im0", "0-20"), ("im1", "20-40"), ("im2", "40-60")}
-    assert [f.item_id for f in manifest.failures] == ["im4"]
-    assert manifest.failures[0].stage == "input"
+    assert {(i.image_id, i.bucket) for i in manifest.items} == {("im0.png", "0-20"), ("im1.png", "20-40"), ("im2.png", "40-60")}
+    failures = {f.item_id: f for f in manifest.failures}
+    assert sorted(failures) == ["im3.png|im3.png", "im4.png|im4.png"]
+    assert failures["im3.png|im3.png"].stage == "mask" and "outside every bucket" in failures["im3.png|im3.png"].reason
+    assert failures["im4.png|im4.png"].stage == "input" and failures["im4.png|im4.png"].bucket == "0-20"
 
 
 def test_missing_dataset_names_layout_and_source():
@@ -134,8 +138,8 @@ def test_celeba_layout_and_official_splits(tmp_path):
     (tmp_path / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
     from harness.datasets import load_dataset
 
-    assert [i.id for i in load_dataset("celeba", tmp_path).images] == ["000004", "000005"]
-    assert [i.id for i in load_dataset("celeba", tmp_path, split="train").images] == ["000001", "000002"]
+    assert [i.id for i in load_dataset("celeba", tmp_path).images] == ["000004.jpg", "000005.jpg"]
+    assert [i.id for i in load_dataset("celeba", tmp_path, split="train").images] == ["000001.jpg", "000002.jpg"]
     manifest = build_manifest(RunSpec(dataset="celeba", data_root=str(tmp_path), masks="generated", limit=1, size=64))
     image, _ = manifest.load(manifest.items[0])
     assert image.shape == (64, 64, 3)  # 178x218 centre-cropped to 178x178, resized
@@ -149,5 +153,5 @@ def test_dunhuang_masks_are_thresholded_at_100_and_reversed(tmp_path):
         mask[:16] = 90  # dark (<= 100) = hole in the challenge's masks
         _save(tmp_path / "test" / f"{name}_mask.png", mask)
     manifest = build_manifest(RunSpec(dataset="dunhuang", data_root=str(tmp_path), size=64))
-    assert [(i.image_id, i.bucket) for i in manifest.items] == [("a", "default"), ("b", "default")]
+    assert [(i.image_id, i.bucket) for i in manifest.items] == [("a.jpg", "default"), ("b.jpg", "default")]
     assert all(i.hole_ratio == pytest.approx(0.25) for i in manifest.items)

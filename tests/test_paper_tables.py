@@ -91,7 +91,7 @@ def test_every_published_cell_is_rendered_in_its_row_and_column(table):
     paper = published().query("table == @table")
     for row in paper.itertuples():
         key = (row.metric, row.method, _header(row.dataset, row.mask_ratio))
-        assert cells[key] == f"{row.value:.{DECIMALS[row.metric]}f}†", key
+        assert cells[key] == f"{row.value:.{DECIMALS[row.metric]}f}°", key
     assert sum(text != "–" for text in cells.values()) == len(paper)
     assert len(cells) == len(METRICS) * len(PAPER_TO_HARNESS[table]) * len(table_columns(table))
 
@@ -116,7 +116,7 @@ def test_measured_cells_show_measured_published_and_difference(misf_records):
     cells = _parse_markdown(paper_table(misf_records, "table2"))
     assert cells[("PSNR", "MISF", "Places2 0%-20%")] == "31.435 (31.335, +0.100)"
     assert cells[("LPIPS", "MISF", "Dunhuang Default")] == "0.1330 (0.0330, +0.1000)"
-    assert cells[("PSNR", "RFRNet", "Places2 0%-20%")] == "29.281†"
+    assert cells[("PSNR", "RFRNet", "Places2 0%-20%")] == "29.281°"
     assert cells[("LPIPS", "PConv", "CelebA 0%-20%")] == "–"
 
 
@@ -124,7 +124,7 @@ def test_table3_compares_with_its_own_published_value(misf_records):
     cells = _parse_markdown(paper_table(misf_records, "table3"))
     # MISF SSIM on CelebA: Table 2 prints 0.9680, Table 3 prints 0.9673.
     assert cells[("SSIM", "MISF", "CelebA 0%-20%")] == "1.0680 (0.9673, +0.1007)"
-    assert cells[("SSIM", "Sem-Filter", "CelebA 0%-20%")] == "0.9657†"
+    assert cells[("SSIM", "Sem-Filter", "CelebA 0%-20%")] == "0.9657°"
 
 
 def test_extra_methods_are_rows_of_measured_values(misf_records):
@@ -136,19 +136,19 @@ def test_extra_methods_are_rows_of_measured_values(misf_records):
 def test_ground_truth_readers_are_marked(misf_records):
     ctsdg = _records_at("table2", "CTSDG", "ctsdg", reads_ground_truth=True)
     records = pd.concat([misf_records, ctsdg])
-    assert ("PSNR", "CTSDG*", "Places2 0%-20%") in _parse_markdown(paper_table(records, "table2"))
+    assert ("PSNR", "CTSDG†", "Places2 0%-20%") in _parse_markdown(paper_table(records, "table2"))
     latex = paper_table(records, "table2", "latex")
-    assert r"CTSDG$^\ast$" in latex and r"MISF$^\ast$" not in latex
+    assert r"CTSDG$^\dagger$" in latex and r"MISF$^\dagger$" not in latex
 
 
 def test_best_bold_and_second_underlined_among_shown_values(misf_records):
     latex = paper_table(None, "table4", "latex")
     psnr = [line for line in latex.splitlines() if "Sem-Filter(F" in line][:3]
-    assert r"\textbf{34.253}$^\dagger$" in psnr[2] and r"\underline{34.128}$^\dagger$" in psnr[1]
+    assert r"\textbf{34.253}$^\circ$" in psnr[2] and r"\underline{34.128}$^\circ$" in psnr[1]
     # SSIM 0-20: F1 and F2 tie at 0.9651, both second.
     assert latex.count(r"\underline{0.9651}") == 2
     measured = paper_table(_records_at("table2", "RFRNet", "rfrnet", shift=5.0), "table2", "latex")
-    assert r"\textbf{34.281}" in measured and r"\underline{31.335}$^\dagger$" in measured
+    assert r"\textbf{34.281}" in measured and r"\underline{31.335}$^\circ$" in measured
 
 
 def _tabular_width(spec: str) -> int:

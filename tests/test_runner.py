@@ -91,9 +91,9 @@ def test_nan_and_wrong_shape_become_recorded_failures_and_the_run_continues(tmp_
                  out=tmp_path, batch_size=2, show_progress=False)
     nan, shape, telea = result.methods
     assert len(nan.failures) == 3 and all("NaN" in f.reason for f in nan.failures)  # first of each batch of 2
-    assert len(nan.rows) == 3
+    assert [r["status"] for r in nan.rows] == ["failed", "ok"] * 3
     assert len(shape.failures) == 6 and "expected (2, 3, 64, 64)" in shape.failures[0].reason
-    assert len(telea.rows) == 6 and not telea.failures
+    assert len(telea.rows) == 6 and not telea.failures and {r["status"] for r in telea.rows} == {"ok"}
     failures = load_failures(tmp_path)
     assert set(failures["stage"]) == {"predict"} and len(failures) == 9
 
