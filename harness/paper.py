@@ -343,9 +343,9 @@ def reproduction_summary(
     cells["tolerance"] = cells["metric"].map(tolerances)
     cells["within_tolerance"] = _printed(cells["diff"].abs(), cells["metric"]) <= cells["tolerance"]
     cells["published_in_ci"] = cells["published"].between(cells["ci_low"], cells["ci_high"])
-    columns = ["table", "metric", "method", "harness", "dataset", "mask_ratio", "n", "measured", "ci_low",
+    columns = ["table", "metric", "method", "harness", "dataset", "mask_ratio", "n", "failures", "measured", "ci_low",
                "ci_high", "published", "diff", "tolerance", "within_tolerance", "published_in_ci"]
-    return cells[columns].astype({"n": int})
+    return cells[columns].astype({"n": int, "failures": int})
 
 
 @dataclass(frozen=True)
