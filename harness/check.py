@@ -15,12 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from harness.atomic import atomic_write_text
-from harness.metrics import METRICS
+from harness.metrics.registry import column, metric_columns
 from harness.records import find_runs, read_run
 from harness.report import aggregate
 from harness.spec import RunSpec
 
-DEFAULT_TOLERANCES = {"PSNR": 0.01, "SSIM": 1e-4, "L1": 0.005, "LPIPS": 1e-3}
 COUNTS = ("n", "failures")
 
 
@@ -38,7 +37,7 @@ class Expectations:
         return cls(
             RunSpec.from_dict(data["spec"]),
             tuple(data["methods"]),
-            {**DEFAULT_TOLERANCES, **data.get("tolerances", {})},
+            dict(data.get("tolerances", {})),
             pd.DataFrame(data["aggregates"]),
             data.get("data_fingerprint"),
         )
@@ -66,8 +65,10 @@ def expectations_from_records(
     spec: RunSpec, methods: list[str], records: pd.DataFrame, data_fingerprint: str | None = None
 ) -> Expectations:
     table = aggregate(_one_run(records[records["method"].isin(methods)]))
-    table = table[["method", "bucket", *COUNTS, *METRICS]]
-    return Expectations(spec, tuple(methods), dict(DEFAULT_TOLERANCES), table, data_fingerprint)
+    metrics = metric_columns(table.columns)
+    table = table[["method", "bucket", *COUNTS, *metrics]]
+    tolerances = {m: column(m).tolerance for m in metrics}
+    return Expectations(spec, tuple(methods), tolerances, table, data_fingerprint)
 
 
 def compare(expected: Expectations, records: pd.DataFrame) -> pd.DataFrame:
@@ -79,12 +80,12 @@ def compare(expected: Expectations, records: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, cell in expected.aggregates.iterrows():
         key = (cell["method"], str(cell["bucket"]))
-        for metric in [*COUNTS, *METRICS]:
+        for metric in [*COUNTS, *metric_columns(expected.aggregates.columns)]:
             want = cell.get(metric)
             if want is None or pd.isna(want):
                 continue
-            got = actual.loc[key, metric] if key in actual.index else float("nan")
-            tolerance = 0 if metric in COUNTS else expected.tolerances[metric]
+            got = actual.loc[key, metric] if key in actual.index and metric in actual else float("nan")
+            tolerance = 0 if metric in COUNTS else expected.tolerances.get(metric, column(metric).tolerance)
             ok = not pd.isna(got) and abs(float(got) - float(want)) <= tolerance
             rows.append({"method": key[0], "bucket": key[1], "metric": metric, "expected": float(want),
                          "actual": float(got), "diff": float(got) - float(want), "tolerance": tolerance, "ok": ok})

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.metrics import METRICS
 from harness.spec import RunSpec
 
 console = Console(soft_wrap=True)
@@ -89,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run(
             spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
             Path(args.out) if args.out else None, args.strict, not args.no_progress, _options(args.option),
-            tuple(m for m in METRICS if not (args.no_lpips and m == "LPIPS")), replace=args.replace,
+            _metric_names(spec, args.no_lpips), replace=args.replace,
         )
     except StrictModeError as error:
         console.print(f"[red]--strict: {error}[/red]", highlight=False)
@@ -102,6 +101,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_failures(result.failures)
     console.print(f"Results: {result.run_dir}", markup=False)
     return 0
+
+
+def _metric_names(spec: RunSpec, no_lpips: bool) -> tuple[str, ...] | None:
+    """The profile's item metrics, without LPIPS for --no-lpips (None: all of them)."""
+    from harness.metrics import get_profile
+
+    if not no_lpips:
+        return None
+    return tuple(m.name for m in get_profile(spec.profile).metric_objects() if m.name != "LPIPS")
 
 
 def _print_failures(failures) -> None:

@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from harness.checkpoints import weights_dir
 from harness.datasets import DATASETS
-from harness.metrics import PROFILES
+from harness.metrics import profiles
 from harness.metrics.lpips_model import BACKBONE_FILES
 from harness.registry import methods
 from masks.sources import MASK_SETS, nvidia_root
@@ -41,7 +41,7 @@ def _mask_status(name: str) -> str:
 def inventory_tables() -> list[tuple[str, str]]:
     method_rows = [[name, entry.description, _weights_status(entry)] for name, entry in sorted(methods().items())]
     lpips_file = Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES["vgg"]
-    profile_rows = [[p.name, p.description, "LPIPS backbone " + ("present" if lpips_file.is_file() else f"missing ({lpips_file})")] for p in PROFILES.values()]
+    profile_rows = [[p.name, p.description, "LPIPS backbone " + ("present" if lpips_file.is_file() else f"missing ({lpips_file})")] for p in profiles().values()]
     return [
         (f"Methods (weights folder: {weights_dir()})", tabulate(method_rows, ["method", "description", "weights"])),
         ("Datasets", tabulate([[n, d, _dataset_status(n)] for n, d in DATASETS.items()], ["dataset", "layout", "here"])),

@@ -17,7 +17,7 @@ from tabulate import tabulate
 
 from harness import latex
 from harness.marks import OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, legend
-from harness.metric_names import HIGHER_IS_BETTER, METRICS
+from harness.metrics.registry import column, higher_is_better
 from harness.stats import cell_confidence, cell_means
 
 PAPER_CSV = Path(__file__).resolve().parents[1] / "results" / "paper_tables.csv"
@@ -54,12 +54,11 @@ TABLE_TITLES: dict[str, str] = {
 }
 DATASET_LABELS: dict[str, str] = {"places2": "Places2", "celeba": "CelebA", "dunhuang": "Dunhuang"}
 RATIO_LABELS: dict[str, str] = {"0-20": "0%-20%", "20-40": "20%-40%", "40-60": "40%-60%", "default": "Default"}
-#: Decimals the paper prints per metric (used for display, ranking and tolerance checks).
-DECIMALS: dict[str, int] = {"PSNR": 3, "SSIM": 4, "L1": 3, "LPIPS": 4}
-#: Largest |measured − published| counted as reproduced: roughly the gap between MISF and the
-#: runner-up in Table 2 (a larger deviation could change the paper's conclusions) and above the
-#: bootstrap 95 % half-width of a cell of about 1,000 images (so sampling alone rarely exceeds it).
-DEFAULT_TOLERANCES: dict[str, float] = {"PSNR": 0.3, "SSIM": 0.005, "L1": 0.1, "LPIPS": 0.01}
+#: The paper's metrics. Their printed decimals (display, ranking) and the largest
+#: |measured − published| counted as reproduced come from the metric registry.
+METRICS: tuple[str, ...] = ("PSNR", "SSIM", "L1", "LPIPS")
+DECIMALS: dict[str, int] = {m: column(m).digits for m in METRICS}
+DEFAULT_TOLERANCES: dict[str, float] = {m: column(m).meaningful for m in METRICS}
 
 
 def published(path: Path | str = PAPER_CSV) -> pd.DataFrame:
@@ -125,7 +124,7 @@ def _ranks(frame: pd.DataFrame) -> pd.Series:
     published numbers: it is shown but not ranked.
     """
     rounded = _printed(frame["shown"], frame["metric"]).where(~(frame["failures"].fillna(0) > 0))
-    key = rounded.where(~frame["metric"].map(HIGHER_IS_BETTER), -rounded)
+    key = rounded.where(~frame["metric"].map(higher_is_better).astype(bool), -rounded)
     return key.groupby([frame["metric"], frame["dataset"], frame["mask_ratio"]]).rank(method="dense")
 
 
@@ -225,7 +224,7 @@ def _blocks(frame: pd.DataFrame, style: _Style) -> list[list[list[str]]]:
     one block of images scored (and failed) per measured method and column."""
     blocks = []
     for metric, block in frame.groupby("metric", sort=False):
-        arrow = style.arrows[0] if HIGHER_IS_BETTER[metric] else style.arrows[1]
+        arrow = style.arrows[0] if higher_is_better(metric) else style.arrows[1]
         rows = []
         for label, cells in block.groupby("method", sort=False):
             first = f"{metric} {arrow}" if not rows else ""
@@ -384,7 +383,7 @@ CLAIMS: tuple[Claim, ...] = (
 
 def relative_gain(value: float, baseline: float, metric: str) -> float:
     """Percent by which ``value`` beats ``baseline`` in the metric's better direction."""
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    sign = 1.0 if higher_is_better(metric) else -1.0
     return sign * (value - baseline) / baseline * 100.0
 
 

@@ -34,13 +34,19 @@ import pandas as pd
 from harness.atomic import atomic_write_text
 from harness.csvfiles import csv_text, read_csv
 from harness.manifest import Failure, Manifest
-from harness.metric_names import METRICS
+from harness.metrics.registry import metric_columns
 from harness.predictor import sha256_json
 from harness.spec import RunSpec
 
 PACKAGES = ("misf-harness", "torch", "torchvision", "numpy", "scikit-image", "lpips", "opencv-python-headless", "pillow", "pandas")
 ITEM_COLUMNS = ["item_id", "bucket", "image_id", "mask_id", "hole_ratio"]
-RECORD_COLUMNS = [*ITEM_COLUMNS, "status", "stage", "reason", *METRICS, "out_of_range", "cache_key"]
+STATUS_COLUMNS = ["status", "stage", "reason"]
+
+
+def record_columns(metric_names) -> list[str]:
+    return [*ITEM_COLUMNS, *STATUS_COLUMNS, *metric_names, "out_of_range", "cache_key"]
+
+
 TEXT_COLUMNS = ["item_id", "bucket", "image_id", "mask_id", "status", "stage", "reason", "cache_key", "method"]
 FAILURE_COLUMNS = [f.name for f in fields(Failure)]
 FLUSH_SECONDS = 5.0
@@ -142,13 +148,15 @@ def claim_label(run_dir: Path, label: str, method: str, identity: dict[str, Any]
 class MethodRecords:
     """The records file and method.json of one label in one run, rewritten atomically."""
 
-    def __init__(self, run_dir: Path, label: str, method: str, identity: dict[str, Any], info: dict[str, Any]):
+    def __init__(self, run_dir: Path, label: str, method: str, identity: dict[str, Any], info: dict[str, Any],
+                 metric_names) -> None:
         self.folder = method_folder(run_dir, label)
+        self.columns = record_columns(metric_names)
         self.info = {"label": label, "method": method, "identity": identity, "identity_sha": sha256_json([method, identity]), **info}
         self._last = 0.0
 
     def flush(self, rows: list[dict[str, Any]], complete: bool, counts: dict[str, Any]) -> None:
-        atomic_write_text(self.folder / "records.csv", csv_text(rows, RECORD_COLUMNS))
+        atomic_write_text(self.folder / "records.csv", csv_text(rows, self.columns))
         payload = {**self.info, **counts, "complete": complete, **environment()}
         atomic_write_text(self.folder / "method.json", json.dumps(payload, indent=2, default=str))
         self._last = time.monotonic()
@@ -172,7 +180,7 @@ def read_run(run_dir: Path) -> tuple[RunSpec, dict[str, Any]]:
 
 
 def _numeric(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    for column in [*METRICS, "hole_ratio", "out_of_range"]:
+    for column in [*metric_columns(frame.columns), "hole_ratio", "out_of_range"]:
         if column in frame:
             try:
                 frame[column] = pd.to_numeric(frame[column])
@@ -219,7 +227,7 @@ def load_records(root: Path | str) -> pd.DataFrame:
             frame["complete"] = bool(info.get("complete", True))
             frames.append(frame)
     if not frames:
-        return pd.DataFrame(columns=["method", "dataset", "bucket", "item_id", "status", "run", "profile", *METRICS])
+        return pd.DataFrame(columns=["method", "dataset", "bucket", "item_id", "status", "run", "profile"])
     return pd.concat(frames, ignore_index=True)
 
 

@@ -16,9 +16,8 @@ from tabulate import tabulate
 
 from harness import latex
 from harness.marks import METHOD_MARKS, OTHER_PROTOCOL, flagged, legend
-from harness.metric_names import HIGHER_IS_BETTER, METRICS
+from harness.metrics.registry import digits, higher_is_better, metric_columns
 
-DIGITS = {"PSNR": 2, "SSIM": 4, "L1": 2, "LPIPS": 4}
 FLAGS = ("reads_ground_truth", "untrained", "complete")
 _DEFAULTS = {"run": "", "status": "ok", "reads_ground_truth": False, "untrained": False, "complete": True,
              "protocol": "", "deviations": ""}
@@ -54,7 +53,8 @@ def _partial(records: pd.DataFrame) -> pd.Series:
 def aggregate(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
     """Per (block, run, dataset, method, bucket): ``n`` scored items, ``failures``, metric means, flags."""
     keys = ["block", "run", "dataset", "method", "bucket"]
-    columns = [*keys, "n", "failures", *METRICS, "reads_ground_truth", "untrained", "complete", "partial", "deviations"]
+    metrics = metric_columns(records.columns)
+    columns = [*keys, "n", "failures", *metrics, "reads_ground_truth", "untrained", "complete", "partial", "deviations"]
     if records.empty:
         return pd.DataFrame(columns=columns)
     records = prepare(records, combine)
@@ -62,8 +62,8 @@ def aggregate(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
         records["run"] = records["block"]
     ok = records["status"] == "ok"
     grouped = records.groupby(keys, sort=False)
-    table = records[ok].groupby(keys, sort=False)[[m for m in METRICS if m in records]].mean()
-    table = table.reindex(grouped.size().index).reindex(columns=list(METRICS))
+    table = records[ok].groupby(keys, sort=False)[metrics].mean()
+    table = table.reindex(grouped.size().index)
     table.insert(0, "failures", (~ok).groupby([records[k] for k in keys], sort=False).sum())
     table.insert(0, "n", ok.groupby([records[k] for k in keys], sort=False).sum())
     flags = grouped[["reads_ground_truth", "untrained"]].any().join(grouped[["complete"]].all())
@@ -83,15 +83,13 @@ def best_methods(records: pd.DataFrame) -> dict[tuple[str, str, str], set[str]]:
     best: dict[tuple[str, str, str], set[str]] = {}
     ok = records[records["status"] == "ok"]
     for (block, bucket), part in ok.groupby(["block", "bucket"], sort=False):
-        for metric in METRICS:
-            if metric not in part:
-                continue
+        for metric in metric_columns(part.columns):
             values = part.pivot_table(index=["run", "item_id"], columns="method", values=metric, aggfunc="first")
             values = values.dropna(axis=1, how="all").dropna(axis=0, how="any")
             if values.shape[1] < 2 or values.empty:
                 continue
             means = values.mean()
-            target = means.max() if HIGHER_IS_BETTER[metric] else means.min()
+            target = means.max() if higher_is_better(metric) else means.min()
             best[(block, bucket, metric)] = set(means.index[means == target])
     return best
 
@@ -105,11 +103,11 @@ def _bucket_order(buckets) -> list[str]:
 
 
 def _format(value: float, metric: str) -> str:
-    return "–" if pd.isna(value) else f"{value:.{DIGITS[metric]}f}"
+    return "–" if pd.isna(value) else f"{value:.{digits(metric)}f}"
 
 
 def _arrow(metric: str, fmt: str) -> str:
-    up = HIGHER_IS_BETTER[metric]
+    up = higher_is_better(metric)
     return (r"$\uparrow$" if up else r"$\downarrow$") if fmt == "latex" else ("↑" if up else "↓")
 
 
@@ -117,7 +115,7 @@ def _block_rows(table: pd.DataFrame, best: dict, fmt: str) -> tuple[list[str], l
     """Headers, rows and the marks used for one block's aggregate table."""
     block = table["block"].iloc[0]
     buckets = _bucket_order(table["bucket"])
-    metrics = [m for m in METRICS if table[m].notna().any()]
+    metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
     escape = latex.escape if fmt == "latex" else str
     bold = (lambda s: rf"\textbf{{{s}}}") if fmt == "latex" else (lambda s: f"**{s}**")
     headers = ["method"] + [f"{escape(b)} {h}" for b in buckets for h in ["n", "fail", *(f"{m}{_arrow(m, fmt)}" for m in metrics)]]

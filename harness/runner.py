@@ -17,8 +17,8 @@ import torch
 from harness.cache import Cache, output_key
 from harness.images import InputError
 from harness.manifest import Failure, Manifest, ManifestItem, build_manifest
-from harness.metrics import METRICS, get_profile
-from harness.metrics.lpips_model import lpips_distance
+from harness.metrics import get_profile
+from harness.metrics.scoring import Scorer
 from harness import prediction
 from harness.metrics.functional import out_of_range
 from harness.prediction import predict_batch
@@ -110,19 +110,22 @@ class Evaluation:
 
     def __init__(
         self, manifest: Manifest, predictor: Predictor, label: str, cache: Cache, batch_size: int,
-        metrics: tuple[str, ...] = METRICS, method: str | None = None, rescore: bool = False,
+        metrics: Sequence[str] | None = None, method: str | None = None, rescore: bool = False,
+        device: str | torch.device | None = None,
     ):
         self.manifest, self.predictor, self.label = manifest, predictor, label
-        self.cache, self.batch_size, self.metrics, self.rescore = cache, batch_size, metrics, rescore
+        self.cache, self.batch_size, self.rescore = cache, batch_size, rescore
         self.method = method or label
         self.profile = get_profile(manifest.spec.profile)
+        # Metric models (LPIPS) run on the run's device: the predictor's unless told otherwise.
+        self.scorer = Scorer(self.profile, pick_device(device) if device is not None else predictor.device, metrics)
+        self.metrics = self.scorer.names
         # The method name is part of it: two factories of one class with settings the class does
         # not report in config() must never share cached outputs. The prediction path's version
         # too: a change of the harness's resizing or validation must not reuse old outputs.
         self.fingerprint = sha256_json([self.method, predictor.fingerprint(), prediction.PREDICTION_CODE_VERSION])[:32]
         self.result = MethodResult(label, self.method, [], [])
         self._rows: dict[str, dict[str, Any]] = {}
-        self._lpips: Any = None
 
     def key(self, item: ManifestItem) -> str:
         return output_key(self.fingerprint, item.image_sha256, item.mask_sha256, self.manifest.spec.size)
@@ -130,11 +133,6 @@ class Evaluation:
     def rows(self, items: list[ManifestItem]) -> list[dict[str, Any]]:
         """Rows of the items finished so far, in manifest order."""
         return [self._rows[i.item_id] for i in items if i.item_id in self._rows]
-
-    def _lpips_fn(self):
-        if self._lpips is None:
-            self._lpips = lpips_distance(self.profile.lpips_net, pick_device(None)) or False
-        return self._lpips or None
 
     def _row(self, item: ManifestItem, values: dict[str, float], status: str = "ok", stage: str = "", reason: str = "") -> None:
         self._rows[item.item_id] = {**{c: getattr(item, c) for c in ITEM_COLUMNS}, "status": status, "stage": stage,
@@ -158,9 +156,10 @@ class Evaluation:
     ) -> MethodResult:
         """Score ``items``; ``after_batch(bucket_done)`` is called after each batch (to save records)."""
         cached = self._cached_metrics(items)
-        # LPIPS is built only when some item lacks it: a fully cached rerun builds nothing.
-        lacking_lpips = "LPIPS" in self.metrics and any("LPIPS" not in cached[i.item_id] for i in items)
-        wanted = tuple(m for m in self.metrics if m != "LPIPS" or (lacking_lpips and self._lpips_fn() is not None))
+        # A metric's model (LPIPS) is built only when some item lacks it: a cached rerun builds nothing.
+        lacking = [m for m in self.metrics if any(m not in cached[i.item_id] for i in items)]
+        unavailable = set(lacking) - set(self.scorer.available(lacking))
+        wanted = tuple(m for m in self.metrics if m not in unavailable)
         pending = []
         for item in items:
             if all(m in cached[item.item_id] for m in (*wanted, "out_of_range")):
@@ -213,7 +212,7 @@ class Evaluation:
         if not good:
             return
         predictions = torch.stack([outputs[i] for i in good])
-        rows = self.profile.compute(images[good], predictions, masks[good], wanted, self._lpips_fn() if "LPIPS" in wanted else None)
+        rows = self.scorer(images[good], predictions, masks[good], wanted)
         for i, output, values in zip(good, predictions, rows):
             item = items[i]
             values["out_of_range"] = out_of_range(output, masks[i])
@@ -258,8 +257,9 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
         "reads_ground_truth": predictor.reads_ground_truth,
         "untrained": predictor.untrained,
         "device": str(predictor.device),
-        "profile": {**evaluation.profile.convention(), "version": evaluation.profile.version},
+        "profile": evaluation.profile.convention(),
         "metrics": list(evaluation.metrics),
+        "metrics_device": str(evaluation.scorer.device),
         "seed": spec.seed,
     }
 
@@ -274,7 +274,7 @@ def run(
     strict: bool = False,
     show_progress: bool = True,
     options: dict[str, Any] | None = None,
-    metrics: tuple[str, ...] = METRICS,
+    metrics: Sequence[str] | None = None,
     replace: bool = False,
     rescore: bool = False,
 ) -> RunResult:
@@ -297,12 +297,13 @@ def run(
     evaluations = []
     for request in requests:
         predictor = load_predictor(request.method, checkpoint=request.checkpoint, device=device, **{**hint, **(options or {})})
-        evaluation = Evaluation(manifest, predictor, request.label, cache, batch_size, metrics, request.method, rescore)
+        evaluation = Evaluation(manifest, predictor, request.label, cache, batch_size, metrics, request.method, rescore, device)
         evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), replace)
         evaluations.append((request, evaluation))
     for request, evaluation in evaluations:
         info = _method_info(evaluation, request, manifest.spec)
-        records = MethodRecords(run_dir, request.label, request.method, evaluation.predictor.identity(), info)
+        records = MethodRecords(run_dir, request.label, request.method, evaluation.predictor.identity(), info,
+                                evaluation.metrics)
         cache.describe_method(evaluation.fingerprint, {"label": request.label, "method": request.method,
                                                        "checkpoint": request.checkpoint, "config": info["config"]})
         result.methods.append(_evaluate(evaluation, records, manifest.items, show_progress))

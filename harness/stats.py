@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from harness.metric_names import HIGHER_IS_BETTER, METRICS
+from harness.metrics.registry import higher_is_better, metric_columns
 CELL_KEYS: tuple[str, ...] = ("run", "method", "dataset", "bucket")
 
 #: Most resampled values held in memory at once by :func:`bootstrap_means`.
@@ -63,7 +63,7 @@ def _long(records: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) ->
     """Records melted to one row per (keys, metric, value), NaN values dropped."""
     records = _complete(records)
     records = records[records["status"] == "ok"]
-    present = [m for m in metrics if m in records.columns]
+    present = metric_columns(records.columns) if metrics is None else [m for m in metrics if m in records.columns]
     long = records.melt(id_vars=list(keys), value_vars=present, var_name="metric", value_name="value")
     return long.dropna(subset=["value"])
 
@@ -73,7 +73,7 @@ def _with_failures(table: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     return table.join(counts, on=list(CELL_KEYS)).fillna({"failures": 0}).astype({"failures": int})
 
 
-def cell_means(records: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+def cell_means(records: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """Per cell: ``n`` (images with a value), ``mean`` and ``failures`` (failed items of the cell)."""
     keys = [*CELL_KEYS, "metric"]
     grouped = _long(records, CELL_KEYS, metrics).groupby(keys, sort=False)["value"]
@@ -82,7 +82,7 @@ def cell_means(records: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.Da
 
 def cell_confidence(
     records: pd.DataFrame,
-    metrics: Sequence[str] = METRICS,
+    metrics: Sequence[str] | None = None,
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
@@ -108,7 +108,7 @@ def _winner(metric: str, ci_low: float, ci_high: float, method_a: str, method_b:
     """The better method when the interval of mean(a − b) excludes zero, else ``"none"``."""
     if ci_low > 0 or ci_high < 0:
         a_higher = ci_low > 0
-        return method_a if a_higher == HIGHER_IS_BETTER[metric] else method_b
+        return method_a if a_higher == higher_is_better(metric) else method_b
     return "none"
 
 
@@ -116,7 +116,7 @@ def paired_comparison(
     records: pd.DataFrame,
     method_a: str,
     method_b: str,
-    metrics: Sequence[str] = METRICS,
+    metrics: Sequence[str] | None = None,
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,

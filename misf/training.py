@@ -30,6 +30,7 @@ from rich.text import Text
 from harness.atomic import atomic_write_bytes, atomic_write_text
 from harness.datasets import ImageItem
 from harness.metrics import get_profile
+from harness.metrics.scoring import Scorer
 from misf.losses import InpaintingLoss, LossWeights, VGGFeatures
 from misf.networks import Discriminator, InpaintGenerator, build_generator
 from misf.train_data import BatchSampler, HeldOut, MaskPool
@@ -180,7 +181,7 @@ class Trainer:
         if self.held_out is None:
             raise ValueError("no held-out set to evaluate on")
         predictions = self.predict(self.held_out.images, self.held_out.masks)
-        rows = get_profile("paper").compute(self.held_out.images, predictions, self.held_out.masks, EVAL_METRICS)
+        rows = Scorer(get_profile("paper"), names=EVAL_METRICS)(self.held_out.images, predictions, self.held_out.masks)
         return {name: float(np.mean([row[name] for row in rows])) for name in EVAL_METRICS}
 
     def write_samples(self, count: int = 4) -> Path:

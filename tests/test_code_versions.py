@@ -19,19 +19,17 @@ LOCK = Path(__file__).with_name("code_versions.json")
 
 
 def _version(path: str) -> str:
-    """The value at "module:attr.attr" (e.g. a class's code_version or a profile's version)."""
+    """The value at "module:attr.attr" (e.g. a class's code_version)."""
     module, _, attrs = path.partition(":")
     value = importlib.import_module(module)
     for attr in attrs.split("."):
-        value = value[attr] if isinstance(value, dict) else getattr(value, attr)
+        value = getattr(value, attr)
     return str(value)
 
 
 #: name → (where its version lives, the modules whose code it covers)
-VERSIONED = {
+PREDICTORS = {
     "prediction path": ("harness.prediction:PREDICTION_CODE_VERSION", ["harness.prediction", "harness.adapt"]),
-    "metric profile paper": ("harness.metrics.profiles:PROFILES.paper.version",
-                             ["harness.metrics.functional", "harness.metrics.profiles", "harness.metrics.lpips_model"]),
     "classical methods": ("baselines.classical:PerImagePredictor.code_version", ["baselines.classical"]),
     "misf and variants": ("misf.predictor:MISFPredictor.code_version", ["misf.predictor", "misf.networks", "misf.filtering"]),
     "edgeconnect": ("baselines.edgeconnect:EdgeConnectPredictor.code_version",
@@ -40,6 +38,18 @@ VERSIONED = {
     "ctsdg": ("baselines.ctsdg:CTSDGPredictor.code_version", ["baselines.ctsdg", "baselines.ctsdg_networks"]),
     "lama": ("baselines.lama:LamaPredictor.code_version", ["baselines.lama", "baselines.lama_networks"]),
 }
+
+
+def versioned() -> dict[str, tuple[str, list[str]]]:
+    """Every explicit version with the modules it covers: predictors, each metric, each profile's quantisation."""
+    from harness.metrics.registry import metrics, profiles
+
+    found = {name: (_version(where), modules) for name, (where, modules) in PREDICTORS.items()}
+    for metric in metrics().values():
+        found[f"metric {metric.key}"] = (str(metric.version), [metric.implementation.partition(":")[0]])
+    for profile in profiles().values():
+        found[f"profile {profile.name} quantisation"] = (str(profile.quantise_version), [profile.quantise.partition(":")[0]])
+    return found
 
 
 class _NoDocstrings(ast.NodeTransformer):
@@ -64,17 +74,17 @@ def code_hash(modules: list[str]) -> str:
 
 
 def current() -> dict[str, dict[str, str]]:
-    return {name: {"version": _version(where), "sha256": code_hash(modules)} for name, (where, modules) in VERSIONED.items()}
+    return {name: {"version": version, "sha256": code_hash(modules)} for name, (version, modules) in versioned().items()}
 
 
 def test_every_versioned_code_path_matches_its_lock_entry():
     locked = json.loads(LOCK.read_text())
     now = current()
-    assert sorted(locked) == sorted(now), "tests/code_versions.json lists other names than VERSIONED"
+    assert sorted(locked) == sorted(now), "tests/code_versions.json lists other names than versioned()"
     stale = [name for name in now if now[name] != locked[name]]
     hints = [
-        f"{name}: version {locked[name]['version']} -> {now[name]['version']}, code "
-        f"{'changed' if locked[name]['sha256'] != now[name]['sha256'] else 'unchanged'} (version in {VERSIONED[name][0]})"
+        f"{name}: version {locked.get(name, {}).get('version')} -> {now[name]['version']}, code "
+        f"{'changed' if locked[name]['sha256'] != now[name]['sha256'] else 'unchanged'}"
         for name in stale
     ]
     assert not stale, (

@@ -6,9 +6,16 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from harness.metrics import get_profile
+from harness.metrics import get_profile, lpips_model
 from harness.metrics.functional import to_uint8_truncated
-from harness.metrics import lpips_model
+from harness.metrics.scoring import Scorer
+
+
+def _paper(images, predictions, masks, names, lpips_fn=None):
+    scorer = Scorer(get_profile("paper"), names=names)
+    if lpips_fn is not None:  # a random-backbone LPIPS in place of the (offline) pretrained one
+        scorer._functions["paper.LPIPS"] = lambda views: lpips_fn(views.composite, views.truth).tolist()
+    return scorer(images, predictions, masks)
 
 
 def _batch(seed=0, size=32):
@@ -27,7 +34,7 @@ def test_truncation_not_rounding():
 
 def test_paper_profile_equals_direct_skimage():
     images, predictions, masks = _batch()
-    rows = get_profile("paper").compute(images, predictions, masks, ("PSNR", "SSIM", "L1"))
+    rows = _paper(images, predictions, masks, ("PSNR", "SSIM", "L1"))
     for b in range(2):
         merged = (predictions[b] * masks[b] + images[b] * (1 - masks[b])).clamp(0, 1)
         # Independent reference: numpy floor of the float32 x255 values, as np.astype does.
@@ -42,7 +49,7 @@ def test_paper_profile_equals_direct_skimage():
 
 def test_truncation_changes_psnr_versus_rounding():
     images, predictions, masks = _batch(1)
-    row = get_profile("paper").compute(images, predictions, masks, ("PSNR",))[0]
+    row = _paper(images, predictions, masks, ("PSNR",))[0]
     merged = (predictions[0] * masks[0] + images[0] * (1 - masks[0])).clamp(0, 1)
     rounded = peak_signal_noise_ratio(
         np.round(images[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8),
@@ -53,15 +60,15 @@ def test_truncation_changes_psnr_versus_rounding():
 
 def test_psnr_capped_at_100_for_identical_images():
     images, _, masks = _batch(2)
-    row = get_profile("paper").compute(images, images.clone(), masks, ("PSNR", "L1"))[0]
+    row = _paper(images, images.clone(), masks, ("PSNR", "L1"))[0]
     assert row["PSNR"] == 100.0 and row["L1"] == 0.0
 
 
 def test_composite_ignores_prediction_outside_holes():
     images, predictions, masks = _batch(3)
     noisy = predictions + (1 - masks) * 5.0  # garbage where the mask says "known"
-    a = get_profile("paper").compute(images, predictions, masks, ("PSNR", "SSIM", "L1"))
-    b = get_profile("paper").compute(images, noisy, masks, ("PSNR", "SSIM", "L1"))
+    a = _paper(images, predictions, masks, ("PSNR", "SSIM", "L1"))
+    b = _paper(images, noisy, masks, ("PSNR", "SSIM", "L1"))
     assert a == b
 
 
@@ -77,7 +84,7 @@ def test_lpips_matches_lpips_package_on_minus_one_to_one():
             return model(a * 2 - 1, b * 2 - 1).flatten()
 
     images, predictions, masks = _batch(4, size=64)
-    rows = get_profile("paper").compute(images, predictions, masks, ("LPIPS",), fn)
+    rows = _paper(images, predictions, masks, ("LPIPS",), fn)
     merged = (predictions * masks + images * (1 - masks)).clamp(0, 1)
     with torch.no_grad():
         reference = model(merged, images, normalize=True).flatten()  # lpips' own [0,1] → [-1,1]

@@ -25,7 +25,7 @@ from harness.paper import (
     table_columns,
     table_frame,
 )
-from harness.stats import METRICS
+from harness.paper import METRICS
 
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "paper" / "tables.csv"
 

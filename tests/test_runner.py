@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from harness.adapt import plan_fit
-from harness.metrics.profiles import Profile
+from harness.metrics.scoring import Scorer
 from harness.predictor import SizeSpec
 from harness.records import load_failures, load_records
 from harness.report import aggregate
@@ -26,13 +26,13 @@ PLUGIN = "tests.plugin_methods:mean_fill"
 
 def test_second_identical_run_predicts_and_scores_nothing(tmp_path, monkeypatch):
     calls = {"compute": 0}
-    original = Profile.compute
+    original = Scorer.__call__
 
     def counting(self, *args, **kwargs):
         calls["compute"] += 1
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Profile, "compute", counting)
+    monkeypatch.setattr(Scorer, "__call__", counting)
     MeanFill.calls = 0
     first = run(SPEC, [PLUGIN, "telea"], out=tmp_path, show_progress=False)
     assert MeanFill.calls > 0 and calls["compute"] > 0

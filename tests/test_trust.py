@@ -157,10 +157,10 @@ def test_4_check_on_a_warm_cache_catches_a_changed_metric(tmp_path, capsys, monk
     assert _cli(["check", "--expected", path, "--runs", runs, "--write", "--no-progress"], capsys)[0] == 0
     assert _cli(["check", "--expected", path, "--runs", runs, "--no-progress"], capsys)[0] == 0
 
-    import harness.metrics.profiles as profiles
+    import harness.metrics.functional as functional
 
-    original = profiles.psnr_uint8
-    monkeypatch.setattr(profiles, "psnr_uint8", lambda a, b, *rest: original(a, b, *rest) + 1.0)
+    original = functional.psnr
+    monkeypatch.setattr(functional, "psnr", lambda a, b, *rest: original(a, b, *rest) + 1.0)
     code, text = _cli(["check", "--expected", path, "--runs", runs, "--no-progress"], capsys)
     assert code == 1 and "PSNR" in text
 
@@ -169,25 +169,27 @@ def test_4_metric_version_prediction_version_and_weights_each_force_recomputatio
     from dataclasses import replace
 
     import harness.prediction as prediction
-    from harness.metrics.profiles import PROFILES, Profile
+    from harness.metrics import registry
+    from harness.metrics.scoring import Scorer
 
     spec = RunSpec(limit=1, size=48)
     mean_fill = f"{PLUGIN}:mean_fill"
     run(spec, [mean_fill], out=tmp_path / "r", show_progress=False, metrics=NO_LPIPS)
 
     calls = {"compute": 0}
-    compute = Profile.compute
+    compute = Scorer.__call__
 
     def counting(self, *args, **kwargs):
         calls["compute"] += 1
         return compute(self, *args, **kwargs)
 
-    monkeypatch.setattr(Profile, "compute", counting)
+    monkeypatch.setattr(Scorer, "__call__", counting)
     MeanFill.calls = 0
     again = run(spec, [mean_fill], out=tmp_path / "r", show_progress=False, metrics=NO_LPIPS)
     assert (MeanFill.calls, calls["compute"], again.methods[0].predicted) == (0, 0, 0)
 
-    monkeypatch.setitem(PROFILES, "paper", replace(PROFILES["paper"], version=PROFILES["paper"].version + 1))
+    psnr = registry.get_metric("paper.PSNR")
+    monkeypatch.setitem(registry._METRICS, psnr.key, replace(psnr, version=psnr.version + 1))
     rescored = run(spec, [mean_fill], out=tmp_path / "r", show_progress=False, metrics=NO_LPIPS)
     assert MeanFill.calls == 0 and rescored.methods[0].scored == 3 and calls["compute"] > 0
 
@@ -265,7 +267,7 @@ def test_6_tables_show_n_and_failures_and_rank_on_common_items(tmp_path):
     markdown = render(records)
     partial_row = next(line for line in markdown.splitlines() if line.startswith("| partial"))
     full_row = next(line for line in markdown.splitlines() if line.startswith("| full"))
-    assert "**30.00**" not in partial_row and "**25.50**" in full_row
+    assert "**30.000**" not in partial_row and "**25.500**" in full_row
     assert "partial*" in partial_row and "| 3 " in partial_row  # marked, and its 3 failures shown
 
 

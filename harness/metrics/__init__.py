@@ -1,4 +1,5 @@
-"""Metrics: pure functions (functional), LPIPS loading (lpips_model), conventions (profiles)."""
-from harness.metrics.profiles import HIGHER_IS_BETTER, METRICS, PROFILES, Profile, get_profile
+"""Metrics: what each is and each profile's convention (registry, no torch), the functions
+(functional, lpips_model, ...) and per-item scoring (scoring)."""
+from harness.metrics.registry import Metric, Profile, get_metric, get_profile, metric_columns, profiles
 
-__all__ = ["HIGHER_IS_BETTER", "METRICS", "PROFILES", "Profile", "get_profile"]
+__all__ = ["Metric", "Profile", "get_metric", "get_profile", "metric_columns", "profiles"]

@@ -54,3 +54,11 @@ def lpips_distance(net: str = "vgg", device: str | torch.device = "cpu") -> Lpip
             return model(a.to(device) * 2 - 1, b.to(device) * 2 - 1).flatten().cpu()
 
     return distance
+
+
+def lpips_vgg_float(device: str | torch.device = "cpu"):
+    """The paper profile's LPIPS (VGG v0.1 on the float composite), built once on ``device``."""
+    distance = lpips_distance("vgg", device)
+    if distance is None:
+        return None
+    return lambda views: distance(views.composite, views.truth).tolist()

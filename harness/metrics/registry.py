@@ -1,0 +1,207 @@
+"""Metrics and metric profiles by name: what each one is, without importing torch.
+
+A :class:`Metric` carries everything the rest of the harness needs to know about a number:
+the column it fills, its better direction, the digits tables print, the tolerance of the
+regression check, the difference that counts as meaningful when comparing with a paper, what
+it needs (the float composite, the profile's quantised composite, a model, set-level
+features), and the version of its code (part of every cached metric's key). The computation
+itself is a lazy ``"module:attribute"``: listing metrics, rendering tables and ``--help``
+import no torch.
+
+A :class:`Profile` is one codebase's convention: a quantisation/colour step plus a tuple of
+metrics. Profiles really change the computation, and each names the reference code it
+reproduces. Plug-ins add metrics or profiles with :func:`register_metric` /
+:func:`register_profile` or entry points in the groups ``inpainting_harness.metrics`` and
+``inpainting_harness.profiles``; a second, different registration of a name is an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from dataclasses import asdict, dataclass
+from importlib.metadata import entry_points
+from typing import Any, Iterable
+
+ITEM, SET = "item", "set"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # unique id, e.g. "paper.PSNR"
+    name: str  # the column it fills, e.g. "PSNR" (one column means one direction and one precision)
+    higher_is_better: bool
+    digits: int
+    tolerance: float  # |difference| the regression check accepts (numerical noise)
+    #: |measured − published| still counted as reproduced. For the paper's metrics: roughly the gap
+    #: between MISF and the runner-up in Table 2 (a larger deviation could change the paper's
+    #: conclusions) and above the bootstrap 95 % half-width of a cell of about 1,000 images.
+    meaningful: float
+    implementation: str  # "module:attribute": fn(views) -> values, or with "model" in needs a factory(device)
+    needs: tuple[str, ...] = ("quantised",)  # of "float", "quantised", "model", "features"
+    kind: str = ITEM  # ITEM: one value per image; SET: one value per bucket, from features
+    version: int = 1
+    description: str = ""
+
+    def load(self) -> Any:
+        return import_target(self.implementation)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    quantise: str  # "module:function": (composite, truth) float [B,3,H,W] -> what its metrics read
+    metrics: tuple[str, ...]  # metric keys
+    reference: str = ""  # the upstream code it reproduces
+    quantise_version: int = 1
+
+    def metric_objects(self) -> tuple[Metric, ...]:
+        return tuple(get_metric(key) for key in self.metrics)
+
+    @property
+    def version(self) -> str:
+        """Hash of the quantisation step's and every metric's version: any bump gives new cache keys."""
+        parts = [self.name, self.quantise, self.quantise_version, [(m.key, m.version) for m in self.metric_objects()]]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:10]
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.name}-{self.version}"
+
+    def convention(self) -> dict[str, Any]:
+        """What is written into every result: the profile and each metric's description and version."""
+        return {
+            "name": self.name, "description": self.description, "reference": self.reference, "version": self.version,
+            "quantise": self.quantise, "metrics": [{k: v for k, v in asdict(m).items() if k != "implementation"}
+                                                   for m in self.metric_objects()],
+        }
+
+
+def import_target(target: str) -> Any:
+    """Import ``"pkg.module:attr"``."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not attr:
+        raise ValueError(f"'{target}' is not of the form pkg.module:attribute")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+_METRICS: dict[str, Metric] = {}
+_PROFILES: dict[str, Profile] = {}
+_COLUMNS: dict[str, Metric] = {}  # column name → its first metric (direction and digits agree)
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add a metric; the same key twice with other fields, or one column with two directions or
+    precisions, is an error (two meanings must never share a column unannounced)."""
+    if metric.key in _METRICS and _METRICS[metric.key] != metric:
+        raise ValueError(f"metric '{metric.key}' is already registered with other settings")
+    column = _COLUMNS.get(metric.name)
+    if column is not None and (column.higher_is_better, column.digits) != (metric.higher_is_better, metric.digits):
+        raise ValueError(f"metric '{metric.key}' fills column {metric.name} with another direction or precision than '{column.key}'")
+    _METRICS[metric.key] = metric
+    _COLUMNS.setdefault(metric.name, metric)
+    return metric
+
+
+def register_profile(profile: Profile) -> Profile:
+    if profile.name in _PROFILES and _PROFILES[profile.name] != profile:
+        raise ValueError(f"profile '{profile.name}' is already registered with other settings")
+    missing = [key for key in profile.metrics if key not in _METRICS]
+    if missing:
+        raise ValueError(f"profile '{profile.name}' names unknown metric(s): {', '.join(missing)}")
+    _PROFILES[profile.name] = profile
+    return profile
+
+
+_PLUGINS_LOADED = False
+
+
+def _plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    for group, add in (("inpainting_harness.metrics", register_metric), ("inpainting_harness.profiles", register_profile)):
+        for entry in entry_points(group=group):
+            add(entry.load())
+
+
+def get_metric(key: str) -> Metric:
+    _plugins()
+    if key not in _METRICS:
+        raise KeyError(f"unknown metric '{key}'; known: {', '.join(_METRICS)}")
+    return _METRICS[key]
+
+
+def get_profile(name: str) -> Profile:
+    _plugins()
+    if name not in _PROFILES:
+        raise KeyError(f"unknown metric profile '{name}'; known: {', '.join(_PROFILES)}")
+    return _PROFILES[name]
+
+
+def profiles() -> dict[str, Profile]:
+    _plugins()
+    return dict(_PROFILES)
+
+
+def metrics() -> dict[str, Metric]:
+    _plugins()
+    return dict(_METRICS)
+
+
+def column(name: str) -> Metric:
+    """The metric that defines a column's direction, digits and tolerances."""
+    _plugins()
+    if name not in _COLUMNS:
+        raise KeyError(f"unknown metric column '{name}'")
+    return _COLUMNS[name]
+
+
+def metric_columns(columns: Iterable[str]) -> list[str]:
+    """The metric columns among ``columns``, in registration order (PSNR, SSIM, L1, LPIPS, ...)."""
+    _plugins()
+    present = set(columns)
+    return [name for name in _COLUMNS if name in present]
+
+
+def higher_is_better(name: str) -> bool:
+    return column(name).higher_is_better
+
+
+def digits(name: str) -> int:
+    return column(name).digits
+
+
+# --- built-in metrics -------------------------------------------------------------------------
+
+_F = "harness.metrics.functional"
+PAPER_METRICS = tuple(register_metric(m) for m in (
+    Metric("paper.PSNR", "PSNR", True, 3, 0.01, 0.3, f"{_F}:psnr_uint8", description=
+           "skimage peak_signal_noise_ratio on the uint8 composite, data_range 255, RGB, whole image, capped at 100"),
+    Metric("paper.SSIM", "SSIM", True, 4, 1e-4, 0.005, f"{_F}:ssim_uint8", description=
+           "skimage structural_similarity defaults on uint8: 7x7 uniform window, sample covariance, K1 0.01, K2 0.03, "
+           "data_range 255, mean over RGB (and over the map cropped by 3 px)"),
+    Metric("paper.L1", "L1", False, 3, 0.005, 0.1, f"{_F}:l1_percent", needs=("float",), description=
+           "mean absolute error over the whole float composite in [0,1], x100"),
+    Metric("paper.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, "harness.metrics.lpips_model:lpips_vgg_float",
+           needs=("float", "model"), description="lpips 0.1.4 LPIPS(net='vgg', version='0.1') on 2x-1 of the float composite"),
+))
+HOLE_METRICS = tuple(register_metric(m) for m in (
+    Metric("hole.PSNR", "PSNR (hole)", True, 3, 0.01, 0.3, f"{_F}:psnr_hole_uint8", description=
+           "PSNR over the hole pixels only (all channels): 10 log10(255^2 / MSE) on the uint8 composite, capped at 100"),
+    Metric("hole.L1", "L1 (hole)", False, 3, 0.005, 0.1, f"{_F}:l1_hole_percent", needs=("float",), description=
+           "mean absolute error over the hole pixels only (all channels) of the float composite in [0,1], x100"),
+))
+
+register_profile(Profile(
+    "paper", "official MISF test code (src/misf.py metric(), scikit-image 0.18 defaults, lpips 0.1.4)",
+    f"{_F}:truncate_uint8", tuple(m.key for m in PAPER_METRICS),
+    reference="tsingqguo/misf src/misf.py test() and metric(): composite clamped, x255 in float32, uint8 truncation",
+))
+register_profile(Profile(
+    "hole", "the paper's quantisation, errors inside the holes only (papers that report hole-only L1/PSNR)",
+    f"{_F}:truncate_uint8", tuple(m.key for m in HOLE_METRICS),
+    reference="hole-only variant of the paper profile; no single upstream reference",
+))

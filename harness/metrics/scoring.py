@@ -1,0 +1,71 @@
+"""Per-item scoring under a profile: the views its metrics read, and their functions built once.
+
+A metric that needs a model (LPIPS) is built on the run's device the first time it is
+needed and reused; a metric whose model is unavailable (LPIPS backbone missing offline) is
+reported as unavailable and left empty, so the others still run.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Callable, Sequence
+
+import torch
+
+from harness.metrics.functional import composite
+from harness.metrics.registry import ITEM, Metric, Profile, import_target
+
+
+class Views:
+    """What item metrics read: the clamped float composite, the truth, the masks, and the
+    profile's quantised pair (computed once, on first use)."""
+
+    def __init__(self, images: torch.Tensor, predictions: torch.Tensor, masks: torch.Tensor, quantise: Callable):
+        self.composite = composite(predictions, images, masks).clamp(0, 1)
+        self.truth = images.clamp(0, 1)
+        self.masks = masks
+        self._quantise = quantise
+
+    @cached_property
+    def quantised(self) -> tuple[Any, Any]:
+        """(quantised composite, quantised truth) in the profile's representation."""
+        return self._quantise(self.composite, self.truth)
+
+
+class Scorer:
+    """The item metrics of ``profile`` (optionally only the named columns), on ``device``."""
+
+    def __init__(self, profile: Profile, device: str | torch.device = "cpu", names: Sequence[str] | None = None):
+        self.profile = profile
+        self.device = torch.device(device)
+        self.metrics = [m for m in profile.metric_objects() if m.kind == ITEM and (names is None or m.name in names)]
+        self._quantise = import_target(profile.quantise)
+        self._functions: dict[str, Callable | None] = {}
+
+    def function(self, metric: Metric) -> Callable | None:
+        if metric.key not in self._functions:
+            implementation = metric.load()
+            self._functions[metric.key] = implementation(self.device) if "model" in metric.needs else implementation
+        return self._functions[metric.key]
+
+    def available(self, names: Sequence[str]) -> tuple[str, ...]:
+        """The named columns whose metric can be computed here (builds models when first asked)."""
+        return tuple(m.name for m in self.metrics if m.name in names and self.function(m) is not None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.metrics)
+
+    def __call__(
+        self, images: torch.Tensor, predictions: torch.Tensor, masks: torch.Tensor, wanted: Sequence[str] | None = None
+    ) -> list[dict[str, float]]:
+        """Per-image values of the wanted columns (all available ones by default)."""
+        wanted = self.names if wanted is None else wanted
+        views = Views(images, predictions, masks, self._quantise)
+        rows: list[dict[str, float]] = [{} for _ in range(len(images))]
+        for metric in self.metrics:
+            function = self.function(metric) if metric.name in wanted else None
+            if function is None:
+                continue
+            for row, value in zip(rows, function(views)):
+                row[metric.name] = float(value)
+        return rows
