@@ -45,15 +45,15 @@ def _opencv(flag_name: str, radius: int) -> Callable[[np.ndarray, np.ndarray], n
     return fill
 
 
-def telea(checkpoint: str | None = None, device: Any = None, radius: int = 3, **_: Any) -> Predictor:
+def telea(checkpoint: str | None = None, device: Any = None, radius: int = 3) -> Predictor:
     return PerImagePredictor("telea", _opencv("INPAINT_TELEA", radius), {"radius": radius, "input": "uint8 rounded"})
 
 
-def navier_stokes(checkpoint: str | None = None, device: Any = None, radius: int = 3, **_: Any) -> Predictor:
+def navier_stokes(checkpoint: str | None = None, device: Any = None, radius: int = 3) -> Predictor:
     return PerImagePredictor("navier-stokes", _opencv("INPAINT_NS", radius), {"radius": radius, "input": "uint8 rounded"})
 
 
-def biharmonic(checkpoint: str | None = None, device: Any = None, **_: Any) -> Predictor:
+def biharmonic(checkpoint: str | None = None, device: Any = None) -> Predictor:
     from skimage.restoration import inpaint_biharmonic
 
     def fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:

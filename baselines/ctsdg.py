@@ -101,7 +101,6 @@ def ctsdg(
     device: Any = None,
     dataset: str = "places2",
     sigma: float = OFFICIAL_SIGMA,
-    **_: Any,
 ) -> CTSDGPredictor:
     """Load the official generator (``torch.load(p)['generator']``) from a .pt file or a folder.
 

@@ -76,7 +76,6 @@ def edgeconnect(
     device: Any = None,
     dataset: str = "places2",
     sigma: float = OFFICIAL_SIGMA,
-    **_: Any,
 ) -> EdgeConnectPredictor:
     """Load the official generators of one dataset from a folder holding both files.
 

@@ -43,6 +43,8 @@ def pad_to_modulo(x: torch.Tensor, modulo: int) -> torch.Tensor:
 
 
 class LamaPredictor(TorchPredictor):
+    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
+
     name = "lama"
 
     def __init__(self, model: torch.nn.Module, weight_files: tuple[Path, ...] = (), device: Any = None):
@@ -70,8 +72,6 @@ class LamaPredictor(TorchPredictor):
 
 def generator_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The generator's entries, prefix stripped; discriminator, losses and evaluators are dropped."""
-
-    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
     return {k.removeprefix(GENERATOR_PREFIX): v for k, v in state.items() if k.startswith(GENERATOR_PREFIX)}
 
 
@@ -82,10 +82,10 @@ def _resolve(spec: str | os.PathLike) -> Path:
     return resolve_checkpoint(spec, LAMA_WEIGHTS, file_name=name)
 
 
-def lama(checkpoint: str | os.PathLike | None = None, device: Any = None, **_: Any) -> LamaPredictor:
+def lama(checkpoint: str | os.PathLike | None = None, device: Any = None) -> LamaPredictor:
     """Load big-lama from its Lightning ``best.ckpt``; ``checkpoint`` defaults to ``$HARNESS_WEIGHTS/lama``.
 
-    Only the Places2-trained big-lama exists as a default, so a ``dataset`` option is ignored.
+    Only the Places2-trained big-lama exists, so it takes no ``dataset`` option.
     """
     path = _resolve(lama_dir() if checkpoint is None else checkpoint)
     model = FFCResNetGenerator()

@@ -27,6 +27,8 @@ MULTIPLE = 16
 
 
 class RFRNetPredictor(TorchPredictor):
+    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
+
     name = "rfrnet"
 
     def __init__(
@@ -68,7 +70,6 @@ def rfrnet(
     device: Any = None,
     dataset: str = "celeba",
     target_size: int | None = OFFICIAL_SIZE,
-    **_: Any,
 ) -> RFRNetPredictor:
     """Load the generator released for ``dataset`` (celeba or psv) from the official container.
 
@@ -76,8 +77,6 @@ def rfrnet(
     it defaults to ``$HARNESS_WEIGHTS/rfrnet``. For a dataset without released weights only an
     explicit file is accepted.
     """
-
-    code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)
     info = rfrnet_weights(dataset)
     spec = rfrnet_dir() if checkpoint is None else checkpoint
     explicit_file = str(spec).startswith("hf://") or Path(spec).expanduser().is_file()

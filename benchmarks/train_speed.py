@@ -19,7 +19,7 @@ import torch
 
 from harness.datasets import ImageItem
 from misf.losses import load_vgg19
-from misf.train_data import MaskPool
+from harness.training_data import BatchSampler, MaskPool
 from misf.training import TrainConfig, Trainer
 
 PAPER_ITERATIONS = 350_000
@@ -35,7 +35,8 @@ def seconds_per_iteration(method: str, size: int, batch: int, steps: int) -> tup
     """Median wall and process-CPU seconds of ``steps`` training iterations after one warm-up."""
     config = TrainConfig(method=method, size=size, batch_size=batch, seed=0)
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(config, _synthetic_images(batch, size), MaskPool(size), load_vgg19(random_init=True), out)
+        sampler = BatchSampler(_synthetic_images(batch, size), MaskPool(size), config.batch_size, config.seed)
+        trainer = Trainer(config, sampler, load_vgg19(random_init=True), out)
         trainer.step()
         wall, cpu = [], []
         for _ in range(steps):

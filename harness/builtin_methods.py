@@ -1,64 +1,51 @@
-"""Registrations of the methods that ship with the harness (lazy: nothing heavy is imported)."""
-from harness.registry import register_method
+"""The methods that ship with the harness, as a table of lazy targets.
 
-# Classical methods: no weights.
-register_method("telea", "baselines.classical:telea", description="OpenCV Telea fast marching (radius 3)", tags=("classical",))
-register_method("navier-stokes", "baselines.classical:navier_stokes", description="OpenCV Navier-Stokes (radius 3)", tags=("classical",))
-register_method("biharmonic", "baselines.classical:biharmonic", description="scikit-image biharmonic inpainting", tags=("classical",))
+Nothing here is imported until a method is used: ``target`` is the factory and ``weights``
+where its official weights are described (a WeightsInfo, a zero-argument function returning
+one, or a mapping from method name to one), both as ``"module:attribute"``.
+"""
+from __future__ import annotations
 
-# --- MISF family (misf/) ---
-from misf.weights import WEIGHTS as MISF_WEIGHTS  # noqa: E402  (no model code)
+from typing import NamedTuple
 
-_MISF_FAMILY = {
-    "misf": ("misf", "MISF (Li et al. CVPR 2022), official generator; option dataset=celeba|places2|dunhuang"),
-    "misf-img-filter": ("misf_img_filter", "MISF ablation Img-Filter (Table 3): filters the corrupted image only"),
-    "misf-sem-filter-f1": ("misf_sem_filter_f1", "MISF ablation Sem-Filter at F1 (Table 4)"),
-    "misf-sem-filter-f2": ("misf_sem_filter_f2", "MISF ablation Sem-Filter at F2 (Table 4)"),
-    "misf-sem-filter-f3": ("misf_sem_filter_f3", "MISF ablation Sem-Filter at F3 (Tables 3, 4)"),
-    "misf-en-decoder": ("misf_en_decoder", "MISF ablation En-decoder (Table 3): no dynamic filtering"),
-    "misf-en-decoder-filter": ("misf_en_decoder_filter", "MISF ablation En-decoder-Filter (Table 3): image filtering of the output"),
+
+class Builtin(NamedTuple):
+    name: str
+    target: str
+    description: str
+    weights: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+_MISF = {
+    "misf": "MISF (Li et al. CVPR 2022), official generator; option dataset=celeba|places2|dunhuang",
+    "misf-img-filter": "MISF ablation Img-Filter (Table 3): filters the corrupted image only",
+    "misf-sem-filter-f1": "MISF ablation Sem-Filter at F1 (Table 4)",
+    "misf-sem-filter-f2": "MISF ablation Sem-Filter at F2 (Table 4)",
+    "misf-sem-filter-f3": "MISF ablation Sem-Filter at F3 (Tables 3, 4)",
+    "misf-en-decoder": "MISF ablation En-decoder (Table 3): no dynamic filtering",
+    "misf-en-decoder-filter": "MISF ablation En-decoder-Filter (Table 3): image filtering of the output",
 }
-for _name, (_factory, _description) in _MISF_FAMILY.items():
-    register_method(
-        _name,
-        f"misf.predictor:{_factory}",
-        description=_description,
-        weights=MISF_WEIGHTS[_name],
-        tags=("misf", "misf-table") if _name == "misf" else ("misf", "ablation"),
-    )
 
-# --- EdgeConnect, CTSDG (baselines/) ---
-from baselines.weights import ctsdg_weights, edgeconnect_weights  # noqa: E402  (no model code)
-
-register_method(
-    "edgeconnect",
-    "baselines.edgeconnect:edgeconnect",
-    description="EdgeConnect (Nazeri et al. 2019), official test path; option dataset=places2|celeba|psv",
-    weights=edgeconnect_weights(),
-    tags=("baseline", "misf-table"),
-)
-register_method(
-    "ctsdg",
-    "baselines.ctsdg:ctsdg",
-    description="CTSDG (Guo et al. ICCV 2021) at 256x256; edges from the ground truth as upstream; option dataset=places2|celeba|psv",
-    weights=ctsdg_weights(),
-    tags=("baseline", "misf-table", "reads-ground-truth"),
-)
-
-# --- RFR-Net, LaMa (baselines/) ---
-from baselines.weights import LAMA_WEIGHTS, rfrnet_weights  # noqa: E402  (no model code)
-
-register_method(
-    "rfrnet",
-    "baselines.rfrnet:rfrnet",
-    description="RFR-Net (Li et al. CVPR 2020), official test path at 256; option dataset=celeba|psv (no Places2 weights exist)",
-    weights=rfrnet_weights(),
-    tags=("baseline", "misf-table"),
-)
-register_method(
-    "lama",
-    "baselines.lama:lama",
-    description="big-LaMa (Suvorov et al. WACV 2022), Places2-trained, symmetric padding to a multiple of 8",
-    weights=LAMA_WEIGHTS,
-    tags=("baseline",),
+BUILTIN_METHODS: tuple[Builtin, ...] = (
+    Builtin("telea", "baselines.classical:telea", "OpenCV Telea fast marching (radius 3)", tags=("classical",)),
+    Builtin("navier-stokes", "baselines.classical:navier_stokes", "OpenCV Navier-Stokes (radius 3)", tags=("classical",)),
+    Builtin("biharmonic", "baselines.classical:biharmonic", "scikit-image biharmonic inpainting", tags=("classical",)),
+    *(
+        Builtin(name, f"misf.predictor:{name.replace('-', '_')}", description, "misf.weights:WEIGHTS",
+                ("misf", "misf-table") if name == "misf" else ("misf", "ablation"))
+        for name, description in _MISF.items()
+    ),
+    Builtin("edgeconnect", "baselines.edgeconnect:edgeconnect",
+            "EdgeConnect (Nazeri et al. 2019), official test path; option dataset=places2|celeba|psv",
+            "baselines.weights:edgeconnect_weights", ("baseline", "misf-table")),
+    Builtin("ctsdg", "baselines.ctsdg:ctsdg",
+            "CTSDG (Guo et al. ICCV 2021) at 256x256; edges from the ground truth as upstream; option dataset=places2|celeba|psv",
+            "baselines.weights:ctsdg_weights", ("baseline", "misf-table", "reads-ground-truth")),
+    Builtin("rfrnet", "baselines.rfrnet:rfrnet",
+            "RFR-Net (Li et al. CVPR 2020), official test path at 256; option dataset=celeba|psv (no Places2 weights exist)",
+            "baselines.weights:rfrnet_weights", ("baseline", "misf-table")),
+    Builtin("lama", "baselines.lama:lama",
+            "big-LaMa (Suvorov et al. WACV 2022), Places2-trained, symmetric padding to a multiple of 8",
+            "baselines.weights:LAMA_WEIGHTS", ("baseline",)),
 )

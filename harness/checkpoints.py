@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import torch
-
-from harness.predictor import file_sha256
+from harness.hashing import file_sha256
 
 HF_PATTERN = re.compile(
     r"^hf://(?P<repo>[^/]+/[^/@#]+)/(?P<file>[^@#]+)(?:@(?P<rev>[^#]+))?(?:#sha256=(?P<sha>[0-9a-fA-F]{64}))?$"
@@ -93,8 +91,10 @@ def _download_hf(spec: str, info: WeightsInfo) -> Path:
     return path
 
 
-def load_state_dict(path: Path | str, key: str | None = None) -> dict[str, torch.Tensor]:
+def load_state_dict(path: Path | str, key: str | None = None) -> dict[str, Any]:
     """Read a state_dict safely, unwrap ``{key: state_dict}`` containers, strip ``module.``."""
+    import torch
+
     try:
         data: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:

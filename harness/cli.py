@@ -39,15 +39,6 @@ def method_entries(args: argparse.Namespace) -> list[str]:
     return entries
 
 
-def _options(values: list[str] | None) -> dict[str, str]:
-    """``--option key=value`` pairs passed to every method factory."""
-    pairs = [value.partition("=") for value in values or []]
-    bad = [key for key, sep, _ in pairs if not sep]
-    if bad:
-        raise ValueError(f"--option needs KEY=VALUE, got {bad[0]!r}")
-    return {key: value for key, _, value in pairs}
-
-
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and protocol")
     group.add_argument("--dataset", default="sample", help="sample (default, embedded), celeba, places2, dunhuang, folder")
@@ -75,7 +66,9 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.records import load_records
     from harness.report import render
-    from harness.runner import StrictModeError, parse_methods, run
+    from harness.errors import StrictModeError
+    from harness.options import parse_pairs
+    from harness.runner import parse_methods, run
     from harness.summary import run_summary
 
     entries = method_entries(args)
@@ -87,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run(
             spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
-            Path(args.out) if args.out else None, args.strict, not args.no_progress, _options(args.option),
+            Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
             _metric_names(spec, args.no_lpips), replace=args.replace,
         )
     except StrictModeError as error:
@@ -141,27 +134,31 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _report_text(records, args: argparse.Namespace) -> str:
-    from harness.report import render
+    from harness import render
+    from harness.report import render as render_runs
 
+    fmt = args.format
     if args.paper:
         from harness.paper import paper_table
 
-        return paper_table(records, args.paper, "latex" if args.format == "latex" else "markdown", _csv(args.extra_methods))
+        return paper_table(records, args.paper, fmt, _csv(args.extra_methods))
     if args.reproduction:
         from harness.paper import render_reproduction
 
-        return render_reproduction(records, fmt="latex" if args.format == "latex" else "markdown")
+        return render_reproduction(records, fmt=fmt)
     if args.confidence:
         from harness.stats import cell_confidence
 
-        table = cell_confidence(records)
-        return table.to_csv(index=False) if args.format == "csv" else table.to_string(index=False)
+        return render.table(cell_confidence(records), fmt, ["mean", "ci_low", "ci_high"], "metric",
+                            "Per cell: images with a value, failed items, mean and bootstrap 95% interval of the mean")
     if args.paired:
         from harness.stats import paired_comparison
 
         method_a, method_b = _csv(args.paired)
-        return paired_comparison(records, method_a, method_b).to_string(index=False)
-    return render(records, args.format, combine=args.combine)
+        return render.table(paired_comparison(records, method_a, method_b), fmt,
+                            ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
+                            f"Paired comparison {method_a} (a) vs {method_b} (b) on the items both scored")
+    return render_runs(records, fmt, combine=args.combine)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -225,14 +222,17 @@ def cmd_fig7(args: argparse.Namespace) -> int:
 
     from harness.manifest import build_manifest
     from harness.records import runs_root
-    from harness.registry import load_predictor
+    from harness.options import bind, check_known, parse_pairs
+    from harness.registry import load_predictor, method_entry
     from harness.runner import weights_hint
     from misf.fig7 import fig7_values, plot_fig7
 
     spec = spec_from_args(args)
     spec = dataclasses.replace(spec, limit=args.samples)
     manifest = build_manifest(spec)
-    options = {**weights_hint(spec), **_options(args.option)}
+    factory, given = method_entry(args.method).factory(), parse_pairs(args.option)
+    check_known({args.method: factory}, given)
+    options = bind(factory, given, weights_hint(spec))
     predictor = load_predictor(args.method, checkpoint=args.checkpoint, device=args.device, **options)
 
     def items():
@@ -336,13 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="methods, datasets, mask sets and profiles, and what is present here")
     p.set_defaults(func=cmd_list)
-    from misf.train_cli import add_train_parser
+    from harness.train_cli import add_train_parser
     add_train_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.runner import Interrupted
+    from harness.errors import Interrupted
 
     args = build_parser().parse_args(argv)
     try:

@@ -1,16 +1,21 @@
-"""Datasets: ordered lists of images (and, for some, their own masks).
+"""Datasets: ordered lists of images (and, for some, their own masks), by name.
 
 Each dataset lists its test images in a fixed, sorted order without decoding them; decoding
 happens when the manifest is built, so a broken file becomes a recorded failure, not a crash.
 Roots come from ``--data-root`` or ``$HARNESS_DATA_<NAME>`` (e.g. ``HARNESS_DATA_CELEBA``).
+
+A dataset is a :class:`DatasetSource` in a registry: a plug-in adds one with
+:func:`register_dataset` or an entry point in the group ``inpainting_harness.datasets``
+(a new dataset is one file). Registering a name twice is an error.
 """
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -50,22 +55,6 @@ SAMPLE_IMAGES = (
     "stereo_motorcycle:1",
 )
 
-DATASETS = {
-    "sample": "9 colour photos shipped with scikit-image (embedded default, offline)",
-    "celeba": "CelebA aligned (img_align_celeba/ + list_eval_partition.txt), official test split",
-    "places2": "Places365-Standard validation images (val_large/ or val_256/), or --file-list",
-    "dunhuang": "e-Heritage 2019 Dunhuang challenge: test/ (*_mask.jpg) + test_gt/",
-    "folder": "any folder of images (images/ and optional masks/ with the same stems, or flat)",
-}
-
-SOURCES = {
-    "celeba": "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped images img_align_celeba.zip "
-    "and Eval/list_eval_partition.txt)",
-    "places2": "http://places2.csail.mit.edu/download.html (Places365-Standard validation images, val_large.tar)",
-    "dunhuang": "the MISF/JPGNet authors' copy: https://drive.google.com/file/d/1zqFX_gg6Pp4kf4PrmKB7NIojQDSxS3xr",
-}
-
-
 def _skimage_loader(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         from skimage import data
@@ -81,35 +70,23 @@ def _file_item(path: Path, root: Path) -> ImageItem:
     return ImageItem(path.relative_to(root).as_posix(), lambda: read_image(path), path)
 
 
-def _root(name: str, data_root: str | os.PathLike | None) -> Path:
-    value = data_root or os.environ.get(f"HARNESS_DATA_{name.upper()}")
-    layout = DATASETS[name]
-    if not value:
-        raise FileNotFoundError(
-            f"Dataset '{name}' needs --data-root DIR or $HARNESS_DATA_{name.upper()}. Expected layout: {layout}. "
-            f"Download: {SOURCES.get(name, 'your own images')}"
-        )
-    root = Path(value).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"Dataset '{name}': {root} is not a folder. Expected layout: {layout}")
-    return root
+def _sample(root: Path | None, **_: Any) -> Dataset:
+    return Dataset("sample", tuple(ImageItem(n.replace(":", "-"), _skimage_loader(n)) for n in SAMPLE_IMAGES))
 
 
 CELEBA_PARTITIONS = {"train": "0", "val": "1", "test": "2"}
 
 
-def _celeba(root: Path, split: str) -> Dataset:
+def _celeba(root: Path, split: str = "test", **_: Any) -> Dataset:
     partition, images = root / "list_eval_partition.txt", root / "img_align_celeba"
     if not partition.is_file() or not images.is_dir():
-        raise FileNotFoundError(f"CelebA at {root} needs img_align_celeba/ and list_eval_partition.txt ({SOURCES['celeba']})")
-    if split not in CELEBA_PARTITIONS:
-        raise ValueError(f"CelebA split must be one of {', '.join(CELEBA_PARTITIONS)}, not '{split}'")
+        raise FileNotFoundError(f"CelebA at {root} needs img_align_celeba/ and list_eval_partition.txt ({CELEBA_DOWNLOAD})")
     wanted = CELEBA_PARTITIONS[split]
     names = sorted(line.split()[0] for line in partition.read_text().splitlines() if line.split()[1:] == [wanted])
     return Dataset("celeba", tuple(_file_item(images / n, images) for n in names), default_masks="nvidia")
 
 
-def _places2(root: Path, file_list: str | None) -> Dataset:
+def _places2(root: Path, file_list: str | None = None, **_: Any) -> Dataset:
     if file_list:
         listed = _read_list(Path(file_list))
         items = [ImageItem(p, (lambda path=_listed(root, p): read_image(path)), _listed(root, p)) for p in listed]
@@ -149,10 +126,10 @@ def _own_masks(images: list[Path], mask_dir: Path, suffixes: tuple[str, ...]) ->
     return masks, unmatched
 
 
-def _dunhuang(root: Path) -> Dataset:
+def _dunhuang(root: Path, **_: Any) -> Dataset:
     gt_dir, mask_dir = root / "test_gt", root / "test"
     if not gt_dir.is_dir() or not mask_dir.is_dir():
-        raise FileNotFoundError(f"Dunhuang at {root} needs test/ (with *_mask.jpg) and test_gt/ ({SOURCES['dunhuang']})")
+        raise FileNotFoundError(f"Dunhuang at {root} needs test/ (with *_mask.jpg) and test_gt/ ({DUNHUANG_DOWNLOAD})")
     gts = image_files(gt_dir)
     masks, unmatched = _own_masks(gts, mask_dir, ("_mask",))
     # Official MISF config for Dunhuang: MASK_THRESHOLD 100, MASK_REVERSE 1 (holes are dark in the JPEGs).
@@ -161,7 +138,7 @@ def _dunhuang(root: Path) -> Dataset:
     return Dataset("dunhuang", items, paired, default_masks="paired", unmatched=tuple(unmatched))
 
 
-def _folder(root: Path, hole_is_white: bool) -> Dataset:
+def _folder(root: Path, mask_hole_is_white: bool = True, **_: Any) -> Dataset:
     image_dir = root / "images" if (root / "images").is_dir() else root
     paths = image_files(image_dir)
     items = tuple(_file_item(p, image_dir) for p in paths)
@@ -169,8 +146,89 @@ def _folder(root: Path, hole_is_white: bool) -> Dataset:
     if not mask_dir.is_dir():
         return Dataset("folder", items)
     masks, unmatched = _own_masks(paths, mask_dir, ("", "_mask"))
-    paired = FileMaskSet("folder", tuple(masks), hole_is_white=hole_is_white)
+    paired = FileMaskSet("folder", tuple(masks), hole_is_white=mask_hole_is_white)
     return Dataset("folder", items, paired, default_masks="paired", unmatched=tuple(unmatched))
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A dataset by name: ``load(root, file_list=, split=, mask_hole_is_white=)`` lists its images."""
+
+    name: str
+    layout: str
+    load: Callable[..., Dataset]
+    download: str = "your own images"
+    needs_root: bool = True
+    splits: tuple[str, ...] = ("test",)  # e.g. CelebA's official train/val/test partition
+
+    def status(self) -> str:
+        """Where this machine has it (for ``harness list``)."""
+        if not self.needs_root:
+            return "embedded"
+        root = os.environ.get(f"HARNESS_DATA_{self.name.upper()}")
+        return f"present ({root})" if root and Path(root).is_dir() else f"set --data-root or $HARNESS_DATA_{self.name.upper()}"
+
+
+CELEBA_DOWNLOAD = ("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped images img_align_celeba.zip "
+                   "and Eval/list_eval_partition.txt)")
+DUNHUANG_DOWNLOAD = "the MISF/JPGNet authors' copy: https://drive.google.com/file/d/1zqFX_gg6Pp4kf4PrmKB7NIojQDSxS3xr"
+
+_DATASETS: dict[str, DatasetSource] = {}
+
+
+def register_dataset(source: DatasetSource) -> DatasetSource:
+    old = _DATASETS.get(source.name)
+    if old is not None and old != source:
+        raise ValueError(f"dataset '{source.name}' is already registered; choose another name")
+    _DATASETS[source.name] = source
+    return source
+
+
+for _source in (
+    DatasetSource("sample", "9 colour photos shipped with scikit-image (embedded default, offline)", _sample,
+                  needs_root=False),
+    DatasetSource("celeba", "CelebA aligned (img_align_celeba/ + list_eval_partition.txt), official test split",
+                  _celeba, CELEBA_DOWNLOAD, splits=tuple(CELEBA_PARTITIONS)),
+    DatasetSource("places2", "Places365-Standard validation images (val_large/ or val_256/), or --file-list", _places2,
+                  "http://places2.csail.mit.edu/download.html (Places365-Standard validation images, val_large.tar)"),
+    DatasetSource("dunhuang", "e-Heritage 2019 Dunhuang challenge: test/ (*_mask.jpg) + test_gt/", _dunhuang,
+                  DUNHUANG_DOWNLOAD),
+    DatasetSource("folder", "any folder of images (images/ and optional masks/ with the same stems, or flat)", _folder),
+):
+    register_dataset(_source)
+
+_PLUGINS_LOADED = False
+
+
+def datasets() -> dict[str, DatasetSource]:
+    """Every registered dataset, plug-ins (entry points ``inpainting_harness.datasets``) included."""
+    global _PLUGINS_LOADED
+    if not _PLUGINS_LOADED:
+        _PLUGINS_LOADED = True
+        for entry in entry_points(group="inpainting_harness.datasets"):
+            register_dataset(entry.load())
+    return dict(_DATASETS)
+
+
+def dataset_source(name: str) -> DatasetSource:
+    known = datasets()
+    if name not in known:
+        raise KeyError(f"unknown dataset '{name}'; known: {', '.join(known)}")
+    return known[name]
+
+
+def _root(source: DatasetSource, data_root: str | os.PathLike | None) -> Path:
+    name = source.name
+    value = data_root or os.environ.get(f"HARNESS_DATA_{name.upper()}")
+    if not value:
+        raise FileNotFoundError(
+            f"Dataset '{name}' needs --data-root DIR or $HARNESS_DATA_{name.upper()}. Expected layout: {source.layout}. "
+            f"Download: {source.download}"
+        )
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"Dataset '{name}': {root} is not a folder. Expected layout: {source.layout}")
+    return root
 
 
 def load_dataset(
@@ -182,18 +240,11 @@ def load_dataset(
 ) -> Dataset:
     """A dataset by name; a missing one is an error saying where to get it and its layout.
 
-    ``split`` selects CelebA's official partition (train, val, test); the other datasets have
-    one list (pass a training list to Places2 with ``file_list``).
+    ``split`` selects a partition of datasets that have them (CelebA: train, val, test); the
+    others have one list (pass a training list to Places2 with ``file_list``).
     """
-    if name == "sample":
-        return Dataset("sample", tuple(ImageItem(n.replace(":", "-"), _skimage_loader(n)) for n in SAMPLE_IMAGES))
-    if name not in DATASETS:
-        raise KeyError(f"unknown dataset '{name}'; known: {', '.join(DATASETS)}")
-    root = _root(name, data_root)
-    if name == "celeba":
-        return _celeba(root, split)
-    if name == "places2":
-        return _places2(root, file_list)
-    if name == "dunhuang":
-        return _dunhuang(root)
-    return _folder(root, mask_hole_is_white)
+    source = dataset_source(name)
+    if split not in source.splits:
+        raise ValueError(f"dataset '{name}' has no split '{split}'; its splits: {', '.join(source.splits)}")
+    root = _root(source, data_root) if source.needs_root else None
+    return source.load(root, file_list=file_list, split=split, mask_hole_is_white=mask_hole_is_white)

@@ -1,18 +1,17 @@
 """What the harness knows and what is present on this machine (``harness list``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from tabulate import tabulate
 
 from harness.checkpoints import weights_dir
-from harness.datasets import DATASETS
+from harness.datasets import datasets
 from harness.metrics import profiles
 from harness.metrics.lpips_model import BACKBONE_FILES
 from harness.registry import methods
-from masks.sources import MASK_SETS, nvidia_root
+from masks.sources import mask_sources
 
 
 def _weights_status(entry) -> str:
@@ -22,29 +21,14 @@ def _weights_status(entry) -> str:
     return "present" if len(present) == len(entry.weights.file_names) else f"missing ({', '.join(entry.weights.file_names)})"
 
 
-def _dataset_status(name: str) -> str:
-    if name == "sample":
-        return "embedded"
-    root = os.environ.get(f"HARNESS_DATA_{name.upper()}")
-    return f"present ({root})" if root and Path(root).is_dir() else f"set --data-root or $HARNESS_DATA_{name.upper()}"
-
-
-def _mask_status(name: str) -> str:
-    if name == "generated":
-        return "embedded"
-    if name == "nvidia":
-        root = nvidia_root(None)
-        return f"present ({root})" if root and root.is_dir() else "set --mask-root or $HARNESS_NVIDIA_MASKS"
-    return "set --mask-root"
-
-
 def inventory_tables() -> list[tuple[str, str]]:
     method_rows = [[name, entry.description, _weights_status(entry)] for name, entry in sorted(methods().items())]
     lpips_file = Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES["vgg"]
     profile_rows = [[p.name, p.description, "LPIPS backbone " + ("present" if lpips_file.is_file() else f"missing ({lpips_file})")] for p in profiles().values()]
     return [
         (f"Methods (weights folder: {weights_dir()})", tabulate(method_rows, ["method", "description", "weights"])),
-        ("Datasets", tabulate([[n, d, _dataset_status(n)] for n, d in DATASETS.items()], ["dataset", "layout", "here"])),
-        ("Mask sets", tabulate([[n, d, _mask_status(n)] for n, d in MASK_SETS.items()], ["mask set", "description", "here"])),
+        ("Datasets", tabulate([[d.name, d.layout, d.status()] for d in datasets().values()], ["dataset", "layout", "here"])),
+        ("Mask sets", tabulate([[m.name, m.description, m.status()] for m in mask_sources().values()],
+                               ["mask set", "description", "here"])),
         ("Metric profiles", tabulate(profile_rows, ["profile", "convention", "here"])),
     ]

@@ -35,7 +35,7 @@ from harness.images import InputError, array_sha256, exif_orientation, prepare_i
 from harness.spec import RunSpec
 from masks.buckets import DEFAULT_BUCKET, Bucket, bucket_of, hole_ratio, parse_buckets
 from masks.generator import free_form_mask
-from masks.sources import GENERATED, FileMaskSet, load_mask_set
+from masks.sources import GENERATED, OWN, FileMaskSet, mask_source
 
 
 @dataclass(frozen=True)
@@ -230,16 +230,16 @@ class _Builder:
 def build_manifest(spec: RunSpec) -> Manifest:
     dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white)
     buckets = parse_buckets(spec.buckets)
-    mask_kind = spec.masks or dataset.default_masks
-    whole = mask_kind == "paired" and dataset.paired_masks is not None and dataset.paired_masks.single_bucket
-    resolved = replace(spec, masks=mask_kind, buckets=None if whole else ",".join(b.label for b in buckets))
+    source = mask_source(spec.masks or dataset.default_masks)
+    whole = source.pairing == OWN and dataset.paired_masks is not None and dataset.paired_masks.single_bucket
+    resolved = replace(spec, masks=source.name, buckets=None if whole else ",".join(b.label for b in buckets))
     builder = _Builder(resolved, dataset, buckets)
-    if mask_kind == "paired":
+    if source.pairing == OWN:
         loaders = builder.paired()
-    elif mask_kind == GENERATED:
+    elif source.pairing == GENERATED:
         loaders = builder.generated()
     else:
-        loaders = builder.pool(load_mask_set(mask_kind, spec.mask_root, spec.hole_is_white))
+        loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white))
     return _materialise(resolved, dataset, builder, loaders)
 
 

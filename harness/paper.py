@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 from tabulate import tabulate
 
-from harness import latex
+from harness import latex, render
 from harness.marks import OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, legend
 from harness.metrics.registry import column, higher_is_better
 from harness.stats import cell_confidence, cell_means
@@ -301,7 +301,8 @@ _RENDERERS: dict[str, Callable[..., str]] = {"markdown": _markdown, "latex": _la
 def paper_table(
     records: pd.DataFrame | None, table: str, fmt: str = "markdown", extra_methods: Sequence[str] = ()
 ) -> str:
-    """``table`` ("table2", "table3", "table4") in the paper's layout, as "markdown" or "latex".
+    """``table`` ("table2", "table3", "table4") in the paper's layout, as "markdown" or "latex"
+    (or "csv": one row per cell with measured, published, difference, n and failures).
 
     Measured cells read "measured (published, difference)"; cells without a measurement show
     the published value with a mark. ``records=None`` renders the published table alone.
@@ -309,8 +310,10 @@ def paper_table(
     legend names the run each dataset's measurements come from and whether it followed the
     paper's protocol; cells measured under another protocol are marked.
     """
-    style = _style(fmt)
     frame = table_frame(records, table, extra_methods)
+    if fmt == "csv":
+        return render.table(frame, "csv")
+    style = _style(fmt)
     runs = measured_runs(records, list(dict.fromkeys(d for d, _ in table_columns(table))))
     return _RENDERERS[fmt](frame, table, style, runs)
 
@@ -411,24 +414,13 @@ def claims_check(records: pd.DataFrame | None = None, claims: Sequence[Claim] = 
     return pd.DataFrame(rows, columns=[f.name for f in fields(Claim)] + ["from_published", "from_measured"])
 
 
-def _format_metric_values(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """``columns`` as strings at the printed precision of each row's metric."""
-    out = frame.copy()
-    for column in columns:
-        out[column] = [
-            "" if pd.isna(v) else f"{v:{'+' if column == 'diff' else ''}.{DECIMALS[m]}f}"
-            for v, m in zip(frame[column], frame["metric"])
-        ]
-    return out
-
-
 def render_reproduction(
     records: pd.DataFrame, tolerances: Mapping[str, float] = DEFAULT_TOLERANCES, fmt: str = "markdown"
 ) -> str:
-    """The reproduction summary and the claims check as text tables ("markdown" or "latex")."""
-    style = _style(fmt)
+    """The reproduction summary and the claims check as markdown, LaTeX or CSV (the cells only)."""
     summary = reproduction_summary(records, tolerances)
-    cells = _format_metric_values(summary, ["measured", "ci_low", "ci_high", "published", "diff"])
+    if fmt == "csv":
+        return render.table(summary, "csv")
     claims = claims_check(records)
     claims[["from_published", "from_measured"]] = claims[["from_published", "from_measured"]].round(2)
     stated = ", ".join(f"{m} {t:g}" for m, t in tolerances.items())
@@ -437,11 +429,5 @@ def render_reproduction(
         f"published value ({stated}); the published value lies inside the bootstrap 95% interval of the "
         f"measured mean in {int(summary['published_in_ci'].sum())}."
     )
-    return "\n\n".join(
-        [
-            style.escape(header),
-            tabulate(cells, headers="keys", tablefmt=style.tablefmt, showindex=False, disable_numparse=True),
-            style.escape("Relative claims (percent):"),
-            tabulate(claims.drop(columns=["table"]), headers="keys", tablefmt=style.tablefmt, showindex=False),
-        ]
-    ) + "\n"
+    cells = render.table(summary, fmt, ["measured", "ci_low", "ci_high", "published", "diff"], "metric", header)
+    return cells + "\n" + render.table(claims.drop(columns=["table"]).astype(str), fmt, title="Relative claims (percent):")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from harness.hashing import file_sha256, sha256_json
 
 
 @dataclass(frozen=True)
@@ -99,28 +100,6 @@ class Predictor(ABC):
     def fingerprint(self) -> str:
         """Stable id of (identity, code version); the cache key's method part."""
         return sha256_json({**self.identity(), "code": self.code_identity()})[:32]
-
-
-def sha256_json(payload: Any) -> str:
-    """SHA-256 of a JSON-serialisable value with sorted keys (unknown objects by ``str``)."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path | str) -> str:
-    """SHA-256 of a file, memoised on (path, size, mtime) since weights are large."""
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASH_MEMO:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        _HASH_MEMO[key] = digest.hexdigest()
-    return _HASH_MEMO[key]
 
 
 def pick_device(device: str | torch.device | None) -> torch.device:

@@ -35,7 +35,7 @@ from harness.atomic import atomic_write_text
 from harness.csvfiles import csv_text, read_csv
 from harness.manifest import Failure, Manifest
 from harness.metrics.registry import metric_columns
-from harness.predictor import sha256_json
+from harness.hashing import sha256_json
 from harness.spec import RunSpec
 
 PACKAGES = ("misf-harness", "torch", "torchvision", "numpy", "scikit-image", "lpips", "opencv-python-headless", "pillow", "pandas")

@@ -24,8 +24,9 @@ _DEFAULTS = {"run": "", "status": "ok", "reads_ground_truth": False, "untrained"
 
 
 def prepare(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
-    """Records with every column the tables need, and ``block``: the run, or with ``combine`` the
-    dataset (its runs pooled). Missing columns get neutral defaults (for hand-made frames)."""
+    """Records with every column the tables need, and ``block``: one table's key, the run and
+    dataset (a run has one dataset), or with ``combine`` the dataset alone, its runs pooled and
+    ``run`` naming them. Missing columns get neutral defaults (for hand-made frames)."""
     records = records.copy()
     for column, value in _DEFAULTS.items():
         if column not in records:
@@ -33,9 +34,8 @@ def prepare(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
     records["deviations"] = records["deviations"].fillna("")
     if combine:
         runs = records.groupby("dataset")["run"].agg(lambda r: ", ".join(dict.fromkeys(r)))
-        records["block"] = records["dataset"].map(lambda d: f"combined: {runs[d]}")
-    else:
-        records["block"] = records["run"]
+        records["run"] = records["dataset"].map(lambda d: f"combined: {runs[d]}")
+    records["block"] = records["run"].astype(str) + " | " + records["dataset"].astype(str)
     return records
 
 
@@ -58,8 +58,6 @@ def aggregate(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
     if records.empty:
         return pd.DataFrame(columns=columns)
     records = prepare(records, combine)
-    if combine:
-        records["run"] = records["block"]
     ok = records["status"] == "ok"
     grouped = records.groupby(keys, sort=False)
     table = records[ok].groupby(keys, sort=False)[metrics].mean()
@@ -139,12 +137,11 @@ def _block_rows(table: pd.DataFrame, best: dict, fmt: str) -> tuple[list[str], l
     return headers, rows, used
 
 
-def _header(table: pd.DataFrame, fmt: str) -> list[str]:
+def _header(table: pd.DataFrame, fmt: str, combine: bool) -> list[str]:
     """What the block is: dataset and run(s), protocol, deviations from the paper's protocol."""
     escape = latex.escape if fmt == "latex" else str
     first = table.iloc[0]
-    runs = list(dict.fromkeys(table["run"]))
-    lines = [escape(f"{first['dataset']} · {'run ' if len(runs) == 1 else ''}{first['block']}")]
+    lines = [escape(f"{first['dataset']} · {'' if combine else 'run '}{first['run']}")]
     lines += [escape(f"Protocol: {p}") for p in dict.fromkeys(table["protocol"]) if p]
     lines += [OTHER_PROTOCOL.get(fmt) + " " + escape("Not the paper's protocol: " + d)
               for d in dict.fromkeys(table["deviations"]) if d]
@@ -165,7 +162,7 @@ def render(records: pd.DataFrame, fmt: str = "markdown", combine: bool = False) 
     blocks = []
     for _, part in table.groupby("block", sort=False):
         headers, rows, used = _block_rows(part, best, fmt)
-        header = _header(part, fmt)
+        header = _header(part, fmt, combine)
         notes = legend(used, fmt)
         if fmt == "latex":
             blocks.append(_latex(headers, rows, header, notes))

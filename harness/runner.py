@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from harness.cache import Cache, output_key
+from harness.errors import Interrupted, StrictModeError
 from harness.images import InputError
 from harness.manifest import Failure, Manifest, ManifestItem, build_manifest
 from harness.metrics import get_profile
@@ -22,19 +23,13 @@ from harness.metrics.scoring import Scorer
 from harness import prediction
 from harness.metrics.functional import out_of_range
 from harness.prediction import predict_batch
-from harness.predictor import Predictor, pick_device, sha256_json
+from harness.hashing import sha256_json
+from harness.predictor import Predictor, pick_device
 from harness.progress import progress_bar
 from harness.records import ITEM_COLUMNS, MethodRecords, claim_label, runs_root, write_run
-from harness.registry import load_predictor
+from harness.options import bind, check_known
+from harness.registry import load_predictor, method_entry
 from harness.spec import RunSpec
-
-
-class StrictModeError(RuntimeError):
-    """Raised in --strict mode after the run's records are written, when any item failed."""
-
-
-class Interrupted(RuntimeError):
-    """Ctrl-C during a run: what was finished is cached and recorded (``complete`` false)."""
 
 
 @dataclass(frozen=True)
@@ -293,10 +288,13 @@ def run(
     if strict and manifest.failures:
         raise StrictModeError(f"{len(manifest.failures)} input(s) failed; first: {manifest.failures[0].reason}")
     cache = Cache()
-    hint = weights_hint(manifest.spec)
+    hint, options = weights_hint(manifest.spec), options or {}
+    factories = {r.label: method_entry(r.method).factory() for r in requests}
+    check_known(factories, options)
     evaluations = []
     for request in requests:
-        predictor = load_predictor(request.method, checkpoint=request.checkpoint, device=device, **{**hint, **(options or {})})
+        chosen = bind(factories[request.label], options, hint)
+        predictor = load_predictor(request.method, checkpoint=request.checkpoint, device=device, **chosen)
         evaluation = Evaluation(manifest, predictor, request.label, cache, batch_size, metrics, request.method, rescore, device)
         evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), replace)
         evaluations.append((request, evaluation))

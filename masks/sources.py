@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Callable
 
 from harness.images import prepare_mask, read_mask
 
@@ -51,47 +53,115 @@ class FileMaskSet:
         return prepare_mask(read_mask(mask.path), size, self.threshold, self.hole_is_white, resize_method)
 
 
-GENERATED = "generated"
-MASK_SETS = {
-    GENERATED: "seeded free-form strokes filling each bucket (no files needed)",
-    "nvidia": "NVIDIA irregular test masks (Liu et al. 2018, 12,000 PNGs), white = hole",
-    "buckets": "MISF-style folders 0%-20%, 20%-40%, 40%-60% of mask images, white = hole",
-    "folder": "any folder of mask images",
-}
-
-
 def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def nvidia_root(root: str | os.PathLike | None) -> Path | None:
-    value = root or os.environ.get("HARNESS_NVIDIA_MASKS")
-    return Path(value).expanduser() if value else None
+#: How a mask source pairs masks with images (harness.manifest implements each).
+GENERATED, POOL, OWN = "generated", "pool", "own"
+
+
+@dataclass(frozen=True)
+class MaskSource:
+    """A mask set by name.
+
+    ``pairing``: GENERATED (drawn per image and bucket, no files), POOL (files measured at
+    evaluation size and drawn per bucket) or OWN (the dataset's own masks, one per image).
+    ``load(root, hole_is_white)`` lists a POOL's files; ``env`` names the variable that can
+    hold its root.
+    """
+
+    name: str
+    description: str
+    pairing: str
+    load: Callable[[Path, bool], FileMaskSet] | None = None
+    env: str | None = None
+
+    def root(self, root: str | os.PathLike | None) -> Path | None:
+        value = root or (os.environ.get(self.env) if self.env else None)
+        return Path(value).expanduser() if value else None
+
+    def files(self, root: str | os.PathLike | None, hole_is_white: bool = True) -> FileMaskSet:
+        """The pool's files; a missing folder is an error saying what to get."""
+        folder = self.root(root)
+        if self.load is None:
+            raise ValueError(f"mask set '{self.name}' has no files of its own")
+        if folder is None or not folder.is_dir():
+            where = folder or f"(no --mask-root{' / $' + self.env if self.env else ''})"
+            raise FileNotFoundError(f"mask set '{self.name}' ({self.description}) not found at {where}; pass --mask-root DIR"
+                                    + (f". Get them from {NVIDIA_SOURCE}" if self.name == "nvidia" else ""))
+        return self.load(folder, hole_is_white)
+
+    def status(self) -> str:
+        """Where this machine has it (for ``harness list``)."""
+        if self.pairing != POOL:
+            return "embedded" if self.pairing == GENERATED else "the dataset's own"
+        folder = self.root(None)
+        if folder is not None and folder.is_dir():
+            return f"present ({folder})"
+        return "set --mask-root" + (f" or ${self.env}" if self.env else "")
+
+
+def _nvidia(folder: Path, hole_is_white: bool) -> FileMaskSet:
+    files = tuple(
+        MaskFile(p.name, p, NVIDIA_BINS[int(p.stem) // 2000] if p.stem.isdigit() and int(p.stem) < 12000 else "")
+        for p in image_files(folder)
+    )
+    return FileMaskSet("nvidia", files)
+
+
+def _buckets(folder: Path, hole_is_white: bool) -> FileMaskSet:
+    subfolders = sorted(d for d in folder.iterdir() if d.is_dir() and "%" in d.name)
+    if not subfolders:
+        raise FileNotFoundError(f"{folder} has no bucket folders such as '0%-20%'")
+    return FileMaskSet("buckets", tuple(MaskFile(f"{d.name}/{p.name}", p, d.name) for d in subfolders for p in image_files(d)))
+
+
+def _folder(folder: Path, hole_is_white: bool) -> FileMaskSet:
+    return FileMaskSet("folder", tuple(MaskFile(p.name, p) for p in image_files(folder)), hole_is_white=hole_is_white)
+
+
+_SOURCES: dict[str, MaskSource] = {}
+
+
+def register_mask_source(source: MaskSource) -> MaskSource:
+    old = _SOURCES.get(source.name)
+    if old is not None and old != source:
+        raise ValueError(f"mask source '{source.name}' is already registered; choose another name")
+    _SOURCES[source.name] = source
+    return source
+
+
+for _source in (
+    MaskSource(GENERATED, "seeded free-form strokes filling each bucket (no files needed)", GENERATED),
+    MaskSource("nvidia", "NVIDIA irregular test masks (Liu et al. 2018, 12,000 PNGs), white = hole", POOL, _nvidia,
+               "HARNESS_NVIDIA_MASKS"),
+    MaskSource("buckets", "MISF-style folders 0%-20%, 20%-40%, 40%-60% of mask images, white = hole", POOL, _buckets),
+    MaskSource("folder", "any folder of mask images (white = hole unless --mask-polarity black)", POOL, _folder),
+    MaskSource("paired", "the dataset's own masks, one per image (Dunhuang, folders with masks/)", OWN),
+):
+    register_mask_source(_source)
+
+_PLUGINS_LOADED = False
+
+
+def mask_sources() -> dict[str, MaskSource]:
+    """Every registered mask source, plug-ins (entry points ``inpainting_harness.mask_sources``) included."""
+    global _PLUGINS_LOADED
+    if not _PLUGINS_LOADED:
+        _PLUGINS_LOADED = True
+        for entry in entry_points(group="inpainting_harness.mask_sources"):
+            register_mask_source(entry.load())
+    return dict(_SOURCES)
+
+
+def mask_source(name: str) -> MaskSource:
+    known = mask_sources()
+    if name not in known:
+        raise KeyError(f"unknown mask set '{name}'; known: {', '.join(known)}")
+    return known[name]
 
 
 def load_mask_set(name: str, root: str | os.PathLike | None = None, hole_is_white: bool = True) -> FileMaskSet:
-    """A file-based mask set by name; a missing folder is an error saying what to get."""
-    if name == "nvidia":
-        folder = nvidia_root(root)
-        if folder is None or not folder.is_dir():
-            raise FileNotFoundError(
-                f"NVIDIA irregular test masks not found at {folder or '(no --mask-root / $HARNESS_NVIDIA_MASKS)'}. "
-                f"Get them from {NVIDIA_SOURCE} and pass --mask-root DIR (the folder holding 00000.png ...)."
-            )
-        files = tuple(
-            MaskFile(p.name, p, NVIDIA_BINS[int(p.stem) // 2000] if p.stem.isdigit() and int(p.stem) < 12000 else "")
-            for p in image_files(folder)
-        )
-        return FileMaskSet("nvidia", files)
-    if root is None or not Path(root).is_dir():
-        raise FileNotFoundError(f"mask set '{name}' needs --mask-root DIR (got {root})")
-    folder = Path(root)
-    if name == "buckets":
-        subfolders = sorted(d for d in folder.iterdir() if d.is_dir() and "%" in d.name)
-        if not subfolders:
-            raise FileNotFoundError(f"{folder} has no bucket folders such as '0%-20%'")
-        files = tuple(MaskFile(f"{d.name}/{p.name}", p, d.name) for d in subfolders for p in image_files(d))
-        return FileMaskSet("buckets", files)
-    if name == "folder":
-        return FileMaskSet("folder", tuple(MaskFile(p.name, p) for p in image_files(folder)), hole_is_white=hole_is_white)
-    raise KeyError(f"unknown mask set '{name}'; known: {', '.join(MASK_SETS)}")
+    """The files of a pool mask set by name."""
+    return mask_source(name).files(root, hole_is_white)

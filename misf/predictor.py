@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -81,26 +81,18 @@ class MISFPredictor(TorchPredictor):
         return torch.cat([images * (1 - masks), masks], dim=1)
 
 
-def _truthy(value: Any) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on") if isinstance(value, str) else bool(value)
-
-
 def build_predictor(
     method: str,
     checkpoint: str | Path | None = None,
     device: str | torch.device | None = None,
     dataset: str | None = None,
-    random_weights: bool | str = False,
-    seed: int | str = 0,
-    **_: Any,
+    random_weights: bool = False,
+    seed: int = 0,
 ) -> MISFPredictor:
-    """Load ``method``'s generator strictly from a checkpoint, or seed random weights on request.
-
-    Other options are ignored: the harness passes ``--option`` values to every method.
-    """
+    """Load ``method``'s generator strictly from a checkpoint, or seed random weights on request."""
     variant = METHOD_VARIANTS[method]
     file_name = weight_file_name(method, dataset)
-    if _truthy(random_weights) or checkpoint == "random":
+    if random_weights or checkpoint == "random":
         if checkpoint not in (None, "random"):
             raise ValueError(f"{method}: random_weights=True conflicts with checkpoint={checkpoint!r}")
         with torch.random.fork_rng(devices=[]):
@@ -116,53 +108,29 @@ def build_predictor(
     return MISFPredictor(method, generator, path, device)
 
 
-def misf(
-    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
-) -> MISFPredictor:
-    """Official MISF: feature filtering at F3 and image filtering, interactive KPB."""
-    return build_predictor("misf", checkpoint, device, dataset, **options)
+def _factory(method: str, doc: str) -> Callable[..., MISFPredictor]:
+    """The registered factory of one variant (its options: dataset, random_weights, seed)."""
+
+    def factory(
+        checkpoint: str | None = None, device: Any = None, dataset: str | None = None,
+        random_weights: bool = False, seed: int = 0,
+    ) -> MISFPredictor:
+        return build_predictor(method, checkpoint, device, dataset, random_weights, seed)
+
+    factory.__name__ = factory.__qualname__ = method.replace("-", "_")
+    factory.__doc__ = doc
+    return factory
 
 
-def misf_img_filter(
-    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
-) -> MISFPredictor:
-    """Img-Filter (Sec. 3.1): predictive filtering of the corrupted image only."""
-    return build_predictor("misf-img-filter", checkpoint, device, dataset, **options)
-
-
-def misf_sem_filter_f1(
-    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
-) -> MISFPredictor:
-    """Sem-Filter at F1 (Table 4)."""
-    return build_predictor("misf-sem-filter-f1", checkpoint, device, dataset, **options)
-
-
-def misf_sem_filter_f2(
-    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
-) -> MISFPredictor:
-    """Sem-Filter at F2 (Table 4)."""
-    return build_predictor("misf-sem-filter-f2", checkpoint, device, dataset, **options)
-
-
-def misf_sem_filter_f3(
-    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
-) -> MISFPredictor:
-    """Sem-Filter at F3 (Tables 3 and 4)."""
-    return build_predictor("misf-sem-filter-f3", checkpoint, device, dataset, **options)
-
-
-def misf_en_decoder(
-    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
-) -> MISFPredictor:
-    """En-decoder (Sec. 5.4): the SIFB without any dynamic filtering."""
-    return build_predictor("misf-en-decoder", checkpoint, device, dataset, **options)
-
-
-def misf_en_decoder_filter(
-    checkpoint: str | None = None, device: Any = None, dataset: str | None = None, **options: Any
-) -> MISFPredictor:
-    """En-decoder-Filter (Sec. 5.4): En-decoder plus image-level predictive filtering of its output."""
-    return build_predictor("misf-en-decoder-filter", checkpoint, device, dataset, **options)
+misf = _factory("misf", "Official MISF: feature filtering at F3 and image filtering, interactive KPB.")
+misf_img_filter = _factory("misf-img-filter", "Img-Filter (Sec. 3.1): predictive filtering of the corrupted image only.")
+misf_sem_filter_f1 = _factory("misf-sem-filter-f1", "Sem-Filter at F1 (Table 4).")
+misf_sem_filter_f2 = _factory("misf-sem-filter-f2", "Sem-Filter at F2 (Table 4).")
+misf_sem_filter_f3 = _factory("misf-sem-filter-f3", "Sem-Filter at F3 (Tables 3 and 4).")
+misf_en_decoder = _factory("misf-en-decoder", "En-decoder (Sec. 5.4): the SIFB without any dynamic filtering.")
+misf_en_decoder_filter = _factory(
+    "misf-en-decoder-filter", "En-decoder-Filter (Sec. 5.4): En-decoder plus image-level predictive filtering of its output."
+)
 
 
 def random_predictor(device: Any = None) -> MISFPredictor:

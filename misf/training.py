@@ -19,7 +19,7 @@ import math
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -28,12 +28,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from harness.atomic import atomic_write_bytes, atomic_write_text
-from harness.datasets import ImageItem
 from harness.metrics import get_profile
 from harness.metrics.scoring import Scorer
 from misf.losses import InpaintingLoss, LossWeights, VGGFeatures
 from misf.networks import Discriminator, InpaintGenerator, build_generator
-from misf.train_data import BatchSampler, HeldOut, MaskPool
 from misf.weights import METHOD_VARIANTS
 
 UPDATE_ORDERS = ("official", "textbook")
@@ -90,21 +88,37 @@ class RateColumn(ProgressColumn):
         return Text(f"{task.speed:6.2f} it/s" if task.speed else "   -- it/s", style="cyan")
 
 
+class BatchStream(Protocol):
+    """Training batches (harness.training_data.BatchSampler): seeded, resumable."""
+
+    size: int
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class HeldOut(Protocol):
+    """Fixed evaluation pairs: images [N,3,H,W] and masks [N,1,H,W] (harness.training_data.HeldOut)."""
+
+    images: torch.Tensor
+    masks: torch.Tensor
+
+
 class Trainer:
     """Generator, discriminator, losses, optimisers and the batch stream of one training run."""
 
     def __init__(
         self,
         config: TrainConfig,
-        images: Sequence[ImageItem],
-        masks: MaskPool,
+        sampler: BatchStream,
         vgg: VGGFeatures,
         out_dir: str | Path,
         device: str | torch.device = "cpu",
         held_out: HeldOut | None = None,
     ):
-        if masks.size != config.size:
-            raise ValueError(f"mask pool size {masks.size} differs from the training size {config.size}")
+        if sampler.size != config.size:
+            raise ValueError(f"the batches' size {sampler.size} differs from the training size {config.size}")
         self.config, self.out_dir, self.held_out = config, Path(out_dir), held_out
         self.device = torch.device(device)
         with torch.random.fork_rng(devices=[]):
@@ -116,7 +130,7 @@ class Trainer:
         self.dis_optimizer = torch.optim.Adam(
             self.discriminator.parameters(), lr=config.lr * config.d2g_lr, betas=config.betas
         )
-        self.sampler = BatchSampler(images, masks, config.batch_size, config.seed)
+        self.sampler = sampler
         self.iteration = 0
         self.best_psnr = -math.inf
         self._loss_sums: dict[str, float] = {}

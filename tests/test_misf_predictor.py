@@ -123,7 +123,7 @@ def test_random_weights_only_on_request(official_file):
     assert trained.fingerprint() != load_predictor("misf", checkpoint="random").fingerprint()
     with pytest.raises(ValueError):
         load_predictor("misf", checkpoint=str(official_file), random_weights=True)
-    assert load_predictor("misf", checkpoint="random", dataset="sample", sigma="2").untrained  # others' options
+    assert load_predictor("misf", checkpoint="random", dataset="sample").untrained
 
 
 @pytest.mark.parametrize("name", VARIANT_METHODS)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness import render
 from harness.paper import (
     CLAIMS,
     DATASET_LABELS,
@@ -180,10 +181,18 @@ def test_latex_is_well_formed(table, misf_records):
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_latex_compiles(tmp_path, misf_records):
+    from harness.report import render as render_runs
+    from harness.stats import cell_confidence
+
+    partial = misf_records.assign(run="r1", untrained=True, deviations="size 64 (paper: 256)", protocol="celeba · size 64")
+    partial.loc[partial.index[:2], "status"] = "failed"
     tables = [paper_table(None, t, "latex") for t in TABLES] + [paper_table(misf_records, "table2", "latex")]
+    tables += [paper_table(partial, "table2", "latex"), render_reproduction(misf_records, fmt="latex"),
+               render_runs(partial.assign(status=partial["status"].fillna("ok")), "latex"),
+               render.table(cell_confidence(misf_records), "latex", ["mean", "ci_low", "ci_high"], "metric", "Confidence")]
     document = "\n".join(
         [r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{booktabs}",
-         r"\usepackage[paperwidth=70cm,paperheight=40cm,margin=1cm]{geometry}", r"\begin{document}",
+         r"\usepackage[paperwidth=90cm,paperheight=300cm,margin=1cm]{geometry}", r"\begin{document}",
          *(t + r"\par\bigskip" for t in tables), r"\end{document}"]
     )
     (tmp_path / "tables.tex").write_text(document)

@@ -17,7 +17,7 @@ from harness.datasets import load_dataset
 from harness.registry import load_predictor
 from masks.sources import load_mask_set
 from misf.losses import VGGFeatures, load_vgg19
-from misf.train_data import MaskPool
+from harness.training_data import BatchSampler, MaskPool
 from misf.training import TrainConfig, Trainer, checkpoint_paths
 
 SIZE = 32
@@ -52,7 +52,8 @@ def fixed_mask(tmp_path) -> MaskPool:
 def trainer(out: Path, masks: MaskPool, images: int = 2, method: str = FAST, **config) -> Trainer:
     items = load_dataset("sample").images[:images]
     settings = dict(method=method, size=SIZE, batch_size=2, iterations=100, seed=3) | config
-    return Trainer(TrainConfig(**settings), items, masks, narrow_vgg(), out)
+    config = TrainConfig(**settings)
+    return Trainer(config, BatchSampler(items, masks, config.batch_size, config.seed), narrow_vgg(), out)
 
 
 def test_overfits_two_images(tmp_path, fixed_mask):

@@ -77,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from misf.losses import load_vgg19
-    from misf.train_data import HeldOut, mask_pool, training_split
+    from harness.training_data import BatchSampler, HeldOut, mask_pool, training_split
     from misf.training import TrainConfig, Trainer
 
     recipe = _resumed_recipe(Path(args.resume)) if args.resume else {}
@@ -91,7 +91,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     held_out = HeldOut.build(eval_items, masks) if config.eval_every or config.sample_every else None
     out = _out_dir(args, config.seed)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    trainer = Trainer(config, train_items, masks, vgg, out, device, held_out)
+    sampler = BatchSampler(train_items, masks, config.batch_size, config.seed)
+    trainer = Trainer(config, sampler, vgg, out, device, held_out)
     if args.resume:
         trainer.resume(args.resume)
         console.print(f"Resumed {args.method} at iteration {trainer.iteration} from {args.resume}")

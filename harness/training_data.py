@@ -13,11 +13,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from harness.datasets import ImageItem, load_dataset
+from harness.datasets import ImageItem, dataset_source, load_dataset
 from harness.images import prepare_image
 from masks.buckets import PAPER_BUCKETS, Bucket
 from masks.generator import free_form_mask
-from masks.sources import GENERATED, FileMaskSet, load_mask_set
+from masks.sources import GENERATED, OWN, FileMaskSet, mask_source
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class BatchSampler:
     """Shuffled epochs without replacement, a random mask and a random flip per sample."""
 
     def __init__(self, images: Sequence[ImageItem], masks: MaskPool, batch_size: int, seed: int):
+        self.size = masks.size
         if len(images) < batch_size:
             raise ValueError(f"{len(images)} training images cannot fill a batch of {batch_size} (drop_last)")
         self.images, self.masks, self.batch_size = images, masks, batch_size
@@ -109,12 +110,12 @@ def training_split(
 ) -> tuple[tuple[ImageItem, ...], tuple[ImageItem, ...], FileMaskSet | None, str]:
     """(training images, held-out images, the dataset's own masks, its default mask set).
 
-    CelebA trains on its train split and evaluates on the first images of its val split; any
-    other dataset holds out its last ``min(eval_images, n // 10)`` images (at least one). For
+    A dataset with train and val splits (CelebA) trains on the first and evaluates on the first
+    images of the second; any other dataset holds out its last ``min(eval_images, n // 10)`` images (at least one). For
     Places2 pass the training list as ``file_list`` (by default it lists the validation images).
     """
     data = load_dataset(dataset, data_root, file_list)
-    if dataset == "celeba":
+    if {"train", "val"} <= set(dataset_source(dataset).splits):
         train, val = (load_dataset(dataset, data_root, split=split).images for split in ("train", "val"))
         return train, val[:eval_images], None, data.default_masks
     held = max(1, min(eval_images, len(data.images) // 10))
@@ -126,11 +127,12 @@ def training_split(
 def mask_pool(
     kind: str, mask_root: str | None, size: int, seed: int, paired: FileMaskSet | None, resize: str = "pil-bilinear"
 ) -> MaskPool:
-    """The pool named like ``harness run --masks``: generated, nvidia, buckets, folder or paired."""
-    if kind == GENERATED:
+    """The pool named like ``harness run --masks`` (generated, nvidia, buckets, folder, paired, plug-ins)."""
+    source = mask_source(kind)
+    if source.pairing == GENERATED:
         return MaskPool(size, seed=seed, resize=resize)
-    if kind == "paired":
+    if source.pairing == OWN:
         if paired is None:
             raise ValueError("this dataset has no masks of its own; choose --masks")
         return MaskPool(size, paired, seed=seed, resize=resize)
-    return MaskPool(size, load_mask_set(kind, mask_root), seed=seed, resize=resize)
+    return MaskPool(size, source.files(mask_root), seed=seed, resize=resize)
