@@ -236,3 +236,111 @@ def test_bootstrap_interval_of_fid_is_seeded(features):
     first = bootstrap_interval(real, fake, frechet_distance, n_resamples=20, seed=0)
     assert first == bootstrap_interval(real, fake, frechet_distance, n_resamples=20, seed=0)
     assert 0 < first[0] < first[1]
+
+
+# --- the Inception extractor: loading offline -------------------------------------------------------
+
+def _inception_keys() -> dict[str, torch.Size]:
+    """torch-fidelity's own module's parameter names and shapes, without weights, less the
+    BatchNorm counters that its converter (utils/util_convert_inception_weights.py) never writes."""
+    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tf_inception, "load_state_dict_from_url", lambda *args, **kwargs: {})
+        patch.setattr(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        skeleton = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    return {k: v.shape for k, v in skeleton.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+@pytest.fixture(scope="module")
+def random_inception_file(tmp_path_factory) -> tuple:
+    """A seeded random state_dict under torch-fidelity's key names, saved like the real file."""
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, shape in _inception_keys().items():
+        if key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=generator) + 0.5
+        elif key.endswith(("conv.weight", "fc.weight")):
+            fan_in = int(np.prod(shape[1:]))
+            state[key] = torch.randn(shape, generator=generator) * (2.0 / fan_in) ** 0.5
+        else:
+            state[key] = torch.randn(shape, generator=generator) * 0.1
+    path = tmp_path_factory.mktemp("inception") / "weights.pth"
+    torch.save(state, path)
+    return path, state
+
+
+def _photos(n: int) -> torch.Tensor:
+    return torch.from_numpy(np.stack([data.astronaut()[:96, :128], data.coffee()[:96, :128]][:n]).transpose(0, 3, 1, 2).copy())
+
+
+def test_inception_loads_offline_from_torch_home(random_inception_file, tmp_path, monkeypatch, one_thread):
+    from harness.metrics.inception import INCEPTION_FILE, InceptionFeatures
+    from harness.predictor import file_sha256
+
+    source, state = random_inception_file
+    hub = tmp_path / "torch-home" / "hub" / "checkpoints"  # conftest's TORCH_HOME for this test
+    hub.mkdir(parents=True)
+    (hub / INCEPTION_FILE).symlink_to(source)
+    features = InceptionFeatures("cpu")
+    out = features(_photos(2))
+    assert out.shape == (2, 2048) and out.dtype == np.float64 and np.isfinite(out).all()
+    assert out.std() > 0
+    loaded = features.module.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())  # the file's weights, not random ones
+    assert file_sha256(source) in features.identity and "inception-v3-compat" in features.identity
+    assert "299" in features.resize and "bilinear" in features.resize
+
+
+def test_inception_weights_lookup_order(random_inception_file, tmp_path, monkeypatch):
+    from harness.metrics.inception import INCEPTION_FILE, inception_weights
+
+    source, _ = random_inception_file
+    hub = tmp_path / "torch-home" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / INCEPTION_FILE).symlink_to(source)
+    assert inception_weights() == hub / INCEPTION_FILE
+    monkeypatch.setenv("HARNESS_INCEPTION_WEIGHTS", str(source))
+    assert inception_weights() == source
+    assert inception_weights(hub / INCEPTION_FILE) == hub / INCEPTION_FILE
+
+
+def test_missing_inception_weights_offline(tmp_path, monkeypatch):
+    from harness.checkpoints import MissingWeightsError
+    from harness.metrics import inception
+
+    monkeypatch.setattr(inception, "_reachable", lambda url: pytest.fail("probed the network while offline"))
+    with pytest.raises(MissingWeightsError) as missing:
+        inception.InceptionFeatures("cpu")
+    message = str(missing.value)
+    assert inception.INCEPTION_FILE in message and inception.INCEPTION_URL in message
+    assert str(tmp_path / "torch-home" / "hub" / "checkpoints") in message and "HF_HUB_OFFLINE" in message
+    with pytest.raises(MissingWeightsError, match="nowhere.pth is not a file"):
+        inception.inception_weights(tmp_path / "nowhere.pth")
+
+
+def test_missing_inception_weights_unreachable(monkeypatch):
+    from harness.checkpoints import MissingWeightsError
+    from harness.metrics import inception
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(inception, "_reachable", lambda url: False)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("downloaded"))
+    with pytest.raises(MissingWeightsError, match="cannot be reached"):
+        inception.inception_weights()
+
+
+def test_from_module_wraps_any_extractor():
+    from harness.metrics.inception import InceptionFeatures
+
+    features = InceptionFeatures.from_module(RandomConvFeatures(), "random-conv")
+    other = InceptionFeatures.from_module(RandomConvFeatures(seed=1), "random-conv")
+    images = _photos(2)
+    out = features(images)
+    with torch.no_grad():
+        expected = RandomConvFeatures()(images).double().numpy()
+    np.testing.assert_array_equal(out, expected)
+    assert out.shape == (2, DIM) and out.dtype == np.float64
+    assert features.identity.startswith("random-conv sha256:") and features.identity != other.identity
+    with pytest.raises(ValueError, match="uint8"):
+        features(images.float())
