@@ -128,7 +128,8 @@ def test_fid_properties(features):
     real = features["real"]
     scale = np.trace(np.cov(real, rowvar=False))
     assert abs(frechet_distance(real, real)) < 1e-9 * scale
-    assert frechet_distance(real, features["noisy"]) == pytest.approx(frechet_distance(features["noisy"], real), rel=1e-9)
+    noisy = features["noisy"]
+    assert frechet_distance(real, noisy) == pytest.approx(frechet_distance(noisy, real), rel=1e-9)
     shift = np.linspace(0.01, 0.02, DIM)
     assert frechet_distance(real, real + shift) == pytest.approx(np.sum(shift ** 2), rel=1e-6)
     distances = [frechet_distance(real, real + t * shift) for t in (1, 2, 4)]
@@ -271,7 +272,8 @@ def random_inception_file(tmp_path_factory) -> tuple:
 
 
 def _photos(n: int) -> torch.Tensor:
-    return torch.from_numpy(np.stack([data.astronaut()[:96, :128], data.coffee()[:96, :128]][:n]).transpose(0, 3, 1, 2).copy())
+    photos = np.stack([data.astronaut()[:96, :128], data.coffee()[:96, :128]][:n])
+    return torch.from_numpy(photos.transpose(0, 3, 1, 2).copy())
 
 
 def test_inception_loads_offline_from_torch_home(random_inception_file, tmp_path, monkeypatch, one_thread):
