@@ -39,6 +39,11 @@ def output_key(fingerprint: str, image_sha: str, mask_sha: str, size: int) -> st
     return f"{fingerprint[:PREFIX]}-{hashlib.sha256(blob).hexdigest()[:48]}"
 
 
+def truth_key(image_sha: str, size: int) -> str:
+    """The features key of a ground-truth image (shared by every method)."""
+    return "truth-" + hashlib.sha256(f"v{CACHE_VERSION}|{image_sha}|{size}".encode()).hexdigest()[:48]
+
+
 def validate_output(array: Any, shape: tuple[int, ...] | None = None) -> str | None:
     """Why a cached prediction is unusable, or None."""
     if not isinstance(array, np.ndarray) or array.dtype != np.float32:
@@ -108,6 +113,27 @@ class Cache:
     def put_metrics(self, key: str, profile: str, values: dict[str, float], merge: bool = True) -> None:
         merged = {**(self.get_metrics(key, profile) if merge else {}), **values}
         atomic_write_text(self.metrics_path(key, profile), json.dumps(merged, sort_keys=True))
+
+    def features_path(self, extractor: str, key: str) -> Path:
+        """Features of one image (``key``: an output key, or :func:`truth_key` for the ground truth)."""
+        return self.root / "features" / extractor[:PREFIX] / key[-2:] / f"{key}.npy"
+
+    def read_features(self, extractor: str, key: str) -> tuple[np.ndarray | None, str | None]:
+        path = self.features_path(extractor, key)
+        if not path.is_file():
+            return None, None
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            return None, f"unreadable ({type(error).__name__})"
+        if array.dtype != np.float32 or array.ndim != 1 or not np.isfinite(array).all():
+            return None, f"features of dtype {array.dtype}, shape {array.shape} (expected finite float32 [D])"
+        return array, None
+
+    def put_features(self, extractor: str, key: str, features: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(features, dtype=np.float32), allow_pickle=False)
+        atomic_write_bytes(self.features_path(extractor, key), buffer.getvalue())
 
     def describe_method(self, fingerprint: str, info: dict[str, Any]) -> None:
         """Remember what a fingerprint prefix is (for ``harness cache info`` and ``prune --method``)."""

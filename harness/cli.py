@@ -64,7 +64,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.records import load_records
+    from harness.records import load_records, load_set_metrics
     from harness.report import render
     from harness.errors import StrictModeError
     from harness.options import parse_pairs
@@ -81,14 +81,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run(
             spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
             Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
-            _metric_names(spec, args.no_lpips), replace=args.replace,
+            _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
+            inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
         )
     except StrictModeError as error:
         console.print(f"[red]--strict: {error}[/red]", highlight=False)
         return 1
     labels = [m.label for m in result.methods]
-    records = load_records(result.run_dir)
-    console.print(render(records[records["method"].isin(labels)], "markdown"), markup=False)
+    records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
+    console.print(render(records[records["method"].isin(labels)], "markdown", set_metrics=sets[sets["method"].isin(labels)]),
+                  markup=False)
     for line in run_summary(result):
         console.print(line, markup=False, highlight=False)
     _print_failures(result.failures)
@@ -115,17 +117,22 @@ def _print_failures(failures) -> None:
         console.print(f"  ... and {len(failures) - 20} more (input_failures.csv and the records' status and reason columns)")
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from harness.records import load_records, runs_root
-
-    records = load_records(Path(args.runs) if args.runs else runs_root())
+def _select(frame, args: argparse.Namespace):
     if args.dataset:
-        records = records[records["dataset"] == args.dataset]
+        frame = frame[frame["dataset"] == args.dataset]
     if args.run:
-        records = records[records["run"].str.startswith(args.run)]
+        frame = frame[frame["run"].str.startswith(args.run)]
     if args.methods:
-        records = records[records["method"].isin(_csv(args.methods))]
-    text = _report_text(records, args).rstrip("\n")
+        frame = frame[frame["method"].isin(_csv(args.methods))]
+    return frame
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.records import load_records, load_set_metrics, runs_root
+
+    root = Path(args.runs) if args.runs else runs_root()
+    records, sets = _select(load_records(root), args), _select(load_set_metrics(root), args)
+    text = _report_text(records, sets, args).rstrip("\n")
     if args.output:
         Path(args.output).write_text(text + "\n")
     else:
@@ -133,7 +140,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_text(records, args: argparse.Namespace) -> str:
+def _report_text(records, sets, args: argparse.Namespace) -> str:
+    import pandas as pd
+
     from harness import render
     from harness.report import render as render_runs
 
@@ -147,10 +156,12 @@ def _report_text(records, args: argparse.Namespace) -> str:
 
         return render_reproduction(records, fmt=fmt)
     if args.confidence:
-        from harness.stats import cell_confidence
+        from harness.stats import cell_confidence, set_confidence
 
-        return render.table(cell_confidence(records), fmt, ["mean", "ci_low", "ci_high"], "metric",
-                            "Per cell: images with a value, failed items, mean and bootstrap 95% interval of the mean")
+        table = pd.concat([cell_confidence(records), set_confidence(sets)], ignore_index=True)
+        return render.table(table, fmt, ["mean", "ci_low", "ci_high"], "metric",
+                            "Per cell: images with a value, failed items, mean (set-level metrics: their value) "
+                            "and bootstrap 95% interval")
     if args.paired:
         from harness.stats import paired_comparison
 
@@ -158,7 +169,7 @@ def _report_text(records, args: argparse.Namespace) -> str:
         return render.table(paired_comparison(records, method_a, method_b), fmt,
                             ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
                             f"Paired comparison {method_a} (a) vs {method_b} (b) on the items both scored")
-    return render_runs(records, fmt, combine=args.combine)
+    return render_runs(records, fmt, combine=args.combine, set_metrics=sets)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -279,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="any failed item is fatal (after writing what is done)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (it needs the VGG16 backbone)")
+    p.add_argument("--set-metrics", metavar="NAMES", help="set-level metrics per bucket: FID,KID,P-IDS,U-IDS (Inception features)")
+    p.add_argument("--inception-weights", metavar="FILE", help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth "
+                   "(or $HARNESS_INCEPTION_WEIGHTS, or the torch hub cache)")
+    p.add_argument("--set-bootstrap", type=int, default=50, metavar="N",
+                   help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
     add_spec_arguments(p)
     p.set_defaults(func=cmd_run)
 

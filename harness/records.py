@@ -49,6 +49,7 @@ def record_columns(metric_names) -> list[str]:
 
 TEXT_COLUMNS = ["item_id", "bucket", "image_id", "mask_id", "status", "stage", "reason", "cache_key", "method"]
 FAILURE_COLUMNS = [f.name for f in fields(Failure)]
+SET_COLUMNS = ["bucket", "metric", "n", "value", "ci_low", "ci_high", "note"]
 FLUSH_SECONDS = 5.0
 
 
@@ -155,8 +156,11 @@ class MethodRecords:
         self.info = {"label": label, "method": method, "identity": identity, "identity_sha": sha256_json([method, identity]), **info}
         self._last = 0.0
 
-    def flush(self, rows: list[dict[str, Any]], complete: bool, counts: dict[str, Any]) -> None:
+    def flush(self, rows: list[dict[str, Any]], complete: bool, counts: dict[str, Any],
+              set_rows: list[dict[str, Any]] | None = None) -> None:
         atomic_write_text(self.folder / "records.csv", csv_text(rows, self.columns))
+        if set_rows:
+            atomic_write_text(self.folder / "set_metrics.csv", csv_text(set_rows, SET_COLUMNS))
         payload = {**self.info, **counts, "complete": complete, **environment()}
         atomic_write_text(self.folder / "method.json", json.dumps(payload, indent=2, default=str))
         self._last = time.monotonic()
@@ -229,6 +233,20 @@ def load_records(root: Path | str) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["method", "dataset", "bucket", "item_id", "status", "run", "profile"])
     return pd.concat(frames, ignore_index=True)
+
+
+def load_set_metrics(root: Path | str) -> pd.DataFrame:
+    """Every set-level result under ``root``: run, dataset, method (label), bucket, metric, n,
+    value, ci_low, ci_high, note."""
+    frames = []
+    for run_dir in find_runs(Path(root)):
+        spec, _ = read_run(run_dir)
+        for path in sorted((run_dir / "methods").glob("*/set_metrics.csv")):
+            info = json.loads((path.parent / "method.json").read_text())
+            frame = read_csv(path, ["bucket", "metric", "note"])
+            frames.append(frame.assign(run=run_dir.name, dataset=spec.dataset, method=info.get("label", info["method"])))
+    columns = ["run", "dataset", "method", *SET_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def load_failures(root: Path | str) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from harness import latex
-from harness.marks import METHOD_MARKS, OTHER_PROTOCOL, flagged, legend
+from harness.marks import METHOD_MARKS, OTHER_PROTOCOL, SMALL_SAMPLE, flagged, legend
 from harness.metrics.registry import digits, higher_is_better, metric_columns
 
 FLAGS = ("reads_ground_truth", "untrained", "complete")
@@ -50,8 +50,9 @@ def _partial(records: pd.DataFrame) -> pd.Series:
     return partial.reindex(everyone, fill_value=True)  # a method with no scored item at all is partial too
 
 
-def aggregate(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
-    """Per (block, run, dataset, method, bucket): ``n`` scored items, ``failures``, metric means, flags."""
+def aggregate(records: pd.DataFrame, combine: bool = False, set_metrics: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per (block, run, dataset, method, bucket): ``n`` scored items, ``failures``, metric means, flags,
+    and the set-level metrics of ``set_metrics`` (harness.records.load_set_metrics; never pooled)."""
     keys = ["block", "run", "dataset", "method", "bucket"]
     metrics = metric_columns(records.columns)
     columns = [*keys, "n", "failures", *metrics, "reads_ground_truth", "untrained", "complete", "partial", "deviations"]
@@ -69,7 +70,14 @@ def aggregate(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
     table = table.reset_index()
     partial = _partial(records)
     table["partial"] = [bool(partial.get((b, m), False)) for b, m in zip(table["block"], table["method"])]
-    return table[columns].astype({"n": int, "failures": int})
+    table = table[columns].astype({"n": int, "failures": int})
+    if set_metrics is not None and len(set_metrics) and not combine:
+        values = set_metrics.pivot_table(index=["run", "dataset", "method", "bucket"], columns="metric", values="value",
+                                         aggfunc="first")
+        table = table.join(values, on=["run", "dataset", "method", "bucket"])
+        split = columns.index("reads_ground_truth")
+        table = table[[*columns[:split], *metric_columns(values.columns), *columns[split:]]]
+    return table
 
 
 def best_methods(records: pd.DataFrame) -> dict[tuple[str, str, str], set[str]]:
@@ -109,7 +117,7 @@ def _arrow(metric: str, fmt: str) -> str:
     return (r"$\uparrow$" if up else r"$\downarrow$") if fmt == "latex" else ("↑" if up else "↓")
 
 
-def _block_rows(table: pd.DataFrame, best: dict, fmt: str) -> tuple[list[str], list[list[str]], list]:
+def _block_rows(table: pd.DataFrame, best: dict, fmt: str, biased: set = frozenset()) -> tuple[list[str], list[list[str]], list]:
     """Headers, rows and the marks used for one block's aggregate table."""
     block = table["block"].iloc[0]
     buckets = _bucket_order(table["bucket"])
@@ -132,7 +140,11 @@ def _block_rows(table: pd.DataFrame, best: dict, fmt: str) -> tuple[list[str], l
             row += [str(int(cell["n"])), str(int(cell["failures"]))]
             for metric in metrics:
                 text = _format(cell[metric], metric)
-                row.append(bold(text) if method in best.get((block, bucket, metric), set()) else text)
+                text = bold(text) if method in best.get((block, bucket, metric), set()) else text
+                if (cell["run"], method, bucket, metric) in biased:
+                    text += SMALL_SAMPLE.get(fmt)
+                    used.append(SMALL_SAMPLE)
+                row.append(text)
         rows.append(row)
     return headers, rows, used
 
@@ -148,20 +160,42 @@ def _header(table: pd.DataFrame, fmt: str, combine: bool) -> list[str]:
     return lines
 
 
-def render(records: pd.DataFrame, fmt: str = "markdown", combine: bool = False) -> str:
-    """Every block of ``records`` as markdown, LaTeX (booktabs) or CSV."""
+def _set_best(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> dict[tuple[str, str, str], set[str]]:
+    """Best set-level values per (block, bucket, metric), only where every method scored the same items."""
+    best: dict[tuple[str, str, str], set[str]] = {}
+    if set_metrics is None or set_metrics.empty:
+        return best
+    for metric in dict.fromkeys(set_metrics["metric"]):
+        if metric not in table:
+            continue
+        for (block, bucket), part in table.groupby(["block", "bucket"], sort=False):
+            values = part.dropna(subset=[metric])
+            if len(values) < 2 or values["n"].nunique() != 1 or values["failures"].any():
+                continue
+            target = values[metric].max() if higher_is_better(metric) else values[metric].min()
+            best[(block, bucket, metric)] = set(values.loc[values[metric] == target, "method"])
+    return best
+
+
+def render(records: pd.DataFrame, fmt: str = "markdown", combine: bool = False, set_metrics: pd.DataFrame | None = None) -> str:
+    """Every block of ``records`` as markdown, LaTeX (booktabs) or CSV; ``set_metrics`` adds the
+    set-level columns (FID marked ~ when biased by a small bucket)."""
     if records.empty:
         return "No records found."
     prepared = prepare(records, combine)
-    table = aggregate(records, combine)
+    table = aggregate(records, combine, set_metrics)
     if fmt == "csv":
         return table.drop(columns="block").to_csv(index=False)
     extra = prepared.groupby("block")[["protocol"]].first()
     table = table.join(extra, on="block")
-    best = best_methods(prepared)
+    best = {**best_methods(prepared), **_set_best(table, set_metrics)}
+    biased = set()
+    if set_metrics is not None and len(set_metrics):
+        flagged_rows = set_metrics[set_metrics["note"].fillna("").str.startswith("biased")]
+        biased = set(zip(flagged_rows["run"], flagged_rows["method"], flagged_rows["bucket"], flagged_rows["metric"]))
     blocks = []
     for _, part in table.groupby("block", sort=False):
-        headers, rows, used = _block_rows(part, best, fmt)
+        headers, rows, used = _block_rows(part, best, fmt, biased)
         header = _header(part, fmt, combine)
         notes = legend(used, fmt)
         if fmt == "latex":

@@ -21,7 +21,9 @@ from harness.manifest import Failure, Manifest, ManifestItem, build_manifest
 from harness.metrics import get_profile
 from harness.metrics.scoring import Scorer
 from harness import prediction
-from harness.metrics.functional import out_of_range
+from harness.features import FeatureStore, set_rows
+from harness.metrics.functional import composite, out_of_range
+from harness.metrics.registry import Metric, set_metric
 from harness.prediction import predict_batch
 from harness.hashing import sha256_json
 from harness.predictor import Predictor, pick_device
@@ -71,6 +73,7 @@ class MethodResult:
     predicted: int = 0
     scored: int = 0
     damaged: list[str] = field(default_factory=list)  # cache entries found damaged and replaced
+    set_rows: list[dict[str, Any]] = field(default_factory=list)  # set-level metrics per bucket
     complete: bool = False
     note: str | None = None
 
@@ -106,7 +109,8 @@ class Evaluation:
     def __init__(
         self, manifest: Manifest, predictor: Predictor, label: str, cache: Cache, batch_size: int,
         metrics: Sequence[str] | None = None, method: str | None = None, rescore: bool = False,
-        device: str | torch.device | None = None,
+        device: str | torch.device | None = None, features: FeatureStore | None = None,
+        set_metrics: Sequence[Metric] = (), set_bootstrap: int = 50,
     ):
         self.manifest, self.predictor, self.label = manifest, predictor, label
         self.cache, self.batch_size, self.rescore = cache, batch_size, rescore
@@ -115,6 +119,9 @@ class Evaluation:
         # Metric models (LPIPS) run on the run's device: the predictor's unless told otherwise.
         self.scorer = Scorer(self.profile, pick_device(device) if device is not None else predictor.device, metrics)
         self.metrics = self.scorer.names
+        self.features, self.set_metrics, self.set_bootstrap = features, tuple(set_metrics), set_bootstrap
+        if self.set_metrics and features is None:
+            raise ValueError("set-level metrics need a feature extractor")
         # The method name is part of it: two factories of one class with settings the class does
         # not report in config() must never share cached outputs. The prediction path's version
         # too: a change of the harness's resizing or validation must not reuse old outputs.
@@ -157,7 +164,8 @@ class Evaluation:
         wanted = tuple(m for m in self.metrics if m not in unavailable)
         pending = []
         for item in items:
-            if all(m in cached[item.item_id] for m in (*wanted, "out_of_range")):
+            done = all(m in cached[item.item_id] for m in (*wanted, "out_of_range"))
+            if done and (self.features is None or self.features.has(self.key(item), item.image_sha256)):
                 self._row(item, cached[item.item_id])
             else:
                 pending.append(item)
@@ -172,9 +180,27 @@ class Evaluation:
                     progress.advance(task, len(batch))
                     if after_batch:
                         after_batch(index == len(batches) - 1)
+        if self.set_metrics:
+            self.result.set_rows = self._score_sets(items, wanted, cached)
         self.result.rows = self.rows(items)
         self.result.complete = True
         return self.result
+
+    def _score_sets(self, items: list[ManifestItem], wanted: tuple[str, ...], cached: dict[str, dict[str, float]]) -> list[dict]:
+        """Per bucket, the set-level metrics over the features of the items scored; damaged
+        features are recomputed first."""
+        rows = []
+        for bucket in dict.fromkeys(i.bucket for i in items):
+            scored = [i for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"]
+            keys, shas = [self.key(i) for i in scored], [i.image_sha256 for i in scored]
+            real, fake, bad = self.features.read(keys, shas)
+            if bad:
+                self.result.damaged += [f"{scored[i].item_id} features: missing or damaged" for i in bad]
+                for batch in _batches([scored[i] for i in bad], self.batch_size):
+                    self._process(batch, wanted, cached, force_features=True)
+                real, fake, _ = self.features.read(keys, shas)
+            rows += set_rows(bucket, real, fake, self.set_metrics, self.set_bootstrap, self.manifest.spec.seed)
+        return rows
 
     def _load(self, batch: list[ManifestItem]) -> list[tuple[ManifestItem, np.ndarray, np.ndarray]]:
         loaded = []
@@ -185,8 +211,12 @@ class Evaluation:
                 self._fail(item, "load", str(error))
         return loaded
 
-    def _process(self, batch: list[ManifestItem], wanted: tuple[str, ...], cached: dict[str, dict[str, float]]) -> None:
-        """Load, reuse valid cached outputs, predict the rest, validate, cache, score."""
+    def _process(
+        self, batch: list[ManifestItem], wanted: tuple[str, ...], cached: dict[str, dict[str, float]],
+        force_features: bool = False,
+    ) -> None:
+        """Load, reuse valid cached outputs, predict the rest, validate, cache, score what is
+        missing (metrics and, with set-level metrics, features)."""
         loaded = self._load(batch)
         if not loaded:
             return
@@ -207,14 +237,24 @@ class Evaluation:
         if not good:
             return
         predictions = torch.stack([outputs[i] for i in good])
-        rows = self.scorer(images[good], predictions, masks[good], wanted)
+        needed = tuple(m for m in (*wanted, "out_of_range") if any(m not in cached[items[i].item_id] for i in good))
+        rows = self.scorer(images[good], predictions, masks[good], needed) if needed else [{} for _ in good]
+        if self.features is not None:
+            self._add_features([items[i] for i in good], images[good], predictions, masks[good], force_features)
         for i, output, values in zip(good, predictions, rows):
             item = items[i]
             values["out_of_range"] = out_of_range(output, masks[i])
             merged = {**cached[item.item_id], **values}
             self.cache.put_metrics(self.key(item), self.profile.cache_name, merged, merge=False)
-            self.result.scored += 1
+            self.result.scored += bool(needed)
             self._row(item, merged)
+
+    def _add_features(self, items, images, predictions, masks, force: bool) -> None:
+        lacking = [j for j, item in enumerate(items) if force or not self.features.has(self.key(item), item.image_sha256)]
+        if lacking:
+            composites = composite(predictions[lacking], images[lacking], masks[lacking]).clamp(0, 1)
+            self.features.add([self.key(items[j]) for j in lacking], [items[j].image_sha256 for j in lacking],
+                              composites, images[lacking])
 
     def _predict(self, items, images, masks, positions, outputs) -> None:
         try:
@@ -272,13 +312,20 @@ def run(
     metrics: Sequence[str] | None = None,
     replace: bool = False,
     rescore: bool = False,
+    set_metrics: Sequence[str] = (),
+    extractor: Any = None,
+    inception_weights: str | None = None,
+    set_bootstrap: int = 50,
 ) -> RunResult:
     """Evaluate ``methods`` on ``spec``; writes ``<out>/<run name>/`` and returns it.
 
     Every predictor is built (weights checked) and every label claimed before anything runs,
     so a missing checkpoint or a taken label stops the run before hours of work, not after.
     ``rescore`` ignores cached metrics (not cached outputs): ``harness check`` uses it so that
-    a metric change is caught even on a warm cache.
+    a metric change is caught even on a warm cache. ``set_metrics`` (FID, KID×1000, P-IDS,
+    U-IDS) are computed per bucket from cached per-item features of ``extractor`` (default:
+    torch-fidelity's Inception with ``inception_weights``), with ``set_bootstrap`` resamples
+    for their intervals.
     """
     requests = parse_methods(methods, checkpoints)
     manifest = build_manifest(spec)
@@ -288,6 +335,14 @@ def run(
     if strict and manifest.failures:
         raise StrictModeError(f"{len(manifest.failures)} input(s) failed; first: {manifest.failures[0].reason}")
     cache = Cache()
+    chosen_sets = [set_metric(name) for name in set_metrics]
+    store = None
+    if chosen_sets:
+        if extractor is None:
+            from harness.metrics.inception import InceptionFeatures
+
+            extractor = InceptionFeatures(pick_device(device), inception_weights)
+        store = FeatureStore(cache, extractor, manifest.spec.size)
     hint, options = weights_hint(manifest.spec), options or {}
     factories = {r.label: method_entry(r.method).factory() for r in requests}
     check_known(factories, options)
@@ -295,7 +350,8 @@ def run(
     for request in requests:
         chosen = bind(factories[request.label], options, hint)
         predictor = load_predictor(request.method, checkpoint=request.checkpoint, device=device, **chosen)
-        evaluation = Evaluation(manifest, predictor, request.label, cache, batch_size, metrics, request.method, rescore, device)
+        evaluation = Evaluation(manifest, predictor, request.label, cache, batch_size, metrics, request.method, rescore,
+                                device, store, chosen_sets, set_bootstrap)
         evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), replace)
         evaluations.append((request, evaluation))
     for request, evaluation in evaluations:
@@ -318,7 +374,7 @@ def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[Manife
     def save(complete: bool = False) -> None:
         partial = evaluation.result
         partial.rows = evaluation.rows(items)
-        records.flush(partial.rows, complete, partial.counts())
+        records.flush(partial.rows, complete, partial.counts(), partial.set_rows)
 
     try:
         outcome = evaluation.run(items, show_progress, lambda bucket_done: save() if bucket_done or records.due() else None)

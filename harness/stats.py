@@ -146,3 +146,11 @@ def paired_comparison(
     columns = ["run", "dataset", "bucket", "metric", "n_pairs", "failed_a", "failed_b", "mean_a", "mean_b",
                "mean_diff", "ci_low", "ci_high", "p_wilcoxon", "better"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def set_confidence(set_metrics: pd.DataFrame) -> pd.DataFrame:
+    """Set-level results (harness.records.load_set_metrics) in :func:`cell_confidence`'s columns."""
+    columns = [*CELL_KEYS, "metric", "n", "mean", "ci_low", "ci_high", "failures"]
+    if set_metrics.empty:
+        return pd.DataFrame(columns=columns)
+    return set_metrics.rename(columns={"value": "mean"}).assign(failures=np.nan)[columns]

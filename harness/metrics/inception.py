@@ -21,7 +21,7 @@ import torch_fidelity
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 from harness.checkpoints import MissingWeightsError, load_state_dict
-from harness.predictor import file_sha256
+from harness.hashing import file_sha256
 
 INCEPTION_URL = URL_INCEPTION_V3
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth

@@ -134,6 +134,15 @@ def get_metric(key: str) -> Metric:
     return _METRICS[key]
 
 
+def set_metric(name: str) -> Metric:
+    """A set-level metric by column name (FID, KID×1000, P-IDS, U-IDS) or key."""
+    _plugins()
+    found = [m for m in _METRICS.values() if m.kind == SET and name in (m.name, m.key, m.name.split("×")[0])]
+    if not found:
+        raise KeyError(f"unknown set-level metric '{name}'; known: {', '.join(m.name for m in _METRICS.values() if m.kind == SET)}")
+    return found[0]
+
+
 def get_profile(name: str) -> Profile:
     _plugins()
     if name not in _PROFILES:
@@ -193,6 +202,24 @@ HOLE_METRICS = tuple(register_metric(m) for m in (
            "PSNR over the hole pixels only (all channels): 10 log10(255^2 / MSE) on the uint8 composite, capped at 100"),
     Metric("hole.L1", "L1 (hole)", False, 3, 0.005, 0.1, f"{_F}:l1_hole_percent", needs=("float",), description=
            "mean absolute error over the hole pixels only (all channels) of the float composite in [0,1], x100"),
+))
+
+_S = "harness.metrics.setlevel"
+#: Set-level metrics: one value per bucket from per-item Inception features of the truncated uint8
+#: composite and of the ground truth (any profile; the features are what LaMa's and MAT's scripts
+#: read from their saved PNGs). Selected per run (``--set-metrics``), not part of a profile.
+SET_METRICS = tuple(register_metric(m) for m in (
+    Metric("set.FID", "FID", False, 3, 0.05, 1.0, f"{_S}:fid", needs=("features",), kind=SET, description=
+           "Frechet distance of Inception pool features (torch-fidelity 0.4.0 statistics, N-1 covariance); biased "
+           "below 2,048 items"),
+    Metric("set.KID", "KID×1000", False, 3, 0.05, 1.0, f"{_S}:kid", needs=("features",), kind=SET, description=
+           "kernel inception distance x1000: unbiased MMD^2, cubic polynomial kernel, 100 subsets of up to 1,000 "
+           "(torch-fidelity 0.4.0), seed 0"),
+    Metric("set.P-IDS", "P-IDS", True, 4, 1e-3, 0.01, f"{_S}:p_ids", needs=("features",), kind=SET, description=
+           "paired inception discriminative score (MAT): share of pairs whose fake outscores its real under a "
+           "LinearSVC(dual=False) fit on real vs fake features"),
+    Metric("set.U-IDS", "U-IDS", True, 4, 1e-3, 0.01, f"{_S}:u_ids", needs=("features",), kind=SET, description=
+           "unpaired inception discriminative score (MAT): that SVM's misclassification rate"),
 ))
 
 register_profile(Profile(

@@ -126,3 +126,22 @@ def bootstrap_interval(
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(values, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+# --- the registry's implementations: (real, fake) -> one value ------------------------------
+
+def fid(real: np.ndarray, fake: np.ndarray) -> float:
+    return frechet_distance(real, fake)
+
+
+def kid(real: np.ndarray, fake: np.ndarray) -> float:
+    """KID's mean over subsets, x1000 as papers print it."""
+    return kernel_inception_distance(real, fake)[0] * 1000
+
+
+def p_ids(real: np.ndarray, fake: np.ndarray) -> float:
+    return inception_discriminative_scores(real, fake)[0]
+
+
+def u_ids(real: np.ndarray, fake: np.ndarray) -> float:
+    return inception_discriminative_scores(real, fake)[1]
