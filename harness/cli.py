@@ -52,7 +52,8 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--limit", type=int, help="images per bucket")
     group.add_argument("--size", type=int, default=256, help="evaluation resolution (default 256, as the paper)")
     group.add_argument("--resize", default="pil-bilinear", choices=["pil-bilinear", "cv2-bilinear"])
-    group.add_argument("--profile", default="paper", help="metric convention profile")
+    group.add_argument("--profile", default="paper", help="metric convention profile(s): paper, hole, lama, "
+                       "edgeconnect (harness list); run: several, comma-separated, score one set of predictions")
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
@@ -76,25 +77,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print("[red]Name at least one method with --methods[/red] (see `harness list`).")
         return 2
     names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
-    spec = spec_from_args(args)
-    try:
-        result = run(
-            spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
-            Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
-            _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
-            inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
-        )
-    except StrictModeError as error:
-        console.print(f"[red]--strict: {error}[/red]", highlight=False)
-        return 1
-    labels = [m.label for m in result.methods]
-    records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
-    console.print(render(records[records["method"].isin(labels)], "markdown", set_metrics=sets[sets["method"].isin(labels)]),
-                  markup=False)
-    for line in run_summary(result):
-        console.print(line, markup=False, highlight=False)
-    _print_failures(result.failures)
-    console.print(f"Results: {result.run_dir}", markup=False)
+    base = spec_from_args(args)
+    for profile in _csv(base.profile) or ["paper"]:  # several profiles score one set of cached predictions
+        spec = dataclasses.replace(base, profile=profile)
+        try:
+            result = run(
+                spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
+                Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
+                _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
+                inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
+            )
+        except StrictModeError as error:
+            console.print(f"[red]--strict: {error}[/red]", highlight=False)
+            return 1
+        labels = [m.label for m in result.methods]
+        records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
+        console.print(render(records[records["method"].isin(labels)], "markdown",
+                             set_metrics=sets[sets["method"].isin(labels)]), markup=False)
+        for line in run_summary(result):
+            console.print(line, markup=False, highlight=False)
+        _print_failures(result.failures)
+        console.print(f"Results: {result.run_dir}", markup=False)
     return 0
 
 
@@ -104,7 +107,7 @@ def _metric_names(spec: RunSpec, no_lpips: bool) -> tuple[str, ...] | None:
 
     if not no_lpips:
         return None
-    return tuple(m.name for m in get_profile(spec.profile).metric_objects() if m.name != "LPIPS")
+    return tuple(m.name for m in get_profile(spec.profile).metric_objects() if "LPIPS" not in m.name)
 
 
 def _print_failures(failures) -> None:
@@ -151,6 +154,10 @@ def _report_text(records, sets, args: argparse.Namespace) -> str:
         from harness.paper import paper_table
 
         return paper_table(records, args.paper, fmt, _csv(args.extra_methods))
+    if args.profiles:
+        from harness.profiles_report import render_profiles
+
+        return render_profiles(records, _csv(args.profiles), fmt)
     if args.reproduction:
         from harness.paper import render_reproduction
 
@@ -305,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="only runs whose folder name starts with this")
     p.add_argument("--methods")
     p.add_argument("--combine", action="store_true", help="pool the runs of each dataset into one table (says which)")
+    p.add_argument("--profiles", metavar="A,B", help="the same items under several metric profiles, side by side")
     p.add_argument("--output", help="write to this file instead of stdout")
     p.add_argument("--paper", choices=["table2", "table3", "table4"], help="the paper's table layout, measured beside published")
     p.add_argument("--extra-methods", help="with --paper: harness methods to add as rows (measured only)")

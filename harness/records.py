@@ -198,7 +198,8 @@ def load_records(root: Path | str) -> pd.DataFrame:
     """Every item of every method under ``root`` (a runs folder or one run), failed ones included.
 
     Columns: the record columns, plus method (the label), dataset, run, protocol, deviations,
-    profile, reads_ground_truth, untrained and complete. Input failures of a bucket appear as
+    profile, items_key (equal for runs that differ only in profile), reads_ground_truth,
+    untrained and complete. Input failures of a bucket appear as
     failed items of every method of their run, since every method should have scored them.
     """
     frames = []
@@ -226,6 +227,8 @@ def load_records(root: Path | str) -> pd.DataFrame:
             frame["protocol"] = summary.get("protocol", spec.describe())
             frame["deviations"] = "; ".join(summary.get("deviations", spec.deviations()))
             frame["profile"] = info.get("profile", {}).get("name", spec.profile)
+            # Runs that differ only in their metric profile score the same items: profile comparisons pair them.
+            frame["items_key"] = sha256_json({**spec.protocol(), "profile": None, "data": summary.get("data_fingerprint")})[:12]
             frame["reads_ground_truth"] = bool(info.get("reads_ground_truth", False))
             frame["untrained"] = bool(info.get("untrained", False))
             frame["complete"] = bool(info.get("complete", True))

@@ -84,3 +84,21 @@ def test_misf_end_to_end_from_an_official_format_checkpoint_and_fig7(tmp_path, c
     values = (out / "fig7_values.csv").read_text().splitlines()
     assert values[0].startswith("item_id,bucket,hole_ratio,ncc_pre,ncc_post") and len(values) == 1 + 3
     assert (out / "fig7.png").stat().st_size > 10_000
+
+
+def test_several_profiles_score_one_set_of_predictions_side_by_side(tmp_path, capsys):
+    runs = str(tmp_path / "runs")
+    args = ["run", "--methods", "telea", "--profile", "paper,hole", "--limit", "1", "--size", "48", "--out", runs,
+            "--no-progress", "--no-lpips"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "telea: 3 scored, 0 failed, 3 predicted" in out and "telea: 3 scored, 0 failed, 0 predicted" in out
+    assert main(["report", "--runs", runs, "--profiles", "paper,hole", "--format", "csv"]) == 0
+    import io
+
+    import pandas as pd
+
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert set(table["metric"]) == {"PSNR", "SSIM", "L1", "PSNR (hole)", "L1 (hole)"}
+    assert table.loc[table["metric"] == "PSNR (hole)", "paper"].isna().all()
+    assert (table.loc[table["metric"] == "PSNR (hole)", "hole"] < table.loc[table["metric"] == "PSNR", "paper"].to_numpy()).all()
