@@ -68,6 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.records import load_records, load_set_metrics
     from harness.report import render
     from harness.errors import StrictModeError
+    from harness.execution import Execution
     from harness.options import parse_pairs
     from harness.runner import parse_methods, run
     from harness.summary import run_summary
@@ -86,6 +87,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
                 _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
                 inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
+                execution=Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
+                keep=args.keep_outputs, workers=args.workers, metrics_device=args.metrics_device,
             )
         except StrictModeError as error:
             console.print(f"[red]--strict: {error}[/red]", highlight=False)
@@ -292,7 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", action="append", help="PATH for every method, or LABEL=PATH / METHOD=PATH (repeatable)")
     p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: CUDA when present)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="passed to the method factories (repeatable)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, help="items per batch (default per device: 32 on a GPU, 1 on a CPU)")
+    p.add_argument("--workers", type=int, help="loader processes decoding items (default per device)")
+    p.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"], default="fp32",
+                   help="model arithmetic (default fp32 without TF32, as the official numbers); part of the cache key")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format for the model")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN autotune convolution algorithms")
+    p.add_argument("--keep-outputs", choices=["holes", "full", "none"], default="holes",
+                   help="what the cache keeps of each prediction: its hole pixels (default, lossless for every metric "
+                   "and grid), all of it, or nothing (metrics only)")
+    p.add_argument("--metrics-device", help="where metrics run (default: the model's device; cpu: scikit-image)")
     p.add_argument("--out", help="runs folder (default ./runs or $HARNESS_RUNS)")
     p.add_argument("--strict", action="store_true", help="any failed item is fatal (after writing what is done)")
     p.add_argument("--no-progress", action="store_true")
@@ -355,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temp", action="store_true", help="prune: stray temporary files of killed writers")
     p.add_argument("--damaged", action="store_true", help="prune: entries that fail verification")
     p.add_argument("--method", help="prune: every entry of this method or label")
-    p.add_argument("--older-than", metavar="YYYY-MM-DD", help="prune: entries last written before this date")
+    p.add_argument("--older-than", metavar="YYYY-MM-DD", help="prune: packs last written before this date")
+    p.add_argument("--legacy", action="store_true", help="prune: files of the older per-item cache layout")
     p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("list", help="methods, datasets, mask sets and profiles, and what is present here")

@@ -14,7 +14,7 @@ import torch
 
 from harness.cache import Cache, truth_key
 from harness.hashing import sha256_json
-from harness.metrics.functional import to_uint8_truncated
+from harness.metrics.functional import truncated
 from harness.metrics.registry import Metric
 from harness.metrics.setlevel import FID_MIN_ITEMS, bootstrap_interval, fid_is_biased
 
@@ -31,17 +31,17 @@ class FeatureStore:
         return output_key, truth_key(image_sha, self.size)
 
     def has(self, output_key: str, image_sha: str) -> bool:
-        return all(self.cache.features_path(self.id, k).is_file() for k in self.keys(output_key, image_sha))
+        return all(self.cache.has_features(self.id, k) for k in self.keys(output_key, image_sha))
 
     def _extract(self, images: torch.Tensor) -> np.ndarray:
         self.computed += len(images)
-        return self.extractor(torch.from_numpy(to_uint8_truncated(images)).permute(0, 3, 1, 2).contiguous())
+        return self.extractor(truncated(images))
 
     def add(self, output_keys: Sequence[str], image_shas: Sequence[str], composites: torch.Tensor, truths: torch.Tensor) -> None:
         """Compute and cache the features of the composites, and of the truths not cached yet."""
         for key, row in zip(output_keys, self._extract(composites)):
             self.cache.put_features(self.id, key, row)
-        missing = [i for i, sha in enumerate(image_shas) if not self.cache.features_path(self.id, truth_key(sha, self.size)).is_file()]
+        missing = [i for i, sha in enumerate(image_shas) if not self.cache.has_features(self.id, truth_key(sha, self.size))]
         if missing:
             for i, row in zip(missing, self._extract(truths[missing])):
                 self.cache.put_features(self.id, truth_key(image_shas[i], self.size), row)

@@ -72,7 +72,7 @@ def comparison_grid(
         image, mask = manifest.load(by_id[item_id])
         panels = [_masked_input(image, mask)]
         for method in methods:
-            prediction, damage = cache.read_output(keys.loc[item_id, method], (3, *image.shape[:2]))
+            prediction, damage = cache.read_output(keys.loc[item_id, method], (3, *image.shape[:2]), mask > 0.5)
             if prediction is None:
                 state = f"damaged ({damage})" if damage else "not"
                 raise FileNotFoundError(f"{method}: the output for {item_id} is {state} in the cache {cache.root}; "

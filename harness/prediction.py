@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import torch
 
 from harness.adapt import plan_fit
+from harness.execution import Execution, executing, memory_format
 from harness.predictor import Predictor
 
 #: Version of the harness's prediction path (this module and harness.adapt), part of every
 #: prediction's cache key: bump it when a change moves any method's outputs.
-PREDICTION_CODE_VERSION = 1
+PREDICTION_CODE_VERSION = 2
 
 
 class PredictionError(ValueError):
@@ -26,7 +27,7 @@ class PredictionError(ValueError):
 
 @dataclass(frozen=True)
 class Predicted:
-    outputs: torch.Tensor  # float32 [B,3,H,W] on the CPU, raw (not clamped)
+    outputs: torch.Tensor  # float32 [B,3,H,W] on the predictor's device, raw (not clamped)
     problems: list[str | None]  # per item: why it is unusable, or None
 
 
@@ -36,9 +37,11 @@ def predict_batch(predictor: Predictor, images: torch.Tensor, masks: torch.Tenso
     inputs, fitted_masks = fit.forward(images * (1 - masks), masks)
     device = predictor.device
     # Copies: nothing a predictor does to its inputs (in-place ops included) reaches scoring.
+    execution = getattr(predictor, "execution", None) or Execution()
     kwargs = {"ground_truth": fit.ground_truth(images).to(device, copy=True)} if predictor.reads_ground_truth else {}
-    with torch.inference_mode():
-        out = predictor.predict(inputs.to(device, copy=True), fitted_masks.to(device, copy=True), **kwargs)
+    inputs = memory_format(inputs.to(device, copy=True), execution)
+    with torch.inference_mode(), executing(execution, device):
+        out = predictor.predict(inputs, fitted_masks.to(device, copy=True), **kwargs)
     expected = (len(images), 3, *fit.input_size)
     if not isinstance(out, torch.Tensor):
         raise PredictionError(f"predictor returned {type(out).__name__}, expected a tensor of shape {expected}")
@@ -47,7 +50,7 @@ def predict_batch(predictor: Predictor, images: torch.Tensor, masks: torch.Tenso
     if not out.dtype.is_floating_point:
         raise PredictionError(f"predictor returned dtype {str(out.dtype).removeprefix('torch.')}; "
                               "predictions are float images in [0,1]")
-    out = out.detach().to("cpu", torch.float32)
+    out = out.detach().to(torch.float32)
     finite = torch.isfinite(out).flatten(1).all(1).tolist()
     problems = [None if ok else "prediction has NaN or Inf values" for ok in finite]
     return Predicted(fit.backward(out), problems)

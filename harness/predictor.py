@@ -78,13 +78,16 @@ class Predictor(ABC):
         return torch.device("cpu")
 
     def identity(self) -> dict[str, Any]:
-        """What the predictor *is*: name, class, config, size rule and weight hashes (no code version)."""
+        """What the predictor *is*: name, class, config, size rule, weight hashes and how it runs
+        (precision, memory format, compilation; harness.execution), without code versions."""
+        execution = getattr(self, "execution", None)
         return {
             "name": self.name,
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "config": self.config(),
             "size": [self.size.native, self.size.square, self.size.multiple],
             "weights": [file_sha256(p) for p in self.weight_files],
+            "execution": execution.describe() if execution is not None else None,
         }
 
     def code_identity(self) -> str:

@@ -102,3 +102,51 @@ def test_lpips_unavailable_offline_warns_and_returns_none(monkeypatch):
     with pytest.warns(RuntimeWarning, match="LPIPS unavailable"):
         assert lpips_model.lpips_distance("vgg") is None
     lpips_model._build.cache_clear()
+
+
+def _device_pairs():
+    """Real photos with Telea-like fills, and adversarial pairs: flat, saturated, tiny differences."""
+    from skimage import data
+
+    from harness.images import prepare_image
+
+    rng = np.random.default_rng(7)
+    photos = [prepare_image(getattr(data, n)(), 64) for n in ("astronaut", "chelsea", "coffee", "rocket")]
+    pairs = []
+    for photo in photos:
+        other = photo.copy()
+        other[10:40, 5:50] = rng.integers(0, 256, (30, 45, 3))
+        pairs.append((photo, other))
+    flat = np.full((64, 64, 3), 128, np.uint8)
+    pairs.append((flat, flat.copy()))  # identical flat: SSIM 1, PSNR capped
+    tiny = flat.copy()
+    tiny[0, 0, 0] = 129
+    pairs.append((flat, tiny))  # one grey level in one pixel
+    pairs.append((np.full((64, 64, 3), 255, np.uint8), np.zeros((64, 64, 3), np.uint8)))  # saturated extremes
+    pairs.append((photos[0], np.clip(photos[0].astype(int) + 1, 0, 255).astype(np.uint8)))  # off by one everywhere
+    return pairs
+
+
+def test_device_psnr_and_ssim_equal_scikit_image_to_1e_10():
+    from types import SimpleNamespace
+
+    from harness.metrics.functional import psnr, psnr_torch, ssim, ssim_torch
+
+    pairs = _device_pairs()
+    gt = torch.from_numpy(np.stack([g for g, _ in pairs])).permute(0, 3, 1, 2)
+    pre = torch.from_numpy(np.stack([p for _, p in pairs])).permute(0, 3, 1, 2)
+    views = SimpleNamespace(quantised=(pre, gt))
+    for got, want in zip(psnr_torch(views), [psnr(g, p) for g, p in pairs]):
+        assert abs(got - want) <= 1e-10
+    for got, want in zip(ssim_torch(views), [ssim(g, p) for g, p in pairs]):
+        assert abs(got - want) <= 1e-10
+    # The check can fail: population covariance instead of sample covariance moves SSIM by more.
+    population = structural_similarity(pairs[0][0], pairs[0][1], channel_axis=-1, data_range=255, use_sample_covariance=False)
+    assert abs(ssim_torch(views)[0] - population) > 1e-6
+
+
+def test_scorer_uses_scikit_image_on_cpu_and_the_torch_formulas_elsewhere():
+    from harness.metrics.registry import get_metric
+
+    psnr_metric = get_metric("paper.PSNR")
+    assert psnr_metric.load("cpu").__name__ == "psnr_uint8" and psnr_metric.load("cuda").__name__ == "psnr_torch"

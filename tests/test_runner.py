@@ -44,18 +44,27 @@ def test_second_identical_run_predicts_and_scores_nothing(tmp_path, monkeypatch)
     pd.testing.assert_frame_equal(aggregate(load_records(first.run_dir)), aggregate(load_records(second.run_dir)))
 
 
-def test_metrics_from_cache_equal_metrics_from_live_output(tmp_path):
-    live = run(SPEC, ["biharmonic"], out=tmp_path / "a", show_progress=False)
+@pytest.mark.parametrize("keep", ["holes", "full"])
+def test_metrics_from_cache_equal_metrics_from_live_output(tmp_path, keep):
+    live = run(SPEC, ["biharmonic"], out=tmp_path / "a", show_progress=False, keep=keep, metrics=("PSNR", "SSIM", "L1"))
     rows_live = pd.DataFrame(live.methods[0].rows).set_index("item_id")
-    # Drop the metric cache only: metrics are recomputed from cached outputs.
-    import shutil
-
-    shutil.rmtree(Path(os.environ["HARNESS_CACHE"]) / "metrics")
-    cached = run(SPEC, ["biharmonic"], out=tmp_path / "b", show_progress=False)
+    # Ignore the cached metrics: they are recomputed from the cached (holes-only or full) outputs.
+    cached = run(SPEC, ["biharmonic"], out=tmp_path / "b", show_progress=False, keep=keep, rescore=True,
+                 metrics=("PSNR", "SSIM", "L1"))
     assert cached.methods[0].predicted == 0 and cached.methods[0].scored == 6
     rows_cached = pd.DataFrame(cached.methods[0].rows).set_index("item_id")
-    for metric in ("PSNR", "SSIM", "L1"):
-        assert (rows_live[metric] - rows_cached[metric]).abs().max() <= 1e-4
+    for metric in ("PSNR", "SSIM", "L1", "out_of_range"):
+        assert (rows_live[metric] == rows_cached[metric]).all(), metric
+
+
+def test_keep_outputs_none_keeps_metrics_only(tmp_path):
+    from tests.cache_tools import count
+
+    run(SPEC, [PLUGIN], out=tmp_path, show_progress=False, keep="none", metrics=("PSNR",))
+    assert count("output") == 0 and count("metrics") == 6
+    MeanFill.calls = 0
+    again = run(SPEC, [PLUGIN], out=tmp_path, show_progress=False, keep="none", metrics=("PSNR",))
+    assert MeanFill.calls == 0 and again.methods[0].predicted == 0  # metrics come from the cache
 
 
 def _cli(args, env):
@@ -72,13 +81,17 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_results(tmp_path):
 
     crashy = {**base, "HARNESS_CACHE": str(tmp_path / "cache-crash"), "MEAN_FILL_DELAY": "0.4"}
     proc = _cli([*args, "--out", str(tmp_path / "crash")], crashy)
-    outputs = tmp_path / "cache-crash" / "outputs"
+    from harness.cache import Cache
+
+    def outputs() -> int:
+        return sum(e.header["kind"] == "output" for e in Cache(tmp_path / "cache-crash").entries())
+
     deadline = time.time() + 90
-    while time.time() < deadline and len(list(outputs.rglob("*.npy"))) < 3:
+    while time.time() < deadline and outputs() < 3:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = len(list(outputs.rglob("*.npy")))
+    done = outputs()
     assert 3 <= done < 9, "the kill must land mid-run"
     assert _cli([*args, "--out", str(tmp_path / "crash")], {**crashy, "MEAN_FILL_DELAY": "0"}).wait(120) == 0
     pd.testing.assert_frame_equal(

@@ -279,7 +279,9 @@ def test_7_non_finite_and_integer_predictions_are_failures(tmp_path, factory, re
     outcome = result.methods[0]
     assert len(outcome.failures) == 3 and reason in outcome.failures[0].reason
     assert not [r for r in outcome.rows if r["status"] == "ok"]
-    assert not list(Path(os.environ["HARNESS_CACHE"]).rglob("*.npy"))
+    from tests.cache_tools import count
+
+    assert count("output") == 0
 
 
 def test_7_out_of_range_values_are_counted_and_a_mutating_predictor_cannot_touch_scoring(tmp_path):
@@ -334,35 +336,38 @@ def test_8_two_checkpoints_of_one_method_never_overwrite_each_other(tmp_path, ca
 # 9. Damaged cache entries ----------------------------------------------------------------------------------------
 
 def test_9_damaged_cache_entries_are_misses_that_are_recomputed(tmp_path, capsys):
+    from tests.cache_tools import count, flip_payload, newest, write_record, wrong_shape_output
+
     runs = tmp_path / "runs"
     args = ["run", "--methods", "telea", "--limit", 1, "--size", 48, "--out", runs, "--no-progress", "--no-lpips"]
     assert _cli(args, capsys)[0] == 0
-    cache = Path(os.environ["HARNESS_CACHE"])
-    outputs = sorted(cache.rglob("*.npy"))
-    metrics = {p.stem: p for p in cache.rglob("metrics/**/*.json")}
-    outputs[0].write_bytes(outputs[0].read_bytes()[:200])  # truncated
-    np.save(outputs[1], np.zeros((3, 128, 128), np.float32))  # wrong shape
-    for path in outputs[:2]:
-        metrics[path.stem].unlink()
-    metrics[outputs[2].stem].write_text(json.dumps({"PSNR": "high", "SSIM": 0.5, "L1": 1.0}))
-    stray = outputs[0].parent / ".tmp-abandoned"
+    outputs, metrics = newest("output"), newest("metrics")
+    assert len(outputs) == len(metrics) == 3
+    flip_payload(outputs[0])  # a damaged prediction ...
+    flip_payload(next(m for m in metrics if m.header["key"] == outputs[0].header["key"]))  # ... whose metrics are lost
+    wrong_shape_output(outputs[1].header["key"])  # a prediction of another shape
+    third = next(m for m in metrics if m.header["key"] == outputs[2].header["key"])
+    write_record(third.header, json.dumps({"PSNR": "high", "SSIM": 0.5, "L1": 1.0}).encode())  # an edited metrics entry
+    stray = Path(os.environ["HARNESS_CACHE"]) / ".tmp-abandoned"
     stray.write_bytes(b"x")
     os.utime(stray, (time.time() - 7200, time.time() - 7200))
 
     code, text = _cli(args, capsys)
-    assert code == 0 and "3 damaged cache" in text
+    assert code == 0 and "damaged cache entries replaced" in text
     assert _cli(["report", "--runs", runs], capsys)[0] == 0
     assert load_records(runs)["PSNR"].notna().sum() == 3
+    assert count("output") == 3
 
     code, text = _cli(["cache", "verify"], capsys)
     assert code == 0 and "0 damaged" in text
-    outputs[0].write_bytes(b"garbage")
+    flip_payload(newest("output")[0])
     code, text = _cli(["cache", "verify"], capsys)
     assert code == 1 and "1 damaged" in text
-    code, text = _cli(["cache", "prune", "--temp"], capsys)
+    code, text = _cli(["cache", "prune", "--damaged", "--temp"], capsys)
     assert code == 0 and not stray.exists()
+    assert _cli(["cache", "verify"], capsys)[0] == 0
     code, text = _cli(["cache", "info"], capsys)
-    assert code == 0 and "outputs" in text
+    assert code == 0 and "telea" in text and "output" in text
 
 
 # 10. Input decoding -------------------------------------------------------------------------------------------------

@@ -5,6 +5,12 @@ and the ground truth, clamped to [0,1], are multiplied by 255 in float32 and cas
 which truncates; PSNR and SSIM use scikit-image on those uint8 arrays; L1 and LPIPS use the
 clamped float images. Functions taking ``views`` (harness.metrics.scoring.Views) are the
 implementations the registry names; the others are their per-image building blocks.
+
+PSNR and SSIM exist twice: scikit-image itself (the reference, used when metrics run on the
+CPU) and the same formulas in torch float64 on the run's device (a GPU), equal to 1e-10.
+scikit-image's SSIM with its defaults is a 7x7 uniform filter, sample covariance N/(N-1),
+K1 0.01, K2 0.03, then the mean over the map cropped by 3 pixels per side; inside that crop the
+filter never reaches the image border, so an unpadded 7x7 average gives the same map.
 """
 from __future__ import annotations
 
@@ -20,15 +26,23 @@ def composite(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor)
     return prediction * mask + image * (1 - mask)
 
 
+def truncated(images: torch.Tensor) -> torch.Tensor:
+    """[B,3,H,W] float in [0,1] → uint8 [B,3,H,W] by ``clamp(0,1) * 255`` in float32, then truncation (MISF)."""
+    return (images.detach().to(torch.float32).clamp(0, 1) * 255).to(torch.uint8)
+
+
+def _hwc(images: torch.Tensor) -> np.ndarray:
+    return images.permute(0, 2, 3, 1).cpu().numpy()
+
+
 def to_uint8_truncated(images: torch.Tensor) -> np.ndarray:
-    """[B,3,H,W] float in [0,1] → uint8 [B,H,W,3] by ``clamp(0,1) * 255`` then truncation (MISF)."""
-    scaled = images.detach().to(torch.float32).clamp(0, 1) * 255
-    return scaled.permute(0, 2, 3, 1).cpu().numpy().astype(np.uint8)
+    """:func:`truncated` as numpy uint8 [B,H,W,3]."""
+    return _hwc(truncated(images))
 
 
-def truncate_uint8(composite_images: torch.Tensor, truth: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """The paper's quantisation step: both images to uint8 [B,H,W,3] by truncation."""
-    return to_uint8_truncated(composite_images), to_uint8_truncated(truth)
+def truncate_uint8(composite_images: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's quantisation step: both images truncated to uint8 [B,3,H,W] on their device."""
+    return truncated(composite_images), truncated(truth)
 
 
 def psnr(ground_truth: np.ndarray, prediction: np.ndarray, cap: float = PSNR_CAP) -> float:
@@ -44,13 +58,37 @@ def ssim(ground_truth: np.ndarray, prediction: np.ndarray) -> float:
 
 
 def psnr_uint8(views) -> list[float]:
-    pre, gt = views.quantised
+    """scikit-image PSNR of each uint8 pair (the reference; CPU)."""
+    pre, gt = (_hwc(x) for x in views.quantised)
     return [psnr(g, p) for g, p in zip(gt, pre)]
 
 
 def ssim_uint8(views) -> list[float]:
-    pre, gt = views.quantised
+    """scikit-image SSIM of each uint8 pair (the reference; CPU)."""
+    pre, gt = (_hwc(x) for x in views.quantised)
     return [ssim(g, p) for g, p in zip(gt, pre)]
+
+
+def psnr_torch(views) -> list[float]:
+    """scikit-image's PSNR in torch float64 on the images' device: 10 log10(255^2 / MSE), capped."""
+    pre, gt = (x.to(torch.float64) for x in views.quantised)
+    mse = (gt - pre).pow(2).flatten(1).mean(1)
+    values = 10 * torch.log10(255.0**2 / mse)
+    return torch.where(mse == 0, torch.full_like(values, PSNR_CAP), values.clamp(max=PSNR_CAP)).tolist()
+
+
+def ssim_torch(views) -> list[float]:
+    """scikit-image's default SSIM (data_range 255, channel mean) in torch float64 on the images' device."""
+    x, y = (t.to(torch.float64) for t in views.quantised)
+    c1, c2, cov = (0.01 * 255) ** 2, (0.03 * 255) ** 2, 49 / 48
+
+    def mean7(z: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(z, 7, stride=1)
+
+    ux, uy = mean7(x), mean7(y)
+    vx, vy, vxy = (cov * (mean7(a * b) - ma * mb) for a, b, ma, mb in ((x, x, ux, ux), (y, y, uy, uy), (x, y, ux, uy)))
+    ssim_map = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    return ssim_map.mean((1, 2, 3)).tolist()
 
 
 def l1_percent(views) -> list[float]:
@@ -60,7 +98,7 @@ def l1_percent(views) -> list[float]:
 
 def psnr_hole_uint8(views) -> list[float]:
     """PSNR over the hole pixels (all channels) of the uint8 composite; capped like the whole-image one."""
-    pre, gt = views.quantised
+    pre, gt = (_hwc(x) for x in views.quantised)
     values = []
     for g, p, mask in zip(gt, pre, views.masks[:, 0].cpu().numpy() > 0.5):
         diff = g[mask].astype(np.float64) - p[mask].astype(np.float64)

@@ -6,8 +6,9 @@ reported as unavailable and left empty, so the others still run.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import cached_property
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -43,7 +44,7 @@ class Scorer:
 
     def function(self, metric: Metric) -> Callable | None:
         if metric.key not in self._functions:
-            implementation = metric.load()
+            implementation = metric.load(self.device.type)
             self._functions[metric.key] = implementation(self.device) if "model" in metric.needs else implementation
         return self._functions[metric.key]
 
@@ -56,16 +57,33 @@ class Scorer:
         return tuple(m.name for m in self.metrics)
 
     def __call__(
-        self, images: torch.Tensor, predictions: torch.Tensor, masks: torch.Tensor, wanted: Sequence[str] | None = None
+        self, images: torch.Tensor, predictions: torch.Tensor, masks: torch.Tensor, wanted: Sequence[str] | None = None,
+        part: str = "all",
     ) -> list[dict[str, float]]:
-        """Per-image values of the wanted columns (all available ones by default)."""
+        """Per-image values of the wanted columns (all available ones by default); ``part`` "model"
+        or "plain" computes only the metrics that need a model (LPIPS) or only the others."""
         wanted = self.names if wanted is None else wanted
-        views = Views(images, predictions, masks, self._quantise)
+        if part != "all":
+            wanted = [m.name for m in self.metrics if m.name in wanted and ("model" in m.needs) == (part == "model")]
+        device = self.device
+        views = Views(images.to(device), predictions.to(device), masks.to(device), self._quantise)
         rows: list[dict[str, float]] = [{} for _ in range(len(images))]
-        for metric in self.metrics:
-            function = self.function(metric) if metric.name in wanted else None
-            if function is None:
-                continue
-            for row, value in zip(rows, function(views)):
-                row[metric.name] = float(value)
+        with no_tf32():
+            for metric in self.metrics:
+                function = self.function(metric) if metric.name in wanted else None
+                if function is None:
+                    continue
+                for row, value in zip(rows, function(views)):
+                    row[metric.name] = float(value)
         return rows
+
+
+@contextmanager
+def no_tf32() -> Iterator[None]:
+    """Full float32 precision for metric models (LPIPS) on GPUs that would use TF32 by default."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
