@@ -9,9 +9,10 @@
   ground-truth file and the output, then ``rgb2gray``: in skimage 0.14 (skimage/color/colorconv.py)
   ``np.dot(rgb, coeffs)`` with ``coeffs = [0.2125, 0.7154, 0.0721]`` in the input's dtype, float32
   (``img_as_float`` lets float32 through). Today's ``rgb2gray`` computes ``rgb @ coeffs``, a
-  float32 sequential sum, where ``np.dot`` sums the float32 products in double (numpy's
-  ``FLOAT_dot`` through OpenBLAS ``sdot``): one ulp apart on ~20 % of the pixels, which moves
-  PSNR by up to ~3e-4 dB on near-identical images, so the grey image here is 0.14's ``np.dot``.
+  float32 sequential sum, where ``np.dot`` on a C-contiguous HxWx3 float32 array sums the
+  float32 products in double (numpy's ``FLOAT_dot`` through OpenBLAS ``sdot``): one ulp apart
+  on ~20 % of the pixels, which moves PSNR by up to ~3e-4 dB on near-identical images, so the
+  grey image here is 0.14's ``np.dot`` on a C-contiguous array like the one imread returns.
 * Scores, l.22-25 and l.61-63: ``compare_psnr(gt, pred, data_range=1)``,
   ``compare_ssim(gt, pred, data_range=1, win_size=51)`` and ``compare_mae`` (relative L1).
 
@@ -39,7 +40,8 @@ GREY = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)  # skimage 0.14 rgb2
 def _saved_uint8(images: torch.Tensor) -> np.ndarray:
     """``postprocess`` + ``imsave``: [B,3,H,W] in [0,1] → uint8 [B,H,W,3], ×255.0 in float32 then truncated."""
     codes = (images.detach().to(torch.float32) * 255.0).int()  # .int() truncates toward zero
-    return codes.permute(0, 2, 3, 1).cpu().numpy().astype(np.uint8)
+    # C-contiguous HxWx3, as imread returns it: np.dot's float32 rounding depends on the layout.
+    return np.ascontiguousarray(codes.permute(0, 2, 3, 1).cpu().numpy().astype(np.uint8))
 
 
 def read_grey(saved: np.ndarray) -> np.ndarray:
