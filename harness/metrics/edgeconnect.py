@@ -9,10 +9,12 @@
   ground-truth file and the output, then ``rgb2gray``: in skimage 0.14 (skimage/color/colorconv.py)
   ``np.dot(rgb, coeffs)`` with ``coeffs = [0.2125, 0.7154, 0.0721]`` in the input's dtype, float32
   (``img_as_float`` lets float32 through). Today's ``rgb2gray`` computes ``rgb @ coeffs``, a
-  float32 sequential sum, where ``np.dot`` on a C-contiguous HxWx3 float32 array sums the
-  float32 products in double (numpy's ``FLOAT_dot`` through OpenBLAS ``sdot``): one ulp apart
-  on ~20 % of the pixels, which moves PSNR by up to ~3e-4 dB on near-identical images, so the
-  grey image here is 0.14's ``np.dot`` on a C-contiguous array like the one imread returns.
+  float32 sequential sum, where ``np.dot`` on a C-contiguous HxWx3 float32 array rounds the
+  double-precision sum of the float32 products once (numpy's per-element ``FLOAT_dot`` via BLAS
+  ``sdot``; observed with numpy 2.4 / OpenBLAS 0.3.31, and on other layouts np.dot takes other
+  BLAS paths that round otherwise). The two are one ulp apart on ~20 % of the pixels, which moves
+  PSNR by up to ~3e-4 dB on near-identical images, so the grey image here is 0.14's ``np.dot`` on
+  a C-contiguous array like the one imread returns.
 * Scores, l.22-25 and l.61-63: ``compare_psnr(gt, pred, data_range=1)``,
   ``compare_ssim(gt, pred, data_range=1, win_size=51)`` and ``compare_mae`` (relative L1).
 
