@@ -235,3 +235,46 @@ register_profile(Profile(
     f"{_F}:truncate_uint8", tuple(m.key for m in HOLE_METRICS),
     reference="hole-only variant of the paper profile; no single upstream reference",
 ))
+
+# --- lama and edgeconnect profiles: other codebases' conventions, reproduced exactly ------------
+# Shared columns keep the paper's direction and digits (enforced above) and the same tolerance:
+# check reads a column's tolerance from its first metric. The float32 noise these profiles
+# reproduce (~1e-6 on SSIM, conv2d on CPU vs GPU) is far below it. "meaningful" follows the
+# paper's metrics for the shared columns (same kind of gap between methods).
+
+_LAMA, _EC = "harness.metrics.lama", "harness.metrics.edgeconnect"
+LAMA_METRICS = tuple(register_metric(m) for m in (
+    Metric("lama.SSIM", "SSIM", True, 4, 1e-4, 0.005, f"{_LAMA}:ssim", description=
+           "LaMa losses/ssim.py on the PNG-quantised composite /255: 11x11 Gaussian (sigma 1.5) float32 window, "
+           "conv2d with zero padding 5 per channel, E[x^2]-mu^2, C1 0.01^2, C2 0.03^2, full-map mean, float32, no TF32"),
+    Metric("lama.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, f"{_LAMA}:lpips_vgg", needs=("quantised", "model"), description=
+           "LaMa LPIPSScore: lpips net-lin VGG v0.1 (LaMa's vgg.pth = lpips 0.1.4's) on 2x-1 of the PNG-quantised "
+           "composite and truth, whole image"),
+))
+EDGECONNECT_METRICS = tuple(register_metric(m) for m in (
+    Metric("edgeconnect.PSNR", "PSNR", True, 3, 0.01, 0.3, f"{_EC}:psnr", description=
+           "EdgeConnect scripts/metrics.py compare_psnr(data_range=1) on rgb2gray of the saved (truncated) PNG /255 "
+           "in float32, whole image; capped at 100 like the column (upstream has no cap: inf for identical images)"),
+    Metric("edgeconnect.SSIM", "SSIM", True, 4, 1e-4, 0.005, f"{_EC}:ssim", description=
+           "EdgeConnect compare_ssim(data_range=1, win_size=51) on the grey images: 51x51 uniform window, sample "
+           "covariance, K1 0.01, K2 0.03, map cropped by 25 px, float64 (skimage 0.14)"),
+    # A new column: a relative L1 (fraction), not comparable with L1. Float32 sums over 65k pixels are
+    # exact to ~1e-7 of the value; 1e-5 absolute is noise. 0.001 (0.1 percentage points) is about the
+    # smallest gap between methods in EdgeConnect's Table 1 (which prints it x100 as "l1 (%)").
+    Metric("edgeconnect.MAE", "MAE (rel)", False, 4, 1e-5, 0.001, f"{_EC}:mae", description=
+           "EdgeConnect compare_mae: sum|gt-pred| / sum(gt+pred) on the grey float32 images, a fraction (not x100)"),
+))
+
+register_profile(Profile(
+    "lama", "LaMa bin/predict.py + bin/evaluate_predicts.py: truncated uint8 PNG composite re-read /255; SSIM and LPIPS",
+    f"{_LAMA}:saved_png_float", tuple(m.key for m in LAMA_METRICS),
+    reference="advimman/lama 786f593: bin/predict.py l.86-94, saicinpainting/evaluation/data.py l.12-20 and l.110-124, "
+              "bin/evaluate_predicts.py l.19-23, saicinpainting/evaluation/losses/ssim.py, losses/base_loss.py l.92-118, "
+              "losses/lpips.py (no PSNR or L1 in LaMa's evaluator; FID, a set-level score, not included)",
+))
+register_profile(Profile(
+    "edgeconnect", "EdgeConnect scripts/metrics.py on its saved outputs: truncated PNG, greyscale, PSNR, SSIM win 51, relative MAE",
+    f"{_EC}:saved_png_grey", tuple(m.key for m in EDGECONNECT_METRICS),
+    reference="knazeri/edge-connect 3142579: src/edge_connect.py test() l.322-334 and postprocess l.411-415, "
+              "src/utils.py imsave l.51-53, scripts/metrics.py l.22-25 and l.46-63; scikit-image ~= 0.14 semantics",
+))
