@@ -80,10 +80,10 @@ def _ec_rgb(u8: np.ndarray) -> np.ndarray:
 
 def scores(images: torch.Tensor, predictions: torch.Tensor, masks: torch.Tensor) -> dict[str, list[float]]:
     """Per image: each profile's PSNR/SSIM and the same numbers with one convention altered."""
-    paper = Views(images, predictions, masks, functional.truncate_uint8).quantised
+    views = Views(images, predictions, masks, functional.truncate_uint8)
+    paper = functional.to_uint8_truncated(views.composite), functional.to_uint8_truncated(views.truth)
     lam = Views(images, predictions, masks, lama.saved_png_float).quantised
     ec = Views(images, predictions, masks, edgeconnect.saved_png_grey).quantised
-    views = Views(images, predictions, masks, functional.truncate_uint8)
     rounded = _rounded_uint8(views.composite), _rounded_uint8(views.truth)
     ec_rounded = edgeconnect.read_grey(rounded[0]), edgeconnect.read_grey(rounded[1])
     ec_u8 = edgeconnect._saved_uint8(views.composite), edgeconnect._saved_uint8(views.truth)

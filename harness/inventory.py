@@ -24,7 +24,9 @@ def _weights_status(entry) -> str:
 def inventory_tables() -> list[tuple[str, str]]:
     method_rows = [[name, entry.description, _weights_status(entry)] for name, entry in sorted(methods().items())]
     lpips_file = Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES["vgg"]
-    profile_rows = [[p.name, p.description, "LPIPS backbone " + ("present" if lpips_file.is_file() else f"missing ({lpips_file})")] for p in profiles().values()]
+    lpips = "LPIPS backbone " + ("present" if lpips_file.is_file() else f"missing ({lpips_file})")
+    profile_rows = [[p.name, p.description, lpips if any("model" in m.needs for m in p.metric_objects()) else "ready"]
+                    for p in profiles().values()]
     return [
         (f"Methods (weights folder: {weights_dir()})", tabulate(method_rows, ["method", "description", "weights"])),
         ("Datasets", tabulate([[d.name, d.layout, d.status()] for d in datasets().values()], ["dataset", "layout", "here"])),
