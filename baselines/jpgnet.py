@@ -66,7 +66,7 @@ def jpgnet(checkpoint: str | os.PathLike | None = None, device: Any = None, data
     folder = Path(checkpoint).expanduser() if checkpoint is not None else jpgnet_dir(dataset)
     if folder.is_file():
         raise ValueError(f"JPGNet needs a folder holding {', '.join(info.file_names)}, got the file {folder}")
-    edge, inpaint, kpn1, kpn2 = (resolve_checkpoint(folder, info, file_name=name) for name in info.file_names)
+    edge, inpaint, kpn1, kpn2 = (resolve_checkpoint(folder / name, info) for name in info.file_names)
     model = JPGNet()
     model.edgeconnect.edge_generator.load_state_dict(load_state_dict(edge, key="generator"), strict=True)
     model.edgeconnect.inpaint_generator.load_state_dict(load_state_dict(inpaint, key="generator"), strict=True)

@@ -18,7 +18,7 @@ from skimage.feature import canny
 from baselines.edgeconnect import gray_and_edges
 from baselines.jpgnet import JPGNetPredictor
 from baselines.jpgnet_networks import KPN, JPGNet, apply_kernels, uncertainty
-from harness.checkpoints import MissingWeightsError
+from harness.checkpoints import MissingWeightsError, weights_dir
 from harness.registry import load_predictor
 from tests import test_edgeconnect
 from tests.state_dicts import random_state
@@ -92,8 +92,9 @@ def test_a_missing_file_is_named(checkpoint_dir, tmp_path, missing):
 
 def test_missing_weights_name_the_drive_folders():
     for dataset, folder in DRIVE.items():
-        with pytest.raises(MissingWeightsError, match=folder):
+        with pytest.raises(MissingWeightsError, match=folder) as error:
             load_predictor("jpgnet", dataset=dataset)
+        assert f"Looked at: {weights_dir() / 'jpgnet' / dataset / 'EdgeModel_gen.pth'}" in str(error.value)
 
 
 def test_strict_loading_rejects_a_wrong_kpn_key(checkpoint_dir, tmp_path):
@@ -235,3 +236,8 @@ def test_predictor_inputs_threshold_and_clamp():
     assert out.min() == 0 and out.max() == 1
     with pytest.raises(ValueError, match="256"):
         predictor.predict(torch.rand(1, 3, 128, 128), torch.zeros(1, 1, 128, 128))
+
+
+def test_a_single_file_is_refused(checkpoint_dir):
+    with pytest.raises(ValueError, match="folder"):
+        load_predictor("jpgnet", checkpoint=str(checkpoint_dir[0] / KPN_FILES[0]))
