@@ -26,11 +26,18 @@ from harness.predictor import SizeSpec, TorchPredictor
 OFFICIAL_SIGMA = 2.0
 
 
-def gray_and_edges(images: torch.Tensor, holes: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grayscale [B,1,H,W] and Canny edges {0,1} [B,1,H,W] of [0,1] RGB images, edges only off holes."""
+def gray_and_edges(
+    images: torch.Tensor, holes: torch.Tensor, sigma: float, uint8: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grayscale [B,1,H,W] and Canny edges {0,1} [B,1,H,W] of [0,1] RGB images, edges only off holes.
+
+    ``uint8`` rebuilds the decoded uint8 image (round(x·255)) first, as code that calls
+    ``rgb2gray`` on the uint8 file does: the float path can differ by an ulp and flip an edge.
+    """
     grays, edges = [], []
     for image, hole in zip(images.detach().cpu().double().numpy(), holes.cpu().numpy()):
-        gray = rgb2gray(image.transpose(1, 2, 0))
+        hwc = image.transpose(1, 2, 0)
+        gray = rgb2gray(np.round(hwc * 255).astype(np.uint8) if uint8 else hwc)
         grays.append(gray)
         edges.append(canny(gray, sigma=sigma, mask=hole[0] == 0))
     # float32, as the official to_tensor of the float64 PIL 'F' gray and of the edge image give

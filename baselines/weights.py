@@ -116,3 +116,63 @@ LAMA_WEIGHTS = WeightsInfo(
 
 def lama_dir() -> Path:
     return weights_dir() / "lama"
+
+
+# --- PConv, JPGNet ---
+
+PCONV_URL = "https://download.openmmlab.com/mmediting/inpainting/pconv/"
+#: OpenMMLab's released stage-2 PConv generators per harness dataset name.
+PCONV_FILES = {
+    "places2": "pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth",
+    "celeba": "pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth",
+}
+
+
+def pconv_weights(dataset: str = "places2") -> WeightsInfo:
+    """OpenMMLab mmediting/mmagic's PConv (NVIDIA released no inpainting weights)."""
+    released = ", ".join(f"{name} ({PCONV_URL}{file})" for name, file in PCONV_FILES.items())
+    return WeightsInfo(
+        method=f"pconv ({dataset})",
+        file_names=(PCONV_FILES.get(dataset, f"pconv_{dataset}.pth"),),
+        source=f"{PCONV_URL}{PCONV_FILES.get(dataset, PCONV_FILES['places2'])} (open-mmlab/mmagic configs/partial_conv)",
+        note=(
+            f"Released: {released}; for any other dataset pass a checkpoint file of your own. Their published "
+            "metrics (Places365-val PSNR 22.762 / SSIM 0.801, CelebA-val 25.404 / 0.853) come from random "
+            "free-form masks and random 384x384 crops resized to 256 (the test pipeline is the training "
+            "pipeline), not from fixed masks. License Apache-2.0."
+        ),
+    )
+
+
+def pconv_dir() -> Path:
+    return weights_dir() / "pconv"
+
+
+JPGNET_FILES = ("EdgeModel_gen.pth", "InpaintingModel_gen.pth", "1_15_KPN_bs_1_.pth", "1_kpn_dunhuang_edge_smart.pth")
+_JPGNET_DRIVE = {
+    "celeba": "1Bd6-J4IkB2BvRu1VlcwRYqrzebdd6MZc",
+    "places2": "1U6tSwMh2J_Tr_vR9BKMvCkEf0SITx1JE",
+    "dunhuang": "1DaPOfLNscra1mOwdUEUNIYbMqcoz4RRZ",
+}
+#: Dataset names accepted by jpgnet's ``dataset`` option.
+JPGNET_DATASETS = tuple(_JPGNET_DRIVE)
+
+
+def jpgnet_weights(dataset: str = "places2") -> WeightsInfo:
+    """tsingqguo/jpgnet's edge_kpn_fusion files for one dataset (a Drive folder per dataset)."""
+    if dataset not in _JPGNET_DRIVE:
+        raise ValueError(f"Unknown dataset '{dataset}'; choose one of {', '.join(_JPGNET_DRIVE)}, or pass --checkpoint")
+    return WeightsInfo(
+        method=f"jpgnet ({dataset})",
+        file_names=JPGNET_FILES,
+        source=f"https://drive.google.com/drive/folders/{_JPGNET_DRIVE[dataset]} (tsingqguo/jpgnet)",
+        note=(
+            f"Pass the folder holding all four files, or put them in $HARNESS_WEIGHTS/jpgnet/{dataset}/. "
+            "The KPN files keep the default names of edge_kpn_fusion's kpn/config.py. The repository has no "
+            "license (all rights reserved): do not redistribute these weights."
+        ),
+    )
+
+
+def jpgnet_dir(dataset: str) -> Path:
+    return weights_dir() / "jpgnet" / dataset

@@ -22,6 +22,8 @@ RANDOM_BUILDERS = {
     "ctsdg": "baselines.ctsdg:random_predictor",
     "rfrnet": "baselines.rfrnet:random_predictor",
     "lama": "baselines.lama:random_predictor",
+    "pconv": "baselines.pconv:random_predictor",
+    "jpgnet": "baselines.jpgnet:random_predictor",
     "misf": "misf.predictor:random_predictor",
 }
 

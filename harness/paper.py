@@ -25,11 +25,11 @@ PAPER_CSV = Path(__file__).resolve().parents[1] / "results" / "paper_tables.csv"
 #: Paper label → harness method name per table, in the paper's row order; None: not in the harness.
 PAPER_TO_HARNESS: dict[str, dict[str, str | None]] = {
     "table2": {
-        "PConv": None,
+        "PConv": "pconv",
         "StructFlow": None,
         "EdgeConnect": "edgeconnect",
         "RFRNet": "rfrnet",
-        "JPGNet": None,
+        "JPGNet": "jpgnet",
         "CTSDG": "ctsdg",
         "MISF": "misf",
     },

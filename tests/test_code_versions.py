@@ -37,6 +37,9 @@ PREDICTORS = {
     "rfrnet": ("baselines.rfrnet:RFRNetPredictor.code_version", ["baselines.rfrnet", "baselines.rfrnet_networks"]),
     "ctsdg": ("baselines.ctsdg:CTSDGPredictor.code_version", ["baselines.ctsdg", "baselines.ctsdg_networks"]),
     "lama": ("baselines.lama:LamaPredictor.code_version", ["baselines.lama", "baselines.lama_networks"]),
+    "pconv": ("baselines.pconv:PConvPredictor.code_version", ["baselines.pconv", "baselines.pconv_networks"]),
+    "jpgnet": ("baselines.jpgnet:JPGNetPredictor.code_version",
+               ["baselines.jpgnet", "baselines.jpgnet_networks", "baselines.edgeconnect", "baselines.edgeconnect_networks"]),
 }
 
 

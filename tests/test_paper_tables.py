@@ -81,7 +81,7 @@ def test_mapping_covers_every_paper_label():
     for table, mapping in PAPER_TO_HARNESS.items():
         assert set(paper.query("table == @table")["method"]) == set(mapping)
     unmeasured = {label for mapping in PAPER_TO_HARNESS.values() for label, name in mapping.items() if name is None}
-    assert unmeasured == {"PConv", "StructFlow", "JPGNet"}
+    assert unmeasured == {"StructFlow"}
     f3 = {PAPER_TO_HARNESS["table3"]["Sem-Filter"], PAPER_TO_HARNESS["table4"]["Sem-Filter(F3)"]}
     assert f3 == {"misf-sem-filter-f3"}
 
@@ -242,7 +242,12 @@ def test_claims_from_measured_numbers(misf_records):
     rfrnet = _records_at("table2", "RFRNet", "rfrnet", shift=0.0)
     claims = claims_check(pd.concat([misf_records, rfrnet])).set_index("stated")
     assert claims.loc[7.01, "from_measured"] == pytest.approx(relative_gain(31.435, 29.281, "PSNR"))
-    assert np.isnan(claims.loc[47.12, "from_measured"])  # JPGNet has no harness predictor
+    assert np.isnan(claims.loc[47.12, "from_measured"])  # JPGNet not measured in these records
+    jpgnet = _records_at("table2", "JPGNet", "jpgnet", shift=0.0)
+    claims = claims_check(pd.concat([misf_records, jpgnet])).set_index("stated")
+    jpgnet_lpips = published().query("method == 'JPGNet' and metric == 'LPIPS' and dataset == 'places2' and mask_ratio == '0-20'")
+    expected = relative_gain(0.0432 + 0.1, jpgnet_lpips["value"].item(), "LPIPS")
+    assert claims.loc[47.12, "from_measured"] == pytest.approx(expected)
 
 
 def test_render_reproduction_reports_counts_and_claims(misf_records):
