@@ -37,6 +37,8 @@ PREDICTORS = {
     "rfrnet": ("baselines.rfrnet:RFRNetPredictor.code_version", ["baselines.rfrnet", "baselines.rfrnet_networks"]),
     "ctsdg": ("baselines.ctsdg:CTSDGPredictor.code_version", ["baselines.ctsdg", "baselines.ctsdg_networks"]),
     "lama": ("baselines.lama:LamaPredictor.code_version", ["baselines.lama", "baselines.lama_networks"]),
+    "structureflow": ("baselines.structureflow:StructureFlowPredictor.code_version",
+                      ["baselines.structureflow", "baselines.structureflow_networks", "baselines.rtv"]),
 }
 
 
