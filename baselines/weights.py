@@ -11,7 +11,7 @@ from harness.checkpoints import WeightsInfo, weights_dir
 
 # --- EdgeConnect, CTSDG ---
 
-#: Dataset names accepted by the ``dataset`` option of edgeconnect and ctsdg (psv = Paris StreetView).
+#: Dataset names accepted by the ``dataset`` option of edgeconnect, ctsdg and structureflow (psv = Paris StreetView).
 DATASETS = ("places2", "celeba", "psv")
 
 EDGECONNECT_FILES = ("EdgeModel_gen.pth", "InpaintingModel_gen.pth")
@@ -176,3 +176,32 @@ def jpgnet_weights(dataset: str = "places2") -> WeightsInfo:
 
 def jpgnet_dir(dataset: str) -> Path:
     return weights_dir() / "jpgnet" / dataset
+
+
+# --- StructureFlow ---
+
+STRUCTUREFLOW_FILES = ("latest_net_s_gen.pth", "latest_net_f_gen.pth")
+#: Dataset -> Google Drive folder of the official README (places2, celeba, psv = Paris StreetView).
+_STRUCTUREFLOW_DRIVE = {
+    "places2": "1K7U6fYthC4Acsx0GBde5iszHJWymyv1A",
+    "celeba": "1PrLgcEd964etxZcHIOE93uUONB9-b6pI",
+    "psv": "18AQpgsYZtA_eL-aJb6n8-geWLdihwXAi",
+}
+
+
+def structureflow_weights(dataset: str = "places2") -> WeightsInfo:
+    """RenYurui/StructureFlow's two generators (raw state_dicts) for one dataset."""
+    _check_dataset(dataset)
+    return WeightsInfo(
+        method=f"structureflow ({dataset})",
+        file_names=STRUCTUREFLOW_FILES,
+        source=f"https://drive.google.com/drive/folders/{_STRUCTUREFLOW_DRIVE[dataset]} (RenYurui/StructureFlow README)",
+        note=(
+            f"Pass the folder holding both files (latest_net_f_dis.pth may sit beside them), or put them in "
+            f"$HARNESS_WEIGHTS/structureflow/{dataset}/. License CC BY-NC 4.0."
+        ),
+    )
+
+
+def structureflow_dir(dataset: str) -> Path:
+    return weights_dir() / "structureflow" / dataset

@@ -4,8 +4,8 @@
   filter (bilinear, antialiased) and every pixel a hole touched becomes a hole (``> 0``), so
   known pixels are never darkened by the zeroed holes and no ground truth leaks in. Predictions are resized
   back bilinearly.
-* A method that only needs squares or multiples of k gets the batch padded at the bottom and
-  right (image by edge replication, mask with 0 = known), and the prediction is cropped back.
+* A method that only needs squares, multiples of k or a minimum side gets the batch padded at
+  the bottom and right (image by edge replication, mask with 0 = known), and the prediction is cropped back.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def plan_fit(size: SizeSpec, height: int, width: int) -> Fit:
     if size.native is not None:
         return Fit(height, width, resize_to=size.native)
     k = size.multiple
-    new_h, new_w = -(-height // k) * k, -(-width // k) * k
+    new_h, new_w = (-(-max(side, size.minimum) // k) * k for side in (height, width))
     if size.square:
         new_h = new_w = max(new_h, new_w)
     return Fit(height, width, pad_bottom=new_h - height, pad_right=new_w - width)

@@ -51,6 +51,11 @@ BUILTIN_METHODS: tuple[Builtin, ...] = (
     Builtin("jpgnet", "baselines.jpgnet:jpgnet",
             "JPGNet (Guo et al. ACM MM 2021), edge_kpn_fusion fusion_test at 256; option dataset=places2|celeba|dunhuang",
             "baselines.weights:jpgnet_weights", ("baseline", "misf-table")),
+    Builtin("structureflow", "baselines.structureflow:structureflow",
+            "StructureFlow (Ren et al. ICCV 2019), official test path; RTV structure of the ground truth as upstream "
+            "(option structure_from=image to smooth the hole-zeroed image, rtv_settings=function-defaults|script); "
+            "option dataset=places2|celeba|psv",
+            "baselines.weights:structureflow_weights", ("baseline", "misf-table", "reads-ground-truth")),
     Builtin("lama", "baselines.lama:lama",
             "big-LaMa (Suvorov et al. WACV 2022), Places2-trained, symmetric padding to a multiple of 8",
             "baselines.weights:LAMA_WEIGHTS", ("baseline",)),

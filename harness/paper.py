@@ -26,7 +26,7 @@ PAPER_CSV = Path(__file__).resolve().parents[1] / "results" / "paper_tables.csv"
 PAPER_TO_HARNESS: dict[str, dict[str, str | None]] = {
     "table2": {
         "PConv": "pconv",
-        "StructFlow": None,
+        "StructFlow": "structureflow",
         "EdgeConnect": "edgeconnect",
         "RFRNet": "rfrnet",
         "JPGNet": "jpgnet",

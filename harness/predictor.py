@@ -26,18 +26,26 @@ class SizeSpec:
     native: the side the method must run at (the harness resizes to it and back);
     None means "any size that meets the constraints below".
     square: height must equal width. multiple: each side must be a multiple of it.
+    minimum: the smallest side the method runs at (the harness pads smaller images up to it).
     """
 
     native: int | None = None
     square: bool = False
     multiple: int = 1
+    minimum: int = 1
 
     def accepts(self, height: int, width: int) -> bool:
         if self.native is not None and (height, width) != (self.native, self.native):
             return False
         if self.square and height != width:
             return False
+        if min(height, width) < self.minimum:
+            return False
         return height % self.multiple == 0 and width % self.multiple == 0
+
+    def describe(self) -> list[Any]:
+        """The rule as stored in fingerprints; ``minimum`` only where set, so older keys stay valid."""
+        return [self.native, self.square, self.multiple, *([self.minimum] if self.minimum > 1 else [])]
 
 
 class Predictor(ABC):
@@ -85,7 +93,7 @@ class Predictor(ABC):
             "name": self.name,
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "config": self.config(),
-            "size": [self.size.native, self.size.square, self.size.multiple],
+            "size": self.size.describe(),
             "weights": [file_sha256(p) for p in self.weight_files],
             "execution": execution.describe() if execution is not None else None,
         }

@@ -40,6 +40,8 @@ PREDICTORS = {
     "pconv": ("baselines.pconv:PConvPredictor.code_version", ["baselines.pconv", "baselines.pconv_networks"]),
     "jpgnet": ("baselines.jpgnet:JPGNetPredictor.code_version",
                ["baselines.jpgnet", "baselines.jpgnet_networks", "baselines.edgeconnect", "baselines.edgeconnect_networks"]),
+    "structureflow": ("baselines.structureflow:StructureFlowPredictor.code_version",
+                      ["baselines.structureflow", "baselines.structureflow_networks", "baselines.rtv"]),
 }
 
 

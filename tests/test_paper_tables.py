@@ -81,7 +81,7 @@ def test_mapping_covers_every_paper_label():
     for table, mapping in PAPER_TO_HARNESS.items():
         assert set(paper.query("table == @table")["method"]) == set(mapping)
     unmeasured = {label for mapping in PAPER_TO_HARNESS.values() for label, name in mapping.items() if name is None}
-    assert unmeasured == {"StructFlow"}
+    assert unmeasured == set()
     f3 = {PAPER_TO_HARNESS["table3"]["Sem-Filter"], PAPER_TO_HARNESS["table4"]["Sem-Filter(F3)"]}
     assert f3 == {"misf-sem-filter-f3"}
 
