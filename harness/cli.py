@@ -258,7 +258,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     bad = diff[~diff["ok"]]
     messages.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
     if not bad.empty:
-        messages.print("[red]Regressions:[/red]")
+        console.print("[red]Regressions:[/red]")
         console.print(bad.to_string(index=False), markup=False)
         return 1
     return 0

@@ -144,7 +144,7 @@ class Display:
             total, done = self._total(), self._done
             processed = done - self._done_before
             elapsed = time.monotonic() - self._started
-            active = next((t for t in reversed(self._tasks.values()) if t.completed < t.total), None)
+            active = next((t for t in self._tasks.values() if t.completed < t.total), None)  # tasks run in order
             active = active or (list(self._tasks.values())[-1] if self._tasks else None)
             stages = list(self._stages)
         rate = processed / elapsed if elapsed > 0 else 0.0

@@ -126,7 +126,7 @@ def test_vgg19_missing_offline_fails_before_training(tmp_path, monkeypatch, caps
     out = tmp_path / "run"
     args = ["train", "--method", FAST, "--size", "32", "--batch-size", "2", "--iterations", "1", "--out", str(out)]
     assert main(args) == 2
-    message = capsys.readouterr().out
+    message = capsys.readouterr().err
     assert "VGG19" in message and "vgg19-dcbb9e9d.pth" in message and "--vgg-weights" in message
     assert not out.exists()
 
