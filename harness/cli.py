@@ -246,8 +246,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.no_run:
         run_dir = find_run(root, expected)
     else:  # metrics are recomputed from the cached outputs: a changed metric is caught on a warm cache
-        run_dir = run(expected.spec, list(expected.methods), out=root, show_progress=not args.no_progress,
-                      replace=True, rescore=True).run_dir
+        from harness.progress import display
+
+        with display(not args.no_progress):
+            run_dir = run(expected.spec, list(expected.methods), out=root, show_progress=not args.no_progress,
+                          replace=True, rescore=True).run_dir
     records = load_records(run_dir)
     if args.write:
         fingerprint = read_run(run_dir)[1].get("data_fingerprint")
@@ -381,8 +384,11 @@ def _sub(sub, name: str, help: str) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     from harness import __version__
 
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__,
-                                     epilog="`harness COMMAND --help` shows each command's options and examples.")
+    parser = argparse.ArgumentParser(
+        prog="harness", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Evaluate inpainting methods (MISF, its baselines, your own models) under one protocol.",
+        epilog="quick start:\n  harness list\n  harness run --methods telea,biharmonic --limit 2\n  harness report\n\n"
+               "`harness COMMAND --help` shows each command's options and examples.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -423,16 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = _sub(sub, "report", "tables from run folders (no recomputation)")
-    p.add_argument("--runs", help="runs folder or one run (default ./runs or $HARNESS_RUNS)")
+    p.add_argument("--runs", metavar="DIR", help="runs folder or one run (default ./runs or $HARNESS_RUNS)")
     p.add_argument("--format", choices=["markdown", "latex", "csv"], default="markdown", help="default markdown")
-    p.add_argument("--dataset", help="only runs of this dataset")
-    p.add_argument("--run", help="only runs whose folder name starts with this")
-    p.add_argument("--methods", help="only these methods or labels (comma-separated)")
+    p.add_argument("--dataset", metavar="NAME", help="only runs of this dataset")
+    p.add_argument("--run", metavar="PREFIX", help="only runs whose folder name starts with this")
+    p.add_argument("--methods", metavar="LIST", help="only these methods or labels (comma-separated)")
     p.add_argument("--combine", action="store_true", help="pool the runs of each dataset into one table (says which)")
     p.add_argument("--profiles", metavar="A,B", help="the same items under several metric profiles, side by side")
-    p.add_argument("--output", help="write to this file instead of stdout")
+    p.add_argument("--output", metavar="FILE", help="write to this file instead of stdout")
     p.add_argument("--paper", choices=["table2", "table3", "table4"], help="the paper's table layout, measured beside published")
-    p.add_argument("--extra-methods", help="with --paper: harness methods to add as rows (measured only)")
+    p.add_argument("--extra-methods", metavar="LIST", help="with --paper: harness methods to add as rows (measured only)")
     p.add_argument("--reproduction", action="store_true", help="measured - published per cell, tolerances, the paper's claims")
     p.add_argument("--confidence", action="store_true", help="per cell: images and bootstrap 95%% CI of the mean")
     p.add_argument("--paired", metavar="A,B", help="paired test of two methods per metric and bucket")
@@ -441,32 +447,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "check", "compare a run's aggregates with committed expectations")
     p.add_argument("--expected", required=True, metavar="FILE",
                    help="expectations JSON: spec, methods, tolerances, aggregates (e.g. results/expected/*.json)")
-    p.add_argument("--runs", help="runs folder (default ./runs or $HARNESS_RUNS)")
+    p.add_argument("--runs", metavar="DIR", help="runs folder (default ./runs or $HARNESS_RUNS)")
     p.add_argument("--no-run", action="store_true", help="only read existing records")
     p.add_argument("--write", action="store_true", help="(re)write the expectations from the run")
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     p.set_defaults(func=cmd_check)
 
     p = _sub(sub, "compare", "Fig. 5-style grid from cached outputs: input | methods | ground truth")
-    p.add_argument("--runs", help="runs folder (default ./runs or $HARNESS_RUNS); the first run holding every method is used")
-    p.add_argument("--dataset", default="sample", help="dataset of the run (default sample)")
-    p.add_argument("--methods", help="columns, in order (default: every method of the run)")
-    p.add_argument("--bucket", help="only items of this bucket, e.g. 40-60")
-    p.add_argument("--samples", type=positive, default=4, help="rows: items scored by every method (default 4)")
+    p.add_argument("--runs", metavar="DIR", help="runs folder (default ./runs or $HARNESS_RUNS); the first run "
+                   "holding every method is used")
+    p.add_argument("--dataset", default="sample", metavar="NAME", help="dataset of the run (default sample)")
+    p.add_argument("--methods", metavar="LIST", help="columns, in order (default: every method of the run)")
+    p.add_argument("--bucket", metavar="NAME", help="only items of this bucket, e.g. 40-60")
+    p.add_argument("--samples", type=positive, default=4, metavar="N", help="rows: items scored by every method (default 4)")
     p.add_argument("--zoom", metavar="X,Y,SIDE", help="red box and enlarged crop of this square (pixels at the run's size)")
     p.add_argument("--scores", metavar="NAMES", help="metrics to print under each method's panel, e.g. PSNR,LPIPS")
-    p.add_argument("--output", default="comparison.png", help="PNG file to write (default comparison.png)")
+    p.add_argument("--output", default="comparison.png", metavar="FILE", help="PNG file to write (default comparison.png)")
     p.set_defaults(func=cmd_compare)
 
     p = _sub(sub, "fig7", "the paper's Fig. 7 feature cross-correlation (MISF and Sem-Filter variants)")
     p.add_argument("--method", default="misf", help="a MISF-family method (default misf)")
     p.add_argument("--checkpoint", help="generator file, hf://..., or 'random' (an untrained demo, titled as such)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="passed to the method factory (repeatable)")
-    p.add_argument("--samples", type=positive, default=8, help="examples per mask bucket (default 8)")
-    p.add_argument("--batch-size", type=positive, default=4, help="examples per batch (default 4)")
-    p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: CUDA when present)")
+    p.add_argument("--samples", type=positive, default=8, metavar="N", help="examples per mask bucket (default 8)")
+    p.add_argument("--batch-size", type=positive, default=4, metavar="N", help="examples per batch (default 4)")
+    p.add_argument("--device", metavar="DEV", help="cuda, cpu, cuda:1 ... (default: CUDA when present)")
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
-    p.add_argument("--output", help="output folder (default runs/fig7/<run>-<method>)")
+    p.add_argument("--output", metavar="DIR", help="output folder (default runs/fig7/<run>-<method>)")
     add_spec_arguments(p)
     p.set_defaults(func=cmd_fig7)
 

@@ -22,6 +22,7 @@ from harness.spec import RunSpec
 
 GAP = 4
 PAD = 4  # around text
+ROW_GAP = 12  # between one row's scores and the next row's caption
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -30,6 +31,16 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
     except (TypeError, ImportError, OSError):
         return ImageFont.load_default()
+
+
+def _fitting_font(texts: list[str], width: int, size: int, smallest: int = 9) -> ImageFont.ImageFont:
+    """The largest font from ``size`` down to ``smallest`` px in which every line of ``texts`` fits ``width``."""
+    lines = [line for text in texts for line in text.split("\n")]
+    for candidate in range(size, smallest - 1, -1):
+        font = _font(candidate)
+        if all(font.getlength(line) <= width for line in lines):
+            return font
+    return _font(smallest)
 
 
 def _line_height(font: ImageFont.ImageFont) -> int:
@@ -112,10 +123,11 @@ def comparison_grid(
                 raise FileNotFoundError(f"{method}: the output for {item_id} is {state} in the cache {cache.root}; "
                                         "rerun the method to recompute it")
             panels.append(_composite_u8(image, mask, prediction))
-            below.append("\n".join(f"{name} {values.loc[(item_id, method), name]:.{_digits(name)}f}" for name in shown))
+            below.append("\n".join(f"{name} {values.loc[(item_id, method), name]:.{_digits(name)}f}"
+                                   + (" dB" if name.startswith("PSNR") else "") for name in shown))
         rows.append([_panel(p, zoom) for p in [*panels, image]])
         item = by_id[item_id]
-        captions.append(f"{item_id} · bucket {item.bucket} · holes {100 * item.hole_ratio:.1f}%")
+        captions.append(f"{item.bucket} · holes {100 * item.hole_ratio:.1f}% · {item_id}")  # a long id is cut last
         notes.append([*below, ""])
     return _assemble(rows, ["Input", *methods, "GT"], captions, notes, len(shown))
 
@@ -137,16 +149,19 @@ def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
 def _assemble(rows: list[list[Image.Image]], labels: list[str], captions: list[str], notes: list[list[str]],
               note_lines: int) -> Image.Image:
     width, height = rows[0][0].size
-    font = _font(max(12, min(20, width // 12)))
+    size = max(12, min(20, width // 12))
+    font = _font(size)
+    header = _fitting_font(labels, width - PAD, size)  # narrow panels: a smaller font rather than a cut name
+    small = _fitting_font([note for row in notes for note in row], width - PAD, size)
     line = _line_height(font)
-    text_line = line - 2 * PAD
-    below = note_lines * text_line + 2 * PAD if note_lines else 0
-    row_height = line + height + below + GAP
+    below = note_lines * (_line_height(small) - 2 * PAD) + 2 * PAD if note_lines else 0
+    row_height = line + height + below + ROW_GAP
     grid_width = len(labels) * (width + GAP) - GAP
     grid = Image.new("RGB", (grid_width, line + len(rows) * row_height), "white")
     draw = ImageDraw.Draw(grid)
-    for col, label in enumerate(labels):
-        draw.text((col * (width + GAP) + PAD, PAD), _fit(label, font, width - PAD), fill=(0, 0, 0), font=font)
+    for col, label in enumerate(labels):  # centred over its column
+        label = _fit(label, header, width - PAD)
+        draw.text((col * (width + GAP) + (width - header.getlength(label)) / 2, PAD), label, fill=(0, 0, 0), font=header)
     for r, row in enumerate(rows):
         top = line + r * row_height
         draw.text((PAD, top + PAD), _fit(captions[r], font, grid_width - 2 * PAD), fill=(90, 90, 90), font=font)
@@ -154,5 +169,5 @@ def _assemble(rows: list[list[Image.Image]], labels: list[str], captions: list[s
             grid.paste(panel, (col * (width + GAP), top + line))
             if notes[r][col]:
                 draw.multiline_text((col * (width + GAP) + PAD, top + line + height + PAD), notes[r][col],
-                                    fill=(0, 0, 0), font=font, spacing=0)
+                                    fill=(0, 0, 0), font=small, spacing=0)
     return grid

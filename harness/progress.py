@@ -72,6 +72,7 @@ class Display:
                                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                   console=Console(file=self.stream), transient=False)
             self._rich.start()
+            self._overall_id = self._rich.add_task("all", total=None, visible=False)  # on top, shown with the first item
         elif self.enabled:
             self._ticker = threading.Thread(target=self._tick, name="harness-progress", daemon=True)
             self._ticker.start()
@@ -99,10 +100,9 @@ class Display:
                 self._done_before += completed
                 self._done += completed
         if self._rich is not None:
-            if overall and self._overall_id is None:
-                self._overall_id = self._rich.add_task("all", total=self._total())
             task.rich_id = self._rich.add_task(description, total=total, completed=completed)
-            self._update_overall()
+            if overall:
+                self._update_overall()
         return task_id
 
     def advance(self, task_id: int, amount: int = 1) -> None:
@@ -135,8 +135,7 @@ class Display:
         return max(self._expected, sum(t.total for t in self._tasks.values() if t.overall))
 
     def _update_overall(self) -> None:
-        if self._overall_id is not None:
-            self._rich.update(self._overall_id, total=self._total(), completed=self._done)
+        self._rich.update(self._overall_id, total=self._total(), completed=self._done, visible=True)
 
     def status(self) -> str:
         """One line: overall items, rate, ETA and the task in progress."""

@@ -25,10 +25,15 @@ RECIPE_OPTIONS = (
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     """The ``train`` subcommand (TrainConfig is imported only when it runs: it pulls in the models)."""
+    about = "train a MISF-family method (official losses, optimisers and update order, misf.md §15)"
     p = subparsers.add_parser(
-        "train", help="train a MISF-family method (official losses, optimisers and update order, misf.md §15)"
+        "train", help=about, description=about, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  harness train --method misf-sem-filter-f2 --dataset celeba --data-root ~/data/celeba --masks nvidia\n"
+               "  harness train --method misf --size 32 --batch-size 2 --iterations 2 --vgg-weights random  # smoke test",
     )
-    p.add_argument("--method", required=True, choices=list(METHOD_VARIANTS))
+    p.add_argument("--method", required=True, choices=list(METHOD_VARIANTS), metavar="METHOD",
+                   help=f"one of {', '.join(METHOD_VARIANTS)}")
     p.add_argument("--dataset", default="sample", help="celeba (train split; val split held out), places2, dunhuang, folder, sample")
     p.add_argument("--data-root", help="dataset folder (or $HARNESS_DATA_<NAME>)")
     p.add_argument("--file-list", help="places2: the training list (a JSON array or one path per line)")

@@ -32,7 +32,7 @@ def test_run_then_report_markdown_latex_csv(tmp_path, capsys):
 
     line = _line_height(_font(12))  # 12 px text at 64 px panels: the header and each row's caption
     assert line >= 20
-    assert width == 4 * 64 + 3 * 4 and height == line + 2 * (line + 64 + 4)  # input, 2 methods, GT; 2 rows
+    assert width == 4 * 64 + 3 * 4 and height == line + 2 * (line + 64 + 12)  # input, 2 methods, GT; 2 rows
 
 
 def test_report_paper_layout_and_statistics(tmp_path, capsys):

@@ -131,6 +131,19 @@ def test_vgg19_missing_offline_fails_before_training(tmp_path, monkeypatch, caps
     assert not out.exists()
 
 
+def test_vgg_weights_random_trains_offline_for_smoke_tests(tmp_path, monkeypatch, capsys):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    out = tmp_path / "run"
+    args = ["train", "--method", FAST, "--size", "32", "--batch-size", "2", "--iterations", "1", "--eval-every", "0",
+            "--sample-every", "0", "--vgg-weights", "random", "--out", str(out), "--no-progress", "--device", "cpu"]
+    assert main(args) == 0
+    assert "untrained VGG19" in capsys.readouterr().out
+    assert all(p.is_file() for p in checkpoint_paths(out, "1"))
+
+
 def test_cli_trains_evaluates_saves_and_resumes(tmp_path):
     vgg_file = tmp_path / "vgg19-features.pth"
     with torch.random.fork_rng(devices=[]):

@@ -59,7 +59,11 @@ def _load_backbone(model: torch.nn.Module, path: str) -> None:
     if not file_sha256(path).startswith(BACKBONE_FILES["vgg"].split("-")[1].split(".")[0]):
         raise CheckpointError(f"{path} is not torchvision's {BACKBONE_FILES['vgg']} (its sha256 does not start with "
                               "397923af); LPIPS needs exactly that backbone")
-    state = load_state_dict(path)
+    copy_backbone(model, load_state_dict(path))
+
+
+def copy_backbone(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Torchvision VGG16 tensors ``features.<index>.*`` into lpips's ``slice<k>.<index>.*``."""
     mapped = {name: state[f"features.{name.split('.', 1)[1]}"] for name in model.net.state_dict()}
     model.net.load_state_dict(mapped, strict=True)
 
