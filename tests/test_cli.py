@@ -106,3 +106,22 @@ def test_several_profiles_score_one_set_of_predictions_side_by_side(tmp_path, ca
     assert set(table["metric"]) == {"PSNR", "SSIM", "L1", "PSNR (hole)", "L1 (hole)"}
     assert table.loc[table["metric"] == "PSNR (hole)", "paper"].isna().all()
     assert (table.loc[table["metric"] == "PSNR (hole)", "hole"] < table.loc[table["metric"] == "PSNR", "paper"].to_numpy()).all()
+
+
+def test_every_option_has_help_and_every_command_an_example(capsys):
+    import argparse
+
+    from harness.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, command in commands.items():
+        bare = [a.dest for a in command._actions if not a.help and not isinstance(a, argparse._HelpAction)]
+        assert not bare, f"harness {name}: options without help: {bare}"
+        assert "examples:" in command.format_help() and f"harness {name}" in command.epilog
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("harness ")
+    from harness.metrics import profiles
+
+    assert ", ".join(profiles()) in " ".join(commands["run"].format_help().split())  # --profile lists its choices

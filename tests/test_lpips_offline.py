@@ -63,5 +63,23 @@ def test_the_backbone_lands_in_lpips_slices_by_feature_index(fresh):
         state = vgg16().state_dict()
     model = lpips.LPIPS(net="vgg", version="0.1", verbose=False, pnet_rand=True)
     lpips_model.copy_backbone(model, state)
-    assert torch.equal(model.net.slice1[0].weight, state["features.0.weight"])
-    assert torch.equal(model.net.slice5[28].bias, state["features.28.bias"])
+    loaded = model.net.state_dict()
+    assert len(loaded) == 26  # 13 convolutions, weight and bias
+    assert torch.equal(loaded["slice1.0.weight"], state["features.0.weight"])
+    assert torch.equal(loaded["slice5.28.bias"], state["features.28.bias"])
+
+
+def test_harness_list_says_where_lpips_stands(fresh, capsys):
+    from harness.cli import main
+
+    def listed() -> str:
+        assert main(["list"]) == 0
+        return " ".join(capsys.readouterr().out.split())
+
+    assert "LPIPS backbone missing" in listed() and "downloaded on first use" in listed()
+    lpips_model.failure_marker().parent.mkdir(parents=True, exist_ok=True)
+    lpips_model.failure_marker().write_text("URLError")
+    assert "the download failed before, not retried" in listed()
+    lpips_model.backbone_file().parent.mkdir(parents=True, exist_ok=True)
+    lpips_model.backbone_file().write_bytes(b"")
+    assert "LPIPS backbone present" in listed()
