@@ -77,11 +77,13 @@ class Display:
             self._ticker = threading.Thread(target=self._tick, name="harness-progress", daemon=True)
             self._ticker.start()
 
-    def stop(self) -> None:
+    def stop(self, final: bool = True) -> None:
+        """Stop; ``final`` writes the last state (not when an error ends the run: its message is the last line)."""
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
-            self._line()  # the final state
+            if final and self._tasks:
+                self._line()
         if self._rich is not None:
             self._rich.stop()
 
@@ -186,8 +188,12 @@ def display(enabled: bool = True, **kwargs) -> Iterator[Display]:
     shown.start()
     try:
         yield shown
-    finally:
+    except BaseException:
+        shown.stop(final=False)
+        raise
+    else:
         shown.stop()
+    finally:
         _ACTIVE.pop()
 
 

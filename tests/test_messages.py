@@ -103,10 +103,12 @@ def _checkpoint_files(folder: Path) -> dict[str, Path]:
     ("lama", "wrong.ckpt", "is not a big-lama generator checkpoint"),
     ("edgeconnect", "hf://owner/repo/EdgeModel_gen.pth", "an hf:// URL names one file"),
 ])
-def test_checkpoints(tmp_path, capsys, method, checkpoint, expected):
+def test_checkpoints(tmp_path, capsys, monkeypatch, method, checkpoint, expected):
+    monkeypatch.setenv("HARNESS_PROGRESS_SECONDS", "3600")  # no periodic line on a slow machine
     files = _checkpoint_files(tmp_path)
     given = str(files[checkpoint]) if checkpoint in files else checkpoint
-    args = ["run", "--methods", method, "--checkpoint", given, "--out", tmp_path / "runs", *FAST]
+    fast = [a for a in FAST if a != "--no-progress"]  # progress on (plain lines: stderr is captured) ends silently
+    args = ["run", "--methods", method, "--checkpoint", given, "--out", tmp_path / "runs", *fast]
     assert expected in _fails_cleanly(args, capsys)
 
 

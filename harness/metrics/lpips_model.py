@@ -2,8 +2,8 @@
 download path (torchvision's cache under ``$TORCH_HOME/hub/checkpoints``).
 
 Offline without a cached backbone the download fails; we then warn once and report LPIPS as
-unavailable so that the other metrics still run. The failure is remembered in the harness cache
-(``lpips-download-failed``), so later runs on the machine do not wait for the network again;
+unavailable so that the other metrics still run. The failure is remembered beside the backbone's place
+(``vgg16-397923af.pth.download-failed``), so later runs on the machine do not wait for the network again;
 ``HARNESS_LPIPS_RETRY=1`` (or deleting that file) tries again. To use LPIPS offline, place
 ``vgg16-397923af.pth`` (or ``alexnet-owt-7be5be79.pth``) in ``$TORCH_HOME/hub/checkpoints``, or
 point ``$HARNESS_LPIPS_WEIGHTS`` (``harness run --lpips-weights FILE``) at torchvision's VGG16
@@ -32,10 +32,9 @@ def backbone_file(net: str = "vgg") -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES[net]
 
 
-def failure_marker() -> Path:
-    from harness.cache import cache_root
-
-    return cache_root() / "lpips-download-failed"
+def failure_marker(net: str = "vgg") -> Path:
+    """Beside where the backbone would be: the machine's record that its download failed."""
+    return backbone_file(net).with_name(BACKBONE_FILES[net] + ".download-failed")
 
 
 def backbone_status(net: str = "vgg") -> str:
@@ -45,9 +44,9 @@ def backbone_status(net: str = "vgg") -> str:
         return f"LPIPS backbone from ${WEIGHTS_ENV} ({given}{'' if Path(given).is_file() else ': missing'})"
     if backbone_file(net).is_file():
         return "LPIPS backbone present"
-    if failure_marker().is_file():
+    if failure_marker(net).is_file():
         return (f"LPIPS backbone missing ({backbone_file(net)}); the download failed before, not retried "
-                f"(HARNESS_LPIPS_RETRY=1 or delete {failure_marker()})")
+                f"(HARNESS_LPIPS_RETRY=1 or delete {failure_marker(net)})")
     return f"LPIPS backbone missing ({backbone_file(net)}; downloaded on first use)"
 
 
@@ -73,7 +72,7 @@ def _build(net: str, device: str) -> torch.nn.Module | None:
     if os.environ.get("HARNESS_NO_LPIPS"):
         return None
     given = os.environ.get(WEIGHTS_ENV) if net == "vgg" else None
-    if (not given and not backbone_file(net).is_file() and failure_marker().is_file()
+    if (not given and not backbone_file(net).is_file() and failure_marker(net).is_file()
             and not os.environ.get("HARNESS_LPIPS_RETRY")):
         warnings.warn(f"LPIPS unavailable: {backbone_status(net)}. LPIPS is left empty; the other metrics run.",
                       RuntimeWarning, stacklevel=2)
@@ -90,14 +89,14 @@ def _build(net: str, device: str) -> torch.nn.Module | None:
         if given:
             raise
         try:
-            failure_marker().parent.mkdir(parents=True, exist_ok=True)
-            failure_marker().write_text(f"{type(error).__name__}: {error}\n")
+            failure_marker(net).parent.mkdir(parents=True, exist_ok=True)
+            failure_marker(net).write_text(f"{type(error).__name__}: {error}\n")
         except OSError:
             pass
         warnings.warn(
             f"LPIPS unavailable ({type(error).__name__}: {error}). LPIPS is left empty; the other metrics run. "
             f"To enable it offline put {BACKBONE_FILES.get(net, net)} in {torch.hub.get_dir()}/checkpoints "
-            f"or pass --lpips-weights FILE; the download is not tried again until {failure_marker()} is deleted.",
+            f"or pass --lpips-weights FILE; the download is not tried again until {failure_marker(net)} is deleted.",
             RuntimeWarning,
             stacklevel=2,
         )
