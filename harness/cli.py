@@ -65,21 +65,25 @@ def method_entries(args: argparse.Namespace) -> list[str]:
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and protocol")
-    group.add_argument("--dataset", default="sample", metavar="NAME", help="sample (default, embedded), celeba, places2, dunhuang, folder")
+    group.add_argument("--dataset", default="sample", metavar="NAME",
+                       help="sample (default, embedded), celeba, places2, dunhuang, folder")
     group.add_argument("--data-root", metavar="DIR", help="dataset folder (or $HARNESS_DATA_<NAME>)")
     group.add_argument("--file-list", metavar="FILE", help="places2: a JSON array or one path per line")
-    group.add_argument("--masks", metavar="SET", help="mask set: generated, nvidia, buckets, folder, paired (default: the dataset's)")
+    group.add_argument("--masks", metavar="SET",
+                       help="mask set: generated, nvidia, buckets, folder, paired (default: the dataset's)")
     group.add_argument("--mask-root", metavar="DIR", help="mask folder (nvidia: or $HARNESS_NVIDIA_MASKS)")
-    group.add_argument("--mask-polarity", choices=["white", "black"], default="white", help="which value marks holes (default white)")
+    group.add_argument("--mask-polarity", choices=["white", "black"], default="white",
+                       help="which value marks holes (default white)")
     group.add_argument("--buckets", help="hole-ratio buckets in percent, default 0-20,20-40,40-60")
-    group.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the generated masks and of the mask pairing (default 0)")
+    group.add_argument("--seed", type=int, default=0, metavar="N",
+                       help="seed of the generated masks and of the mask pairing (default 0)")
     group.add_argument("--limit", type=positive, metavar="N", help="images per bucket (default: all)")
     group.add_argument("--size", type=positive, default=256, metavar="PX", help="evaluation resolution (default 256, as the paper)")
     group.add_argument("--resize", default="pil-bilinear", choices=["pil-bilinear", "cv2-bilinear"],
                        help="how images and masks are resized to --size (default pil-bilinear, as the paper)")
-    group.add_argument("--profile", default="paper", metavar="NAMES", help=f"metric convention profile(s): {_profile_names()} "
-                       "(default paper; `harness list` describes them); run: several, comma-separated, score one "
-                       "set of predictions")
+    group.add_argument("--profile", default="paper", metavar="NAMES",
+                       help=f"metric convention profile(s): {_profile_names()} (default paper; `harness list` "
+                       "describes them); run: several, comma-separated, score one set of predictions")
 
 
 def _profile_names() -> str:
@@ -102,12 +106,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.errors import StrictModeError
     from harness.execution import Execution
     from harness.options import parse_pairs
-    from harness.runner import parse_methods, run
-    from harness.summary import run_summary
-
     from harness.predictor import pick_device
     from harness.progress import display
     from harness.registry import add_include_path
+    from harness.runner import parse_methods, run
+    from harness.summary import run_summary
 
     entries = method_entries(args)
     if not entries:
