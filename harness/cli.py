@@ -323,7 +323,7 @@ def cmd_fig7(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.method, checkpoint=args.checkpoint, device=args.device, **options)
 
     def items():
-        for item in track(manifest.items, f"fig7 {args.method}"):
+        for item in track(manifest.items, f"fig7 {args.method}", overall=True):
             image, mask = manifest.load(item)
             yield item.item_id, item.bucket, torch.from_numpy(image).permute(2, 0, 1).float() / 255, torch.from_numpy(mask)[None]
 

@@ -212,14 +212,15 @@ def stage(name: str):
     return shown.stage(name) if shown is not None else nullcontext()
 
 
-def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    """Iterate ``items``, advancing a task of the active display (manifest steps, Fig. 7 examples)."""
+def track(items: Iterable[T], description: str, total: int | None = None, overall: bool = False) -> Iterator[T]:
+    """Iterate ``items``, advancing a task of the active display (manifest steps; Fig. 7 examples, which
+    count as the run's items with ``overall``)."""
     shown = current()
     if shown is None:
         yield from items
         return
     items = list(items) if total is None else items
-    task = shown.add_task(description, total=len(items) if total is None else total, overall=False)
+    task = shown.add_task(description, total=len(items) if total is None else total, overall=overall)
     for item in items:
         yield item
         shown.advance(task)
