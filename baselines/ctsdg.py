@@ -22,7 +22,7 @@ from skimage.feature import canny
 
 from baselines.ctsdg_networks import CTSDGGenerator
 from baselines.weights import ctsdg_dir, ctsdg_weights, weights_dataset
-from harness.checkpoints import load_state_dict, resolve_checkpoint
+from harness.checkpoints import load_state_dict, load_strict, resolve_checkpoint
 from harness.predictor import SizeSpec, TorchPredictor
 
 #: ``--sigma`` default of the official test options.
@@ -109,7 +109,7 @@ def ctsdg(
     info = ctsdg_weights(weights_dataset(dataset, checkpoint))
     path = resolve_checkpoint(checkpoint if checkpoint is not None else ctsdg_dir() / info.file_names[0], info)
     generator = CTSDGGenerator()
-    generator.load_state_dict(load_state_dict(path, key="generator"), strict=True)
+    load_strict(generator, load_state_dict(path, key="generator"), path, "CTSDG generator")
     return CTSDGPredictor(generator, (path,), sigma=sigma, device=device)
 
 

@@ -19,7 +19,7 @@ import torch
 from baselines.lama_networks import FFCResNetGenerator
 from baselines.lightning_checkpoint import read_lightning_state_dict
 from baselines.weights import LAMA_WEIGHTS, lama_dir
-from harness.checkpoints import resolve_checkpoint
+from harness.checkpoints import load_strict, resolve_checkpoint
 from harness.predictor import Predictor, TorchPredictor
 
 #: ``dataset.pad_out_to_modulo`` of the official prediction config.
@@ -89,7 +89,7 @@ def lama(checkpoint: str | os.PathLike | None = None, device: Any = None) -> Lam
     """
     path = _resolve(lama_dir() if checkpoint is None else checkpoint)
     model = FFCResNetGenerator()
-    model.load_state_dict(generator_state_dict(read_lightning_state_dict(path)), strict=True)
+    load_strict(model, generator_state_dict(read_lightning_state_dict(path)), path, "big-lama generator")
     return LamaPredictor(model, (path,), device)
 
 

@@ -18,6 +18,8 @@ from typing import Any, Mapping
 
 import torch
 
+from harness.checkpoints import CheckpointError, check_torch_file, first_line
+
 _TRUSTED: dict[str, Any] = {
     "collections.OrderedDict": OrderedDict,
     "torch._utils._rebuild_tensor": torch._utils._rebuild_tensor,
@@ -73,11 +75,12 @@ def load(file: Any, **kwargs: Any) -> Any:
 
 def read_lightning_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
     """The checkpoint's ``state_dict`` (all submodules, keys as stored)."""
+    check_torch_file(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=False, pickle_module=sys.modules[__name__])
     except Exception as error:
-        raise ValueError(f"Cannot read {path} as a Lightning checkpoint: {type(error).__name__}: {error}") from error
+        raise CheckpointError(f"Cannot read {path} as a Lightning checkpoint: {first_line(error)}") from error
     state = data.get("state_dict") if isinstance(data, Mapping) else None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} is not a Lightning checkpoint: no 'state_dict' of tensors")
+        raise CheckpointError(f"{path} is not a Lightning checkpoint: no 'state_dict' of tensors")
     return dict(state)

@@ -17,7 +17,7 @@ import torch
 
 from baselines.rfrnet_networks import RFRNet
 from baselines.weights import RFRNET_FILES, rfrnet_dir, rfrnet_weights
-from harness.checkpoints import MissingWeightsError, load_state_dict, resolve_checkpoint
+from harness.checkpoints import MissingWeightsError, load_state_dict, load_strict, resolve_checkpoint
 from harness.predictor import Predictor, SizeSpec, TorchPredictor
 
 #: ``--target_size`` default of run.py, the resolution of the released models.
@@ -84,7 +84,7 @@ def rfrnet(
         raise MissingWeightsError(f"RFR-Net has no official weights for '{dataset}'.\n" + info.missing_message([spec]))
     path = resolve_checkpoint(spec, info)
     model = RFRNet()
-    model.load_state_dict(load_state_dict(path, key="generator"), strict=True)
+    load_strict(model, load_state_dict(path, key="generator"), path, "RFR-Net generator")
     return RFRNetPredictor(model, (path,), dataset, target_size, device)
 
 

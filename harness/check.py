@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from harness.atomic import atomic_write_text
+from harness.errors import UsageError
 from harness.metrics.registry import column, metric_columns
 from harness.records import find_runs, read_run
 from harness.report import aggregate
@@ -33,7 +35,11 @@ class Expectations:
 
     @classmethod
     def read(cls, path: Path | str) -> "Expectations":
-        data = json.loads(Path(path).read_text())
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{path} is not JSON ({error})") from None
+        _validate(data, path)
         return cls(
             RunSpec.from_dict(data["spec"]),
             tuple(data["methods"]),
@@ -52,6 +58,24 @@ class Expectations:
             "aggregates": rows,
         }
         atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+
+
+def _validate(data: Any, path: Path | str) -> None:
+    """The file's shape, checked so that a hand-edited file fails with a message, not deep in pandas."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expectations are a JSON object with spec, methods, tolerances, aggregates; "
+                         f"got a {type(data).__name__} (write one with harness check --write)")
+    missing = [key for key in ("spec", "methods", "aggregates") if key not in data]
+    if missing:
+        raise UsageError(f"{path}: no {', '.join(missing)} (expectations hold spec, methods, tolerances, aggregates)")
+    if not isinstance(data["spec"], dict) or not isinstance(data["methods"], list) or not isinstance(data["aggregates"], list):
+        raise UsageError(f"{path}: spec must be an object, methods and aggregates lists")
+    if not isinstance(data.get("tolerances") or {}, dict):
+        raise UsageError(f"{path}: tolerances must be an object {{metric: number}}")
+    bad = {k: v for k, v in (data.get("tolerances") or {}).items()
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
+    if bad:
+        raise UsageError(f"{path}: tolerances must be non-negative numbers, got {bad}")
 
 
 def _one_run(records: pd.DataFrame) -> pd.DataFrame:

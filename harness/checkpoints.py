@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from harness.errors import UsageError
 from harness.hashing import file_sha256
 
 HF_PATTERN = re.compile(
@@ -22,6 +23,10 @@ HF_PATTERN = re.compile(
 
 class MissingWeightsError(FileNotFoundError):
     """Raised when a method's weights cannot be found; the message says how to get them."""
+
+
+class CheckpointError(UsageError):
+    """A weight file that is not the checkpoint the method needs (not torch.save, wrong keys)."""
 
 
 @dataclass(frozen=True)
@@ -93,14 +98,59 @@ def _download_hf(spec: str, info: WeightsInfo) -> Path:
 
 def load_state_dict(path: Path | str, key: str | None = None) -> dict[str, Any]:
     """Read a state_dict safely, unwrap ``{key: state_dict}`` containers, strip ``module.``."""
-    import torch
-
-    try:
-        data: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"Cannot read checkpoint {path} safely (weights_only=True): {error}") from error
+    data = read_checkpoint(path)
     if key is not None and isinstance(data, Mapping) and key in data:
         data = data[key]
-    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise ValueError(f"{path} does not hold a state_dict" + (f" under '{key}'" if key else ""))
+    if not _tensors(data):
+        raise CheckpointError(f"{path} does not hold a state_dict" + (f" under '{key}'" if key else ""))
     return {k.removeprefix("module."): v for k, v in data.items()}
+
+
+#: How the two torch.save formats begin: a zip archive (since torch 1.6) or a legacy pickle.
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def read_checkpoint(path: Path | str) -> Any:
+    """``torch.load(path, weights_only=True)`` with one-line errors for files that are not checkpoints."""
+    import torch
+
+    check_torch_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"Cannot read checkpoint {path} safely (weights_only=True): {first_line(error)}") from error
+
+
+def check_torch_file(path: Path | str) -> None:
+    """An empty file or one that is no torch.save output (an image, a text file) is a one-line error."""
+    with Path(path).open("rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes): an interrupted download or copy? Fetch the file again")
+    if not head.startswith(_TORCH_MAGIC):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (a file written by torch.save; it starts with {head!r})")
+
+
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of an error's message (torch's are paragraphs), at most 200 characters."""
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)[:200]
+
+
+def _tensors(data: Any) -> bool:
+    import torch
+
+    return isinstance(data, Mapping) and bool(data) and all(isinstance(v, torch.Tensor) for v in data.values())
+
+
+def load_strict(module: Any, state: Mapping[str, Any], path: Path | str, what: str) -> None:
+    """``module.load_state_dict(state, strict=True)``; a mismatch is one line naming the file and a few keys."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [f"{len(found)} {kind} (e.g. {', '.join(found[:3])})"
+                 for kind, found in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes))
+                 if found]
+        raise CheckpointError(f"{path} is not a {what} checkpoint: {'; '.join(parts)}")
+    module.load_state_dict(state, strict=True)

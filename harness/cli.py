@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
+from harness.errors import UsageError
 from harness.spec import RunSpec
 
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True)  # stdout: tables only
+messages = Console(soft_wrap=True, stderr=True)  # stderr: summaries, notes, errors (progress: harness.progress)
 
 
 def _csv(text: str | None) -> list[str]:
@@ -24,9 +27,30 @@ def parse_checkpoints(values: list[str] | None, names: list[str]) -> dict[str, s
         name, sep, path = value.partition("=")
         if sep and name in names:
             result[name] = path
+        elif sep and "/" not in name and ":" not in name and not Path(value).exists():
+            raise UsageError(f"--checkpoint {value}: '{name}' is not a method or label of this run "
+                             f"({', '.join(dict.fromkeys(names))})")
         else:
             result.update({m: value for m in names if m not in result})
     return result
+
+
+def positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_zoom(text: str | None) -> tuple[int, int, int] | None:
+    """``X,Y,SIDE`` in pixels of the evaluation size (checked against it by the grid)."""
+    if not text:
+        return None
+    parts = _csv(text)
+    if len(parts) != 3 or not all(p.lstrip("-").isdigit() for p in parts):
+        raise UsageError(f"--zoom takes X,Y,SIDE (three integers, pixels), got '{text}'")
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def method_entries(args: argparse.Namespace) -> list[str]:
@@ -41,19 +65,31 @@ def method_entries(args: argparse.Namespace) -> list[str]:
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and protocol")
-    group.add_argument("--dataset", default="sample", help="sample (default, embedded), celeba, places2, dunhuang, folder")
-    group.add_argument("--data-root", help="dataset folder (or $HARNESS_DATA_<NAME>)")
-    group.add_argument("--file-list", help="places2: a JSON array or one path per line")
-    group.add_argument("--masks", help="generated, nvidia, buckets, folder, paired (default: the dataset's)")
-    group.add_argument("--mask-root", help="mask folder (nvidia: or $HARNESS_NVIDIA_MASKS)")
-    group.add_argument("--mask-polarity", choices=["white", "black"], default="white", help="which value marks holes")
+    group.add_argument("--dataset", default="sample", metavar="NAME",
+                       help="sample (default, embedded), celeba, places2, dunhuang, folder")
+    group.add_argument("--data-root", metavar="DIR", help="dataset folder (or $HARNESS_DATA_<NAME>)")
+    group.add_argument("--file-list", metavar="FILE", help="places2: a JSON array or one path per line")
+    group.add_argument("--masks", metavar="SET",
+                       help="mask set: generated, nvidia, buckets, folder, paired (default: the dataset's)")
+    group.add_argument("--mask-root", metavar="DIR", help="mask folder (nvidia: or $HARNESS_NVIDIA_MASKS)")
+    group.add_argument("--mask-polarity", choices=["white", "black"], default="white",
+                       help="which value marks holes (default white)")
     group.add_argument("--buckets", help="hole-ratio buckets in percent, default 0-20,20-40,40-60")
-    group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--limit", type=int, help="images per bucket")
-    group.add_argument("--size", type=int, default=256, help="evaluation resolution (default 256, as the paper)")
-    group.add_argument("--resize", default="pil-bilinear", choices=["pil-bilinear", "cv2-bilinear"])
-    group.add_argument("--profile", default="paper", help="metric convention profile(s): paper, hole, lama, "
-                       "edgeconnect (harness list); run: several, comma-separated, score one set of predictions")
+    group.add_argument("--seed", type=int, default=0, metavar="N",
+                       help="seed of the generated masks and of the mask pairing (default 0)")
+    group.add_argument("--limit", type=positive, metavar="N", help="images per bucket (default: all)")
+    group.add_argument("--size", type=positive, default=256, metavar="PX", help="evaluation resolution (default 256, as the paper)")
+    group.add_argument("--resize", default="pil-bilinear", choices=["pil-bilinear", "cv2-bilinear"],
+                       help="how images and masks are resized to --size (default pil-bilinear, as the paper)")
+    group.add_argument("--profile", default="paper", metavar="NAMES",
+                       help=f"metric convention profile(s): {_profile_names()} (default paper; `harness list` "
+                       "describes them); run: several, comma-separated, score one set of predictions")
+
+
+def _profile_names() -> str:
+    from harness.metrics import profiles
+
+    return ", ".join(profiles())
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
@@ -70,37 +106,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.errors import StrictModeError
     from harness.execution import Execution
     from harness.options import parse_pairs
+    from harness.predictor import pick_device
+    from harness.progress import display
+    from harness.registry import add_include_path
     from harness.runner import parse_methods, run
     from harness.summary import run_summary
 
     entries = method_entries(args)
     if not entries:
-        console.print("[red]Name at least one method with --methods[/red] (see `harness list`).")
-        return 2
+        raise UsageError("name at least one method with --methods (see `harness list`)")
+    add_include_path(*(args.include_path or []))
+    if args.lpips_weights:
+        os.environ["HARNESS_LPIPS_WEIGHTS"] = str(Path(args.lpips_weights).expanduser().resolve())
+    for device in (args.device, args.metrics_device):
+        pick_device(device)  # an unusable --device is an error before anything is built
     names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
     base = spec_from_args(args)
     for profile in _csv(base.profile) or ["paper"]:  # several profiles score one set of cached predictions
         spec = dataclasses.replace(base, profile=profile)
         try:
-            result = run(
-                spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
-                Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
-                _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
-                inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
-                execution=Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
-                keep=args.keep_outputs, workers=args.workers, metrics_device=args.metrics_device,
-            )
+            with display(not args.no_progress) as shown:
+                result = run(
+                    spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
+                    Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
+                    _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
+                    inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
+                    execution=Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
+                    keep=args.keep_outputs, workers=args.workers, metrics_device=args.metrics_device,
+                    name_plugins=True,
+                )
         except StrictModeError as error:
-            console.print(f"[red]--strict: {error}[/red]", highlight=False)
+            messages.print(f"[red]--strict: {error}[/red]", highlight=False)
             return 1
         labels = [m.label for m in result.methods]
         records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
         console.print(render(records[records["method"].isin(labels)], "markdown",
                              set_metrics=sets[sets["method"].isin(labels)]), markup=False)
-        for line in run_summary(result):
-            console.print(line, markup=False, highlight=False)
+        for line in run_summary(result, shown.stage_times()):
+            messages.print(line, markup=False, highlight=False)
         _print_failures(result.failures)
-        console.print(f"Results: {result.run_dir}", markup=False)
     return 0
 
 
@@ -116,11 +160,11 @@ def _metric_names(spec: RunSpec, no_lpips: bool) -> tuple[str, ...] | None:
 def _print_failures(failures) -> None:
     if not failures:
         return
-    console.print(f"[yellow]{len(failures)} failed item(s):[/yellow]")
+    messages.print(f"[yellow]{len(failures)} failed item(s):[/yellow]")
     for failure in failures[:20]:
-        console.print(f"  {failure.method} {failure.item_id} [{failure.stage}] {failure.reason}", markup=False, highlight=False)
+        messages.print(f"  {failure.method} {failure.item_id} [{failure.stage}] {failure.reason}", markup=False, highlight=False)
     if len(failures) > 20:
-        console.print(f"  ... and {len(failures) - 20} more (input_failures.csv and the records' status and reason columns)")
+        messages.print(f"  ... and {len(failures) - 20} more (input_failures.csv and the records' status and reason columns)")
 
 
 def _select(frame, args: argparse.Namespace):
@@ -175,11 +219,24 @@ def _report_text(records, sets, args: argparse.Namespace) -> str:
     if args.paired:
         from harness.stats import paired_comparison
 
-        method_a, method_b = _csv(args.paired)
+        method_a, method_b = _paired_methods(args.paired, records)
         return render.table(paired_comparison(records, method_a, method_b), fmt,
                             ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
                             f"Paired comparison {method_a} (a) vs {method_b} (b) on the items both scored")
     return render_runs(records, fmt, combine=args.combine, set_metrics=sets)
+
+
+def _paired_methods(text: str, records) -> tuple[str, str]:
+    """``--paired A,B``: two different methods, each with records here."""
+    names = _csv(text)
+    if len(names) != 2 or names[0] == names[1]:
+        raise UsageError(f"--paired takes two different methods A,B, got '{text}'")
+    present = list(dict.fromkeys(records["method"])) if len(records) else []
+    absent = [n for n in names if n not in present]
+    if absent:
+        raise UsageError(f"--paired: no records of {', '.join(absent)} here (methods with records: "
+                         f"{', '.join(present) or 'none'})")
+    return names[0], names[1]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -192,17 +249,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.no_run:
         run_dir = find_run(root, expected)
     else:  # metrics are recomputed from the cached outputs: a changed metric is caught on a warm cache
-        run_dir = run(expected.spec, list(expected.methods), out=root, show_progress=not args.no_progress,
-                      replace=True, rescore=True).run_dir
+        from harness.progress import display
+
+        with display(not args.no_progress):
+            run_dir = run(expected.spec, list(expected.methods), out=root, show_progress=not args.no_progress,
+                          replace=True, rescore=True).run_dir
     records = load_records(run_dir)
     if args.write:
         fingerprint = read_run(run_dir)[1].get("data_fingerprint")
         expectations_from_records(expected.spec, list(expected.methods), records, fingerprint).write(args.expected)
-        console.print(f"Wrote expectations to {args.expected}")
+        messages.print(f"Wrote expectations to {args.expected}")
         return 0
     diff = compare(expected, records)
     bad = diff[~diff["ok"]]
-    console.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
+    messages.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
     if not bad.empty:
         console.print("[red]Regressions:[/red]")
         console.print(bad.to_string(index=False), markup=False)
@@ -223,17 +283,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.grids import comparison_grid
     from harness.records import find_runs, load_records, runs_root
 
+    zoom = parse_zoom(args.zoom)
     root = Path(args.runs) if args.runs else runs_root()
     records = load_records(root)
-    methods = _csv(args.methods) or list(dict.fromkeys(records["method"]))
-    runs = [r for r in find_runs(root) if r.name in set(records.loc[records["dataset"] == args.dataset, "run"])]
+    mine = records[records["dataset"] == args.dataset] if len(records) else records
+    if mine.empty:
+        raise UsageError(f"no run of dataset '{args.dataset}' under {root}")
+    methods = _csv(args.methods) or list(dict.fromkeys(mine["method"]))
+    held = mine.groupby("run")["method"].agg(set)
+    runs = [r for r in find_runs(root) if r.name in held.index and set(methods) <= held[r.name]]
     if not runs:
-        console.print(f"No run of dataset '{args.dataset}' under {root}", markup=False)
-        return 2
-    zoom = tuple(int(v) for v in _csv(args.zoom)) if args.zoom else None
-    grid = comparison_grid(runs[0], methods, records, args.bucket, args.samples, zoom)
+        listing = "; ".join(f"{run}: {', '.join(sorted(found))}" for run, found in held.items())
+        raise UsageError(f"no run of dataset '{args.dataset}' holds all of {', '.join(methods)} (runs: {listing})")
+    grid = comparison_grid(runs[0], methods, records, args.bucket, args.samples, zoom, args.scores)
     grid.save(args.output)
-    console.print(f"Wrote {args.output} ({grid.width}x{grid.height}) from {runs[0]}", markup=False)
+    messages.print(f"Wrote {args.output} ({grid.width}x{grid.height}) from {runs[0]}", markup=False)
     return 0
 
 
@@ -242,26 +306,29 @@ def cmd_fig7(args: argparse.Namespace) -> int:
     import torch
 
     from harness.manifest import build_manifest
+    from harness.predictor import pick_device
+    from harness.progress import display, track
     from harness.records import runs_root
     from harness.options import bind, check_known, parse_pairs
     from harness.registry import load_predictor, method_entry
     from harness.runner import weights_hint
     from misf.fig7 import fig7_values, plot_fig7
 
+    pick_device(args.device)
     spec = spec_from_args(args)
     spec = dataclasses.replace(spec, limit=args.samples)
-    manifest = build_manifest(spec)
     factory, given = method_entry(args.method).factory(), parse_pairs(args.option)
     check_known({args.method: factory}, given)
     options = bind(factory, given, weights_hint(spec))
     predictor = load_predictor(args.method, checkpoint=args.checkpoint, device=args.device, **options)
 
     def items():
-        for item in manifest.items:
+        for item in track(manifest.items, f"fig7 {args.method}", overall=True):
             image, mask = manifest.load(item)
             yield item.item_id, item.bucket, torch.from_numpy(image).permute(2, 0, 1).float() / 255, torch.from_numpy(mask)[None]
 
-    with torch.inference_mode():
+    with display(not args.no_progress), torch.inference_mode():
+        manifest = build_manifest(spec)
         values = fig7_values(predictor, items(), args.batch_size)
     out = Path(args.output) if args.output else runs_root() / "fig7" / f"{spec.run_name()}-{args.method}"
     out.mkdir(parents=True, exist_ok=True)
@@ -269,7 +336,7 @@ def cmd_fig7(args: argparse.Namespace) -> int:
     plot_fig7(values, out / "fig7.png", f"{args.method} on {spec.dataset}")
     summary = values.groupby("bucket")[["ncc_pre", "ncc_post", "ncc_pre_hole", "ncc_post_hole"]].mean()
     print(summary.to_string())
-    console.print(f"Wrote {out / 'fig7_values.csv'} and {out / 'fig7.png'}", markup=False)
+    messages.print(f"Wrote {out / 'fig7_values.csv'} and {out / 'fig7.png'}", markup=False)
     return 0
 
 
@@ -283,20 +350,63 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The example block at the end of each subcommand's --help.
+EXAMPLES = {
+    "run": """examples:
+  harness run --methods telea,biharmonic --limit 2              # quick look on the embedded sample
+  harness run --methods misf,lama --dataset celeba --data-root ~/data/celeba --masks nvidia \\
+              --mask-root ~/masks --checkpoint misf=~/w/celebA_InpaintingModel_gen.pth
+  harness run --methods mine=myplug:factory --include-path ~/code  # your model (README: Your own model)
+  harness run --methods telea > table.md 2> progress.log         # table on stdout, progress on stderr""",
+    "report": """examples:
+  harness report                                  # one markdown table per run under ./runs
+  harness report --format latex --output table.tex
+  harness report --paired misf,rfrnet             # paired test per metric and bucket""",
+    "check": """examples:
+  harness check --expected results/expected/sample-classical.json
+  harness check --expected my.json --write         # (re)write expectations from a run""",
+    "compare": """examples:
+  harness compare --methods telea,biharmonic --bucket 40-60 --samples 3 --output fig5.png
+  harness compare --methods telea,biharmonic --zoom 96,96,64 --scores PSNR,LPIPS""",
+    "fig7": """examples:
+  harness fig7 --checkpoint random --samples 2 --size 64     # untrained demo, titled as such
+  harness fig7 --checkpoint ~/w/celebA_InpaintingModel_gen.pth --dataset celeba --samples 1000""",
+    "cache": """examples:
+  harness cache info
+  harness cache prune --temp --damaged""",
+    "list": """examples:
+  harness list""",
+}
+
+
+def _sub(sub, name: str, help: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, epilog=EXAMPLES[name],
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    from harness import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="harness", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Evaluate inpainting methods (MISF, its baselines, your own models) under one protocol.",
+        epilog="quick start:\n  harness list\n  harness run --methods telea,biharmonic --limit 2\n  harness report\n\n"
+               "`harness COMMAND --help` shows each command's options and examples.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="evaluate methods on a dataset x mask buckets")
-    p.add_argument("--methods", help="comma-separated METHOD or LABEL=METHOD (registered names or pkg.module:factory)")
+    p = _sub(sub, "run", "evaluate methods on a dataset x mask buckets")
+    p.add_argument("--methods", metavar="LIST", help="comma-separated METHOD or LABEL=METHOD (registered names or pkg.module:factory)")
     p.add_argument("--method", action="append", help="one method (repeatable)")
     p.add_argument("--name", help="label for the results of a single method (e.g. two checkpoints of one method)")
     p.add_argument("--replace", action="store_true", help="let a label's new results replace those of another predictor")
-    p.add_argument("--checkpoint", action="append", help="PATH for every method, or LABEL=PATH / METHOD=PATH (repeatable)")
-    p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: CUDA when present)")
+    p.add_argument("--checkpoint", action="append", metavar="[NAME=]PATH", help="PATH for every method, or LABEL=PATH / METHOD=PATH (repeatable)")
+    p.add_argument("--device", metavar="DEV", help="cuda, cpu, cuda:1 ... (default: CUDA when present)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="passed to the method factories (repeatable)")
-    p.add_argument("--batch-size", type=int, help="items per batch (default per device: 32 on a GPU, 1 on a CPU)")
-    p.add_argument("--workers", type=int, help="loader processes decoding items (default per device)")
+    p.add_argument("--include-path", action="append", metavar="DIR",
+                   help="folder to import pkg.module:factory plug-ins from (repeatable; the current folder is searched too)")
+    p.add_argument("--batch-size", type=positive, metavar="N", help="items per batch (default per device: 32 on a GPU, 1 on a CPU)")
+    p.add_argument("--workers", type=int, metavar="N", help="loader processes decoding items (default per device; 0: none)")
     p.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"], default="fp32",
                    help="model arithmetic (default fp32 without TF32, as the official numbers); part of the cache key")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format for the model")
@@ -305,11 +415,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-outputs", choices=["holes", "full", "none"], default="holes",
                    help="what the cache keeps of each prediction: its hole pixels (default, lossless for every metric "
                    "and grid), all of it, or nothing (metrics only)")
-    p.add_argument("--metrics-device", help="where metrics run (default: the model's device; cpu: scikit-image)")
-    p.add_argument("--out", help="runs folder (default ./runs or $HARNESS_RUNS)")
+    p.add_argument("--metrics-device", metavar="DEV", help="where metrics run (default: the model's device; cpu: scikit-image)")
+    p.add_argument("--out", metavar="DIR", help="runs folder (default ./runs or $HARNESS_RUNS)")
     p.add_argument("--strict", action="store_true", help="any failed item is fatal (after writing what is done)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress display (it goes to stderr: bars on a terminal, timestamped lines otherwise)")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (it needs the VGG16 backbone)")
+    p.add_argument("--lpips-weights", metavar="FILE", help="torchvision's vgg16-397923af.pth for LPIPS offline "
+                   "(or $HARNESS_LPIPS_WEIGHTS; default: torchvision's cache, downloaded once)")
     p.add_argument("--set-metrics", metavar="NAMES", help="set-level metrics per bucket: FID,KID,P-IDS,U-IDS (Inception features)")
     p.add_argument("--inception-weights", metavar="FILE", help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth "
                    "(or $HARNESS_INCEPTION_WEIGHTS, or the torch hub cache)")
@@ -318,53 +431,58 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_arguments(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("report", help="tables from run folders (no recomputation)")
-    p.add_argument("--runs", help="runs folder or one run (default ./runs or $HARNESS_RUNS)")
-    p.add_argument("--format", choices=["markdown", "latex", "csv"], default="markdown")
-    p.add_argument("--dataset")
-    p.add_argument("--run", help="only runs whose folder name starts with this")
-    p.add_argument("--methods")
+    p = _sub(sub, "report", "tables from run folders (no recomputation)")
+    p.add_argument("--runs", metavar="DIR", help="runs folder or one run (default ./runs or $HARNESS_RUNS)")
+    p.add_argument("--format", choices=["markdown", "latex", "csv"], default="markdown", help="default markdown")
+    p.add_argument("--dataset", metavar="NAME", help="only runs of this dataset")
+    p.add_argument("--run", metavar="PREFIX", help="only runs whose folder name starts with this")
+    p.add_argument("--methods", metavar="LIST", help="only these methods or labels (comma-separated)")
     p.add_argument("--combine", action="store_true", help="pool the runs of each dataset into one table (says which)")
     p.add_argument("--profiles", metavar="A,B", help="the same items under several metric profiles, side by side")
-    p.add_argument("--output", help="write to this file instead of stdout")
+    p.add_argument("--output", metavar="FILE", help="write to this file instead of stdout")
     p.add_argument("--paper", choices=["table2", "table3", "table4"], help="the paper's table layout, measured beside published")
-    p.add_argument("--extra-methods", help="with --paper: harness methods to add as rows (measured only)")
+    p.add_argument("--extra-methods", metavar="LIST", help="with --paper: harness methods to add as rows (measured only)")
     p.add_argument("--reproduction", action="store_true", help="measured - published per cell, tolerances, the paper's claims")
     p.add_argument("--confidence", action="store_true", help="per cell: images and bootstrap 95%% CI of the mean")
     p.add_argument("--paired", metavar="A,B", help="paired test of two methods per metric and bucket")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("check", help="compare a run's aggregates with committed expectations")
-    p.add_argument("--expected", required=True)
-    p.add_argument("--runs")
+    p = _sub(sub, "check", "compare a run's aggregates with committed expectations")
+    p.add_argument("--expected", required=True, metavar="FILE",
+                   help="expectations JSON: spec, methods, tolerances, aggregates (e.g. results/expected/*.json)")
+    p.add_argument("--runs", metavar="DIR", help="runs folder (default ./runs or $HARNESS_RUNS)")
     p.add_argument("--no-run", action="store_true", help="only read existing records")
     p.add_argument("--write", action="store_true", help="(re)write the expectations from the run")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("compare", help="Fig. 5-style grid from cached outputs: input | methods | ground truth")
-    p.add_argument("--runs")
-    p.add_argument("--dataset", default="sample")
-    p.add_argument("--methods", help="columns, in order (default: every method of the run)")
-    p.add_argument("--bucket", help="only items of this bucket, e.g. 40-60")
-    p.add_argument("--samples", type=int, default=4)
-    p.add_argument("--zoom", metavar="X,Y,SIDE", help="red box and enlarged crop of this square")
-    p.add_argument("--output", default="comparison.png")
+    p = _sub(sub, "compare", "Fig. 5-style grid from cached outputs: input | methods | ground truth")
+    p.add_argument("--runs", metavar="DIR", help="runs folder (default ./runs or $HARNESS_RUNS); the first run "
+                   "holding every method is used")
+    p.add_argument("--dataset", default="sample", metavar="NAME", help="dataset of the run (default sample)")
+    p.add_argument("--methods", metavar="LIST", help="columns, in order (default: every method of the run)")
+    p.add_argument("--bucket", metavar="NAME", help="only items of this bucket, e.g. 40-60")
+    p.add_argument("--samples", type=positive, default=4, metavar="N", help="rows: items scored by every method (default 4)")
+    p.add_argument("--zoom", metavar="X,Y,SIDE", help="red box and enlarged crop of this square (pixels at the run's size)")
+    p.add_argument("--scores", metavar="NAMES", help="metrics to print under each method's panel, e.g. PSNR,LPIPS")
+    p.add_argument("--output", default="comparison.png", metavar="FILE", help="PNG file to write (default comparison.png)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("fig7", help="the paper's Fig. 7 feature cross-correlation (MISF and Sem-Filter variants)")
-    p.add_argument("--method", default="misf")
+    p = _sub(sub, "fig7", "the paper's Fig. 7 feature cross-correlation (MISF and Sem-Filter variants)")
+    p.add_argument("--method", default="misf", help="a MISF-family method (default misf)")
     p.add_argument("--checkpoint", help="generator file, hf://..., or 'random' (an untrained demo, titled as such)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE")
-    p.add_argument("--samples", type=int, default=8, help="examples per mask bucket")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--device")
-    p.add_argument("--output", help="output folder (default runs/fig7/<run>-<method>)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="passed to the method factory (repeatable)")
+    p.add_argument("--samples", type=positive, default=8, metavar="N", help="examples per mask bucket (default 8)")
+    p.add_argument("--batch-size", type=positive, default=4, metavar="N", help="examples per batch (default 4)")
+    p.add_argument("--device", metavar="DEV", help="cuda, cpu, cuda:1 ... (default: CUDA when present)")
+    p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
+    p.add_argument("--output", metavar="DIR", help="output folder (default runs/fig7/<run>-<method>)")
     add_spec_arguments(p)
     p.set_defaults(func=cmd_fig7)
 
-    p = sub.add_parser("cache", help="size of the cache, verify its entries, prune")
-    p.add_argument("action", choices=["info", "verify", "prune"])
+    p = _sub(sub, "cache", "size of the cache, verify its entries, prune")
+    p.add_argument("action", choices=["info", "verify", "prune"], help="info: size per method; verify: read every "
+                   "entry; prune: remove what the flags below select")
     p.add_argument("--temp", action="store_true", help="prune: stray temporary files of killed writers")
     p.add_argument("--damaged", action="store_true", help="prune: entries that fail verification")
     p.add_argument("--method", help="prune: every entry of this method or label")
@@ -372,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--legacy", action="store_true", help="prune: files of the older per-item cache layout")
     p.set_defaults(func=cmd_cache)
 
-    p = sub.add_parser("list", help="methods, datasets, mask sets and profiles, and what is present here")
+    p = _sub(sub, "list", "methods, datasets, mask sets and profiles, and what is present here")
     p.set_defaults(func=cmd_list)
     from harness.train_cli import add_train_parser
     add_train_parser(sub)
@@ -380,21 +498,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.errors import Interrupted
+    """Exit codes: 0 done, 1 regression or --strict failure, 2 a user's mistake (one ``error:`` line), 130 Ctrl-C.
+
+    User-facing errors are :class:`harness.errors.UsageError` (unknown names, bad flags, wrong
+    files, failing plug-ins), missing files and weights, ``ValueError`` raised by the harness's
+    input checks, and writes refused by the file system; anything else is a bug and keeps its traceback.
+    """
+    from harness.errors import Interrupted, storage_message
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except Interrupted as error:
-        console.print(str(error), markup=False, highlight=False, style="yellow")
+        messages.print(str(error), markup=False, highlight=False, style="yellow")
         return 130
     except KeyboardInterrupt:
-        console.print("interrupted before any method ran; nothing to resume", style="yellow")
+        messages.print("interrupted before any method ran; nothing to resume", style="yellow")
         return 130
-    except (FileNotFoundError, KeyError, ValueError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        console.print(f"error: {message}", markup=False, highlight=False, style="red")
-        return 2
+    except (UsageError, FileNotFoundError, ValueError) as error:
+        return _error(str(error))
+    except OSError as error:
+        message = storage_message(error)
+        if message is None:
+            raise
+        return _error(message)
+
+
+def _error(message: str) -> int:
+    messages.print(f"error: {message}", markup=False, highlight=False, style="red")
+    return 2
 
 
 if __name__ == "__main__":

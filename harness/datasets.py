@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness.errors import UnknownName
 from harness.images import read_image
 from masks.sources import FileMaskSet, MaskFile, image_files
 
@@ -213,7 +214,7 @@ def datasets() -> dict[str, DatasetSource]:
 def dataset_source(name: str) -> DatasetSource:
     known = datasets()
     if name not in known:
-        raise KeyError(f"unknown dataset '{name}'; known: {', '.join(known)}")
+        raise UnknownName(f"unknown dataset '{name}'; known: {', '.join(known)}")
     return known[name]
 
 

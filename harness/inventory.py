@@ -1,15 +1,12 @@
 """What the harness knows and what is present on this machine (``harness list``)."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import torch
 from tabulate import tabulate
 
 from harness.checkpoints import weights_dir
 from harness.datasets import datasets
 from harness.metrics import profiles
-from harness.metrics.lpips_model import BACKBONE_FILES
+from harness.metrics.lpips_model import backbone_status
 from harness.registry import methods
 from masks.sources import mask_sources
 
@@ -23,8 +20,7 @@ def _weights_status(entry) -> str:
 
 def inventory_tables() -> list[tuple[str, str]]:
     method_rows = [[name, entry.description, _weights_status(entry)] for name, entry in sorted(methods().items())]
-    lpips_file = Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES["vgg"]
-    lpips = "LPIPS backbone " + ("present" if lpips_file.is_file() else f"missing ({lpips_file})")
+    lpips = backbone_status()
     profile_rows = [[p.name, p.description, lpips if any("model" in m.needs for m in p.metric_objects()) else "ready"]
                     for p in profiles().values()]
     return [

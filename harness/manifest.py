@@ -32,6 +32,7 @@ from harness.cache import cache_root
 from harness.csvfiles import csv_text
 from harness.datasets import Dataset, load_dataset
 from harness.images import InputError, array_sha256, exif_orientation, prepare_image
+from harness.progress import stage, track
 from harness.spec import RunSpec
 from masks.buckets import DEFAULT_BUCKET, Bucket, bucket_of, hole_ratio, parse_buckets
 from masks.generator import free_form_mask
@@ -134,7 +135,7 @@ def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec) -> list[_Measured]
     except (OSError, ValueError, TypeError):
         pass
     measured = []
-    for mask in mask_set.files:
+    for mask in track(mask_set.files, "measuring masks"):
         try:
             array = mask_set.load(mask, spec.size, spec.resize)
         except InputError as error:
@@ -228,6 +229,11 @@ class _Builder:
 
 
 def build_manifest(spec: RunSpec) -> Manifest:
+    with stage("manifest"):
+        return _build(spec)
+
+
+def _build(spec: RunSpec) -> Manifest:
     dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white)
     buckets = parse_buckets(spec.buckets)
     source = mask_source(spec.masks or dataset.default_masks)
@@ -248,7 +254,7 @@ def _materialise(spec: RunSpec, dataset: Dataset, builder: _Builder, loaders: di
     image_sha: dict[int, str] = {}
     broken: dict[int, str] = {}
     exif = []
-    for index in sorted({p[1] for p in builder.pairs}):
+    for index in track(sorted({p[1] for p in builder.pairs}), "decoding images"):
         image = dataset.images[index]
         try:
             image_sha[index] = array_sha256(prepare_image(image.load(), spec.size, spec.resize))

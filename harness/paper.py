@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 from tabulate import tabulate
 
+from harness.errors import UnknownName
 from harness import latex, render
 from harness.marks import OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, legend
 from harness.metrics.registry import column, higher_is_better
@@ -70,7 +71,7 @@ def table_columns(table: str) -> list[tuple[str, str]]:
     """The (dataset, mask_ratio) columns of a table, in the paper's order."""
     rows = published().query("table == @table")
     if rows.empty:
-        raise KeyError(f"Unknown table '{table}'; known: {', '.join(TABLES)}")
+        raise UnknownName(f"Unknown table '{table}'; known: {', '.join(TABLES)}")
     return list(dict.fromkeys(zip(rows["dataset"], rows["mask_ratio"])))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from harness.errors import UsageError
 from harness.hashing import file_sha256, sha256_json
 
 
@@ -114,10 +115,19 @@ class Predictor(ABC):
 
 
 def pick_device(device: str | torch.device | None) -> torch.device:
-    """`None` means CUDA when present, else CPU."""
+    """`None` means CUDA when present, else CPU; a device this machine does not have is a UsageError."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"--device {device}: not a device name (cpu, cuda, cuda:1, mps)") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA GPU is usable here (torch.cuda.is_available() is False); "
+                         "use --device cpu")
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return chosen
 
 
 class TorchPredictor(Predictor):

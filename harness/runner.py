@@ -7,7 +7,7 @@ the batches in flight and a rerun resumes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as _replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +22,9 @@ from harness.metrics.registry import set_metric
 from harness.options import bind, check_known
 from harness.pipeline import tune_allocator
 from harness.predictor import pick_device
+from harness.progress import current, stage
 from harness.records import MethodRecords, claim_label, runs_root, write_run
+from harness.results import write_results
 from harness.registry import load_predictor, method_entry
 from harness.spec import RunSpec
 
@@ -74,6 +76,17 @@ class RunResult:
 PAPER_DATASETS = ("celeba", "places2", "dunhuang")
 
 
+def plugin_label(request: MethodRequest, predictor: Any, taken: set[str]) -> MethodRequest:
+    """A plug-in given without a label (``pkg.module:factory``) goes under its predictor's ``name``,
+    else its factory's name, when that label is free in the run."""
+    if request.label != request.method or ":" not in request.method:
+        return request
+    for label in (predictor.name, request.method.partition(":")[2]):
+        if label and label != "unnamed" and label not in taken:
+            return _replace(request, label=label)
+    return request
+
+
 def weights_hint(spec: RunSpec) -> dict[str, str]:
     """``dataset=`` for factories choosing default weights; other datasets get each method's default."""
     return {"dataset": spec.dataset} if spec.dataset in PAPER_DATASETS else {}
@@ -121,6 +134,7 @@ def run(
     keep: str = "holes",
     workers: int | None = None,
     metrics_device: str | None = None,
+    name_plugins: bool = False,
 ) -> RunResult:
     """Evaluate ``methods`` on ``spec``; writes ``<out>/<run name>/`` and returns it.
 
@@ -132,13 +146,16 @@ def run(
     torch-fidelity's Inception with ``inception_weights``), with ``set_bootstrap`` resamples
     for their intervals. ``execution`` (precision, channels_last, compile, cuDNN autotuning) is
     part of each predictor's identity; ``keep`` is what of each prediction the cache keeps
-    (holes, full, none); ``batch_size`` and ``workers`` default per device.
+    (holes, full, none); ``batch_size`` and ``workers`` default per device. ``name_plugins``
+    labels unlabelled plug-ins by their predictor's name (:func:`plugin_label`; the command line does).
     """
     requests = parse_methods(methods, checkpoints)
     manifest = build_manifest(spec)
     run_dir = Path(out or runs_root()) / manifest.run_name()
     write_run(run_dir, manifest)
     result = RunResult(run_dir, manifest)
+    if current() is not None:
+        current().expect(len(manifest.items) * len(requests))
     if strict and manifest.failures:
         raise StrictModeError(f"{len(manifest.failures)} input(s) failed; first: {manifest.failures[0].reason}")
     cache = Cache()
@@ -153,10 +170,14 @@ def run(
     hint, options = weights_hint(manifest.spec), options or {}
     factories = {r.label: method_entry(r.method).factory() for r in requests}
     check_known(factories, options)
-    evaluations = []
+    evaluations, taken = [], {r.label for r in requests}
     for request in requests:
         chosen = bind(factories[request.label], options, hint)
-        predictor = load_predictor(request.method, checkpoint=request.checkpoint, device=device, **chosen)
+        with stage("load models"):
+            predictor = load_predictor(request.method, checkpoint=request.checkpoint, device=device, **chosen)
+        if name_plugins:
+            request = plugin_label(request, predictor, taken)
+            taken.add(request.label)
         configure(predictor, execution)
         if predictor.device.type == "cpu":
             tune_allocator()
@@ -170,8 +191,10 @@ def run(
                                 evaluation.metrics)
         cache.describe_method(evaluation.fingerprint, {"label": request.label, "method": request.method,
                                                        "checkpoint": request.checkpoint, "config": info["config"]})
-        result.methods.append(_evaluate(evaluation, records, manifest.items, show_progress))
+        with stage(f"evaluate {request.label}"):
+            result.methods.append(_evaluate(evaluation, records, manifest.items, show_progress))
         evaluation.predictor = None  # release the model before the next method's evaluation
+    write_results(run_dir)
     if strict and result.failures:
         first = result.failures[0]
         raise StrictModeError(f"{len(result.failures)} item(s) failed; first: {first.method} {first.item_id}: {first.reason}")

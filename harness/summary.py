@@ -1,4 +1,5 @@
-"""The few lines a run ends with: what was scored, what failed and why, what was noticed."""
+"""The few lines a run ends with: what was scored, what failed and why, what was noticed, how
+long each stage took and where the records are."""
 from __future__ import annotations
 
 from collections import Counter
@@ -10,7 +11,14 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def run_summary(result: RunResult) -> list[str]:
+def _reasons(failures) -> str:
+    """Failures counted by stage and reason (the three most common), e.g. ``2 predict: NaN in output``."""
+    counts = Counter((f.stage, f.reason.split(": ")[0][:80]) for f in failures)
+    shown = [f"{n} {stage}: {reason}" for (stage, reason), n in counts.most_common(3)]
+    return "; ".join(shown) + ("; ..." if len(counts) > 3 else "")
+
+
+def run_summary(result: RunResult, stage_times: dict[str, float] | None = None) -> list[str]:
     manifest = result.manifest
     lines = [f"{_plural(len(manifest.items), 'item')} in {_plural(len(manifest.bucket_sizes()), 'bucket')}; "
              f"{_plural(len(manifest.failures), 'input failure')}"
@@ -31,4 +39,10 @@ def run_summary(result: RunResult) -> list[str]:
         lines.append(f"{method.label}: " + ", ".join(parts))
         if method.note:
             lines.append(f"  note: {method.note}")
+    method_failures = [f for m in result.methods for f in m.failures]
+    if method_failures:
+        lines.append(f"failures by reason: {_reasons(method_failures)}")
+    if stage_times:
+        lines.append("time: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stage_times.items()))
+    lines.append(f"records: {result.run_dir}/methods/<label>/records.csv, aggregates: {result.run_dir}/results.json")
     return lines

@@ -25,10 +25,15 @@ RECIPE_OPTIONS = (
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     """The ``train`` subcommand (TrainConfig is imported only when it runs: it pulls in the models)."""
+    about = "train a MISF-family method (official losses, optimisers and update order, misf.md §15)"
     p = subparsers.add_parser(
-        "train", help="train a MISF-family method (official losses, optimisers and update order, misf.md §15)"
+        "train", help=about, description=about, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  harness train --method misf-sem-filter-f2 --dataset celeba --data-root ~/data/celeba --masks nvidia\n"
+               "  harness train --method misf --size 32 --batch-size 2 --iterations 2 --vgg-weights random  # smoke test",
     )
-    p.add_argument("--method", required=True, choices=list(METHOD_VARIANTS))
+    p.add_argument("--method", required=True, choices=list(METHOD_VARIANTS), metavar="METHOD",
+                   help=f"one of {', '.join(METHOD_VARIANTS)}")
     p.add_argument("--dataset", default="sample", help="celeba (train split; val split held out), places2, dunhuang, folder, sample")
     p.add_argument("--data-root", help="dataset folder (or $HARNESS_DATA_<NAME>)")
     p.add_argument("--file-list", help="places2: the training list (a JSON array or one path per line)")
@@ -48,8 +53,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="default: cuda when available, else cpu")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA (no effect on CPU)")
     p.add_argument("--update-order", choices=["official", "textbook"], help="default official (misf.md §15.4)")
-    p.add_argument("--vgg-weights", help="local vgg19 state_dict (default: torchvision's cache of vgg19-dcbb9e9d.pth)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--vgg-weights", help="local vgg19 state_dict (default: torchvision's cache of vgg19-dcbb9e9d.pth); "
+                   "'random': an untrained VGG19 for smoke tests (losses are then not the paper's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
 
@@ -87,7 +93,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.dataset, args.data_root, args.file_list, args.eval_images
     )
     masks = mask_pool(args.masks or default_masks, args.mask_root, config.size, config.seed, paired)
-    vgg = load_vgg19(args.vgg_weights)  # fails here, before any step, when the weights are unavailable
+    random_vgg = args.vgg_weights == "random"
+    vgg = load_vgg19(None if random_vgg else args.vgg_weights, random_init=random_vgg)  # fails here, before any step
+    if random_vgg:
+        console.print("[yellow]--vgg-weights random: perceptual and style losses use an untrained VGG19 (smoke test only)[/yellow]")
     held_out = HeldOut.build(eval_items, masks) if config.eval_every or config.sample_every else None
     out = _out_dir(args, config.seed)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -31,9 +33,12 @@ def parse_buckets(text: str | None) -> tuple[Bucket, ...]:
     for part in text.split(","):
         low, _, high = part.strip().partition("-")
         try:
-            buckets.append(Bucket(f"{low}-{high}", float(low) / 100, float(high) / 100))
+            bucket = Bucket(f"{low}-{high}", float(low) / 100, float(high) / 100)
         except ValueError:
-            raise ValueError(f"bad bucket '{part}': use percent ranges like 0-20,20-40") from None
+            raise UsageError(f"bad bucket '{part}': use percent ranges like 0-20,20-40") from None
+        if not 0 <= bucket.low < bucket.high <= 1:
+            raise UsageError(f"bad bucket '{part}': the low end must be below the high end, both within 0-100 percent")
+        buckets.append(bucket)
     return tuple(buckets)
 
 

@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Callable
 
+from harness.errors import UnknownName
 from harness.images import prepare_mask, read_mask
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -158,7 +159,7 @@ def mask_sources() -> dict[str, MaskSource]:
 def mask_source(name: str) -> MaskSource:
     known = mask_sources()
     if name not in known:
-        raise KeyError(f"unknown mask set '{name}'; known: {', '.join(known)}")
+        raise UnknownName(f"unknown mask set '{name}'; known: {', '.join(known)}")
     return known[name]
 
 

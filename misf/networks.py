@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.errors import UnknownName
 from misf.filtering import TAPS, pixel_filter
 
 #: Raw feature-kernel groups the KPB predicts (576 = 64*9 channels, expanded per level).
@@ -283,7 +284,7 @@ class InpaintGenerator(BaseNetwork):
 def build_generator(variant: str = "misf", init_weights: bool = True) -> InpaintGenerator:
     """The generator of a named variant (see :data:`VARIANTS`)."""
     if variant not in VARIANTS:
-        raise KeyError(f"Unknown MISF variant '{variant}'. Known: {', '.join(VARIANTS)}")
+        raise UnknownName(f"Unknown MISF variant '{variant}'. Known: {', '.join(VARIANTS)}")
     return InpaintGenerator(VARIANTS[variant], init_weights=init_weights)
 
 

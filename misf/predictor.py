@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from harness.checkpoints import load_state_dict, resolve_checkpoint
+from harness.checkpoints import load_state_dict, load_strict, resolve_checkpoint
 from harness.predictor import SizeSpec, TorchPredictor
 from misf.networks import InpaintGenerator, build_generator
 from misf.weights import METHOD_VARIANTS, WEIGHTS, weight_file_name
@@ -101,10 +101,7 @@ def build_predictor(
         return MISFPredictor(method, generator, None, device, seed=int(seed))
     path = resolve_checkpoint(checkpoint, WEIGHTS[method], file_name=file_name)
     generator = build_generator(variant, init_weights=False)
-    try:
-        generator.load_state_dict(load_state_dict(path, key="generator"), strict=True)
-    except RuntimeError as error:
-        raise ValueError(f"{path} is not a {method} generator checkpoint: {error}") from error
+    load_strict(generator, load_state_dict(path, key="generator"), path, f"{method} generator")
     return MISFPredictor(method, generator, path, device)
 
 

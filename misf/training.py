@@ -27,6 +27,7 @@ from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from harness.errors import UnknownName
 from harness.atomic import atomic_write_bytes, atomic_write_text
 from harness.metrics import get_profile
 from harness.metrics.scoring import Scorer
@@ -61,7 +62,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_VARIANTS:
-            raise KeyError(f"'{self.method}' is not a MISF-family method; choose from {', '.join(METHOD_VARIANTS)}")
+            raise UnknownName(f"'{self.method}' is not a MISF-family method; choose from {', '.join(METHOD_VARIANTS)}")
         if self.update_order not in UPDATE_ORDERS:
             raise ValueError(f"update_order must be one of {UPDATE_ORDERS}, not '{self.update_order}'")
         if self.size % 4 or self.size < 32:

@@ -28,7 +28,11 @@ def test_run_then_report_markdown_latex_csv(tmp_path, capsys):
     from PIL import Image
 
     width, height = Image.open(grid).size
-    assert width == 4 * 64 + 3 * 4 and height == 18 + 2 * (64 + 4)  # input, 2 methods, GT; 2 rows
+    from harness.grids import _font, _line_height
+
+    line = _line_height(_font(12))  # 12 px text at 64 px panels: the header and each row's caption
+    assert line >= 20
+    assert width == 4 * 64 + 3 * 4 and height == line + 2 * (line + 64 + 12)  # input, 2 methods, GT; 2 rows
 
 
 def test_report_paper_layout_and_statistics(tmp_path, capsys):
@@ -45,9 +49,9 @@ def test_report_paper_layout_and_statistics(tmp_path, capsys):
 
 def test_unknown_method_and_missing_dataset_are_clear_errors(tmp_path, capsys):
     assert main(["run", "--methods", "nope", "--limit", "1", "--out", str(tmp_path)]) == 2
-    assert "Unknown method 'nope'" in capsys.readouterr().out
+    assert "Unknown method 'nope'" in capsys.readouterr().err
     assert main(["run", "--methods", "telea", "--dataset", "places2", "--out", str(tmp_path)]) == 2
-    assert "HARNESS_DATA_PLACES2" in capsys.readouterr().out
+    assert "HARNESS_DATA_PLACES2" in capsys.readouterr().err
 
 
 def test_checkpoint_arguments():
@@ -91,8 +95,8 @@ def test_several_profiles_score_one_set_of_predictions_side_by_side(tmp_path, ca
     args = ["run", "--methods", "telea", "--profile", "paper,hole", "--limit", "1", "--size", "48", "--out", runs,
             "--no-progress", "--no-lpips"]
     assert main(args) == 0
-    out = capsys.readouterr().out
-    assert "telea: 3 scored, 0 failed, 3 predicted" in out and "telea: 3 scored, 0 failed, 0 predicted" in out
+    err = capsys.readouterr().err
+    assert "telea: 3 scored, 0 failed, 3 predicted" in err and "telea: 3 scored, 0 failed, 0 predicted" in err
     assert main(["report", "--runs", runs, "--profiles", "paper,hole", "--format", "csv"]) == 0
     import io
 
@@ -102,3 +106,22 @@ def test_several_profiles_score_one_set_of_predictions_side_by_side(tmp_path, ca
     assert set(table["metric"]) == {"PSNR", "SSIM", "L1", "PSNR (hole)", "L1 (hole)"}
     assert table.loc[table["metric"] == "PSNR (hole)", "paper"].isna().all()
     assert (table.loc[table["metric"] == "PSNR (hole)", "hole"] < table.loc[table["metric"] == "PSNR", "paper"].to_numpy()).all()
+
+
+def test_every_option_has_help_and_every_command_an_example(capsys):
+    import argparse
+
+    from harness.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, command in commands.items():
+        bare = [a.dest for a in command._actions if not a.help and not isinstance(a, argparse._HelpAction)]
+        assert not bare, f"harness {name}: options without help: {bare}"
+        assert "examples:" in command.format_help() and f"harness {name}" in command.epilog
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("harness ")
+    from harness.metrics import profiles
+
+    assert ", ".join(profiles()) in " ".join(commands["run"].format_help().split())  # --profile lists its choices

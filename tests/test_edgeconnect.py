@@ -108,7 +108,7 @@ def test_strict_loading_rejects_a_missing_key(checkpoint_dir, tmp_path):
     del state["generator"]["middle.3.conv_block.5.weight_v"]
     torch.save(state, tmp_path / "EdgeModel_gen.pth")
     (tmp_path / "InpaintingModel_gen.pth").write_bytes((checkpoint_dir / "InpaintingModel_gen.pth").read_bytes())
-    with pytest.raises(RuntimeError, match="weight_v"):
+    with pytest.raises(ValueError, match="weight_v"):
         load_predictor("edgeconnect", checkpoint=str(tmp_path))
 
 

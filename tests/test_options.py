@@ -49,5 +49,5 @@ def test_cli_radius_is_an_int_and_a_misspelled_option_is_a_clear_error(tmp_path,
     assert (records["status"] == "ok").all() and len(records) == 3
     capsys.readouterr()
     assert main(["run", "--methods", "telea,biharmonic", "--option", "raduis=5", *common]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "unknown option(s) raduis" in out and "telea: radius" in out and "biharmonic: none" in out

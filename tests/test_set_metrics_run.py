@@ -104,5 +104,5 @@ def test_adding_a_set_metric_to_a_finished_run_computes_only_features(tmp_path, 
 def test_missing_inception_weights_is_a_clear_error(tmp_path, capsys):
     code = main(["run", "--methods", "telea", "--limit", "1", "--size", "32", "--set-metrics", "FID", "--out",
                  str(tmp_path), "--no-progress", "--no-lpips"])
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert code == 2 and "weights-inception-2015-12-05-6726825d.pth" in out

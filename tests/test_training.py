@@ -126,9 +126,22 @@ def test_vgg19_missing_offline_fails_before_training(tmp_path, monkeypatch, caps
     out = tmp_path / "run"
     args = ["train", "--method", FAST, "--size", "32", "--batch-size", "2", "--iterations", "1", "--out", str(out)]
     assert main(args) == 2
-    message = capsys.readouterr().out
+    message = capsys.readouterr().err
     assert "VGG19" in message and "vgg19-dcbb9e9d.pth" in message and "--vgg-weights" in message
     assert not out.exists()
+
+
+def test_vgg_weights_random_trains_offline_for_smoke_tests(tmp_path, monkeypatch, capsys):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    out = tmp_path / "run"
+    args = ["train", "--method", FAST, "--size", "32", "--batch-size", "2", "--iterations", "1", "--eval-every", "0",
+            "--sample-every", "0", "--vgg-weights", "random", "--out", str(out), "--no-progress", "--device", "cpu"]
+    assert main(args) == 0
+    assert "untrained VGG19" in capsys.readouterr().out
+    assert all(p.is_file() for p in checkpoint_paths(out, "1"))
 
 
 def test_cli_trains_evaluates_saves_and_resumes(tmp_path):

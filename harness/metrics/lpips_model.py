@@ -2,14 +2,21 @@
 download path (torchvision's cache under ``$TORCH_HOME/hub/checkpoints``).
 
 Offline without a cached backbone the download fails; we then warn once and report LPIPS as
-unavailable so that the other metrics still run. To use LPIPS offline, place
-``vgg16-397923af.pth`` (or ``alexnet-owt-7be5be79.pth``) in ``$TORCH_HOME/hub/checkpoints``.
+unavailable so that the other metrics still run. The failure is remembered beside the backbone's place
+(``vgg16-397923af.pth.download-failed``), so later runs on the machine do not wait for the network again;
+``HARNESS_LPIPS_RETRY=1`` (or deleting that file) tries again. To use LPIPS offline, place
+``vgg16-397923af.pth`` (or ``alexnet-owt-7be5be79.pth``) in ``$TORCH_HOME/hub/checkpoints``, or
+point ``$HARNESS_LPIPS_WEIGHTS`` (``harness run --lpips-weights FILE``) at torchvision's VGG16
+file. Nothing here prints to stdout (tables go there).
 """
 from __future__ import annotations
 
 import os
+import sys
 import warnings
+from contextlib import redirect_stdout
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -17,22 +24,79 @@ import torch
 BACKBONE_FILES = {"vgg": "vgg16-397923af.pth", "alex": "alexnet-owt-7be5be79.pth", "squeeze": "squeezenet1_1-b8a52dc0.pth"}
 
 LpipsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+WEIGHTS_ENV = "HARNESS_LPIPS_WEIGHTS"
+
+
+def backbone_file(net: str = "vgg") -> Path:
+    """Where torchvision keeps (or would download) the backbone."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES[net]
+
+
+def failure_marker(net: str = "vgg") -> Path:
+    """Beside where the backbone would be: the machine's record that its download failed."""
+    return backbone_file(net).with_name(BACKBONE_FILES[net] + ".download-failed")
+
+
+def backbone_status(net: str = "vgg") -> str:
+    """For ``harness list``: where the backbone comes from, or why LPIPS is off."""
+    given = os.environ.get(WEIGHTS_ENV)
+    if given:
+        return f"LPIPS backbone from ${WEIGHTS_ENV} ({given}{'' if Path(given).is_file() else ': missing'})"
+    if backbone_file(net).is_file():
+        return "LPIPS backbone present"
+    if failure_marker(net).is_file():
+        return (f"LPIPS backbone missing ({backbone_file(net)}); the download failed before, not retried "
+                f"(HARNESS_LPIPS_RETRY=1 or delete {failure_marker(net)})")
+    return f"LPIPS backbone missing ({backbone_file(net)}; downloaded on first use)"
+
+
+def _load_backbone(model: torch.nn.Module, path: str) -> None:
+    """Torchvision's VGG16 ``features`` into lpips's slices (``sliceK.<index>`` is ``features.<index>``)."""
+    from harness.checkpoints import CheckpointError, load_state_dict
+    from harness.hashing import file_sha256
+
+    if not file_sha256(path).startswith(BACKBONE_FILES["vgg"].split("-")[1].split(".")[0]):
+        raise CheckpointError(f"{path} is not torchvision's {BACKBONE_FILES['vgg']} (its sha256 does not start with "
+                              "397923af); LPIPS needs exactly that backbone")
+    copy_backbone(model, load_state_dict(path))
+
+
+def copy_backbone(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Torchvision VGG16 tensors ``features.<index>.*`` into lpips's ``slice<k>.<index>.*``."""
+    mapped = {name: state[f"features.{name.split('.', 1)[1]}"] for name in model.net.state_dict()}
+    model.net.load_state_dict(mapped, strict=True)
 
 
 @lru_cache(maxsize=None)
 def _build(net: str, device: str) -> torch.nn.Module | None:
     if os.environ.get("HARNESS_NO_LPIPS"):
         return None
+    given = os.environ.get(WEIGHTS_ENV) if net == "vgg" else None
+    if (not given and not backbone_file(net).is_file() and failure_marker(net).is_file()
+            and not os.environ.get("HARNESS_LPIPS_RETRY")):
+        warnings.warn(f"LPIPS unavailable: {backbone_status(net)}. LPIPS is left empty; the other metrics run.",
+                      RuntimeWarning, stacklevel=2)
+        return None
     try:
         import lpips
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore", UserWarning)
-            model = lpips.LPIPS(net=net, version="0.1", verbose=False)
+            model = lpips.LPIPS(net=net, version="0.1", verbose=False, pnet_rand=bool(given))
+            if given:
+                _load_backbone(model, given)
     except Exception as error:  # offline download failure, missing file, broken install
+        if given:
+            raise
+        try:
+            failure_marker(net).parent.mkdir(parents=True, exist_ok=True)
+            failure_marker(net).write_text(f"{type(error).__name__}: {error}\n")
+        except OSError:
+            pass
         warnings.warn(
             f"LPIPS unavailable ({type(error).__name__}: {error}). LPIPS is left empty; the other metrics run. "
-            f"To enable it offline put {BACKBONE_FILES.get(net, net)} in {torch.hub.get_dir()}/checkpoints.",
+            f"To enable it offline put {BACKBONE_FILES.get(net, net)} in {torch.hub.get_dir()}/checkpoints "
+            f"or pass --lpips-weights FILE; the download is not tried again until {failure_marker(net)} is deleted.",
             RuntimeWarning,
             stacklevel=2,
         )

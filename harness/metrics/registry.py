@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import entry_points
 from typing import Any, Iterable
 
+from harness.errors import UnknownName
+
 ITEM, SET = "item", "set"
 
 
@@ -133,7 +135,7 @@ def _plugins() -> None:
 def get_metric(key: str) -> Metric:
     _plugins()
     if key not in _METRICS:
-        raise KeyError(f"unknown metric '{key}'; known: {', '.join(_METRICS)}")
+        raise UnknownName(f"unknown metric '{key}'; known: {', '.join(_METRICS)}")
     return _METRICS[key]
 
 
@@ -142,14 +144,14 @@ def set_metric(name: str) -> Metric:
     _plugins()
     found = [m for m in _METRICS.values() if m.kind == SET and name in (m.name, m.key, m.name.split("×")[0])]
     if not found:
-        raise KeyError(f"unknown set-level metric '{name}'; known: {', '.join(m.name for m in _METRICS.values() if m.kind == SET)}")
+        raise UnknownName(f"unknown set-level metric '{name}'; known: {', '.join(m.name for m in _METRICS.values() if m.kind == SET)}")
     return found[0]
 
 
 def get_profile(name: str) -> Profile:
     _plugins()
     if name not in _PROFILES:
-        raise KeyError(f"unknown metric profile '{name}'; known: {', '.join(_PROFILES)}")
+        raise UnknownName(f"unknown metric profile '{name}'; known: {', '.join(_PROFILES)}")
     return _PROFILES[name]
 
 

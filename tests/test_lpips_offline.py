@@ -1,0 +1,85 @@
+"""LPIPS offline: the backbone download is tried once per machine, a local file can stand in."""
+import urllib.error
+
+import pytest
+import torch
+
+from harness.metrics import lpips_model
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    monkeypatch.delenv("HARNESS_NO_LPIPS", raising=False)
+    monkeypatch.delenv(lpips_model.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv("HARNESS_LPIPS_RETRY", raising=False)
+    lpips_model._build.cache_clear()
+    yield
+    lpips_model._build.cache_clear()
+
+
+def test_a_failed_download_is_remembered_and_retried_on_request(fresh, monkeypatch, capsys):
+    import lpips
+
+    calls = []
+
+    def offline(*args, **kwargs):
+        calls.append(kwargs)
+        print("lpips chatter")  # must not reach stdout, where tables go
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(lpips, "LPIPS", offline)
+    with pytest.warns(RuntimeWarning, match="not tried again"):
+        assert lpips_model.lpips_distance("vgg") is None
+    assert lpips_model.failure_marker().is_file() and len(calls) == 1
+    assert "failed before" in lpips_model.backbone_status()
+    lpips_model._build.cache_clear()  # a later run on the same machine
+    with pytest.warns(RuntimeWarning, match="failed before"):
+        assert lpips_model.lpips_distance("vgg") is None
+    assert len(calls) == 1
+    lpips_model._build.cache_clear()
+    monkeypatch.setenv("HARNESS_LPIPS_RETRY", "1")
+    with pytest.warns(RuntimeWarning):
+        lpips_model.lpips_distance("vgg")
+    assert len(calls) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "lpips chatter" in err
+
+
+def test_a_local_file_must_be_torchvisions_vgg16(fresh, tmp_path, monkeypatch):
+    path = tmp_path / "vgg16.pth"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, path)
+    monkeypatch.setenv(lpips_model.WEIGHTS_ENV, str(path))
+    assert "from $HARNESS_LPIPS_WEIGHTS" in lpips_model.backbone_status()
+    with pytest.raises(ValueError, match="397923af"):
+        lpips_model.lpips_distance("vgg")
+
+
+def test_the_backbone_lands_in_lpips_slices_by_feature_index(fresh):
+    import lpips
+    from torchvision.models import vgg16
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        state = vgg16().state_dict()
+    model = lpips.LPIPS(net="vgg", version="0.1", verbose=False, pnet_rand=True)
+    lpips_model.copy_backbone(model, state)
+    loaded = model.net.state_dict()
+    assert len(loaded) == 26  # 13 convolutions, weight and bias
+    assert torch.equal(loaded["slice1.0.weight"], state["features.0.weight"])
+    assert torch.equal(loaded["slice5.28.bias"], state["features.28.bias"])
+
+
+def test_harness_list_says_where_lpips_stands(fresh, capsys):
+    from harness.cli import main
+
+    def listed() -> str:
+        assert main(["list"]) == 0
+        return " ".join(capsys.readouterr().out.split())
+
+    assert "LPIPS backbone missing" in listed() and "downloaded on first use" in listed()
+    lpips_model.failure_marker().parent.mkdir(parents=True, exist_ok=True)
+    lpips_model.failure_marker().write_text("URLError")
+    assert "the download failed before, not retried" in listed()
+    lpips_model.backbone_file().parent.mkdir(parents=True, exist_ok=True)
+    lpips_model.backbone_file().write_bytes(b"")
+    assert "LPIPS backbone present" in listed()
