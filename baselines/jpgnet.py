@@ -18,7 +18,7 @@ import torch
 from baselines.edgeconnect import OFFICIAL_SIGMA, gray_and_edges
 from baselines.jpgnet_networks import JPGNet
 from baselines.weights import JPGNET_DATASETS, jpgnet_dir, jpgnet_weights
-from harness.checkpoints import load_state_dict, resolve_checkpoint
+from harness.checkpoints import load_state_dict, load_strict, resolve_checkpoint
 from harness.predictor import SizeSpec, TorchPredictor
 
 #: INPUT_SIZE of edge_kpn_fusion's config and the H, W that get_uncertainty hard-codes.
@@ -68,10 +68,11 @@ def jpgnet(checkpoint: str | os.PathLike | None = None, device: Any = None, data
         raise ValueError(f"JPGNet needs a folder holding {', '.join(info.file_names)}, got the file {folder}")
     edge, inpaint, kpn1, kpn2 = (resolve_checkpoint(folder / name, info) for name in info.file_names)
     model = JPGNet()
-    model.edgeconnect.edge_generator.load_state_dict(load_state_dict(edge, key="generator"), strict=True)
-    model.edgeconnect.inpaint_generator.load_state_dict(load_state_dict(inpaint, key="generator"), strict=True)
-    model.kpn1.load_state_dict(load_state_dict(kpn1), strict=True)
-    model.kpn2.load_state_dict(load_state_dict(kpn2), strict=True)
+    load_strict(model.edgeconnect.edge_generator, load_state_dict(edge, key="generator"), edge, "JPGNet edge generator")
+    load_strict(model.edgeconnect.inpaint_generator, load_state_dict(inpaint, key="generator"), inpaint,
+                "JPGNet EdgeConnect inpainting generator")
+    load_strict(model.kpn1, load_state_dict(kpn1), kpn1, "JPGNet KPN1")
+    load_strict(model.kpn2, load_state_dict(kpn2), kpn2, "JPGNet KPN2")
     return JPGNetPredictor(model, (edge, inpaint, kpn1, kpn2), dataset, device)
 
 

@@ -18,7 +18,7 @@ import torch
 
 from baselines.pconv_networks import PConvEncoderDecoder
 from baselines.weights import PCONV_FILES, pconv_dir, pconv_weights
-from harness.checkpoints import MissingWeightsError, load_state_dict, resolve_checkpoint
+from harness.checkpoints import MissingWeightsError, load_state_dict, load_strict, resolve_checkpoint
 from harness.predictor import SizeSpec, TorchPredictor
 
 #: 2**7: seven stride-2 partial convs, undone by seven nearest upsamplings.
@@ -81,7 +81,7 @@ def pconv(checkpoint: str | os.PathLike | None = None, device: Any = None, datas
         raise MissingWeightsError(f"PConv has no released weights for '{dataset}'.\n" + info.missing_message([spec]))
     path = resolve_checkpoint(spec, info)
     model = PConvEncoderDecoder()
-    model.load_state_dict(generator_state(load_state_dict(path, key="state_dict"), path), strict=True)
+    load_strict(model, generator_state(load_state_dict(path, key="state_dict"), path), path, "PConv generator")
     return PConvPredictor(model, (path,), dataset, device)
 
 

@@ -21,7 +21,7 @@ import torch
 from baselines import rtv
 from baselines.structureflow_networks import StructureFlow
 from baselines.weights import structureflow_dir, structureflow_weights, weights_dataset
-from harness.checkpoints import load_state_dict, resolve_checkpoint
+from harness.checkpoints import load_state_dict, load_strict, resolve_checkpoint
 from harness.predictor import SizeSpec, TorchPredictor
 
 #: Where the structure image comes from: the official leak, or the image the user sees.
@@ -125,8 +125,8 @@ def structureflow(
         raise ValueError(f"StructureFlow needs a folder holding {' and '.join(info.file_names)}, got the file {folder}")
     s_file, f_file = (resolve_checkpoint(folder, info, file_name=name) for name in info.file_names)
     model = StructureFlow()
-    model.s_gen.load_state_dict(load_state_dict(s_file), strict=True)
-    model.f_gen.load_state_dict(load_state_dict(f_file), strict=True)
+    load_strict(model.s_gen, load_state_dict(s_file), s_file, "StructureFlow structure generator")
+    load_strict(model.f_gen, load_state_dict(f_file), f_file, "StructureFlow texture generator")
     return StructureFlowPredictor(model, (s_file, f_file), rtv_settings, structure_from, device)
 
 

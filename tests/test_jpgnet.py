@@ -18,7 +18,7 @@ from skimage.feature import canny
 from baselines.edgeconnect import gray_and_edges
 from baselines.jpgnet import JPGNetPredictor
 from baselines.jpgnet_networks import KPN, JPGNet, apply_kernels, uncertainty
-from harness.checkpoints import MissingWeightsError, weights_dir
+from harness.checkpoints import CheckpointError, MissingWeightsError, weights_dir
 from harness.registry import load_predictor
 from tests import test_edgeconnect
 from tests.state_dicts import random_state
@@ -105,7 +105,7 @@ def test_strict_loading_rejects_a_wrong_kpn_key(checkpoint_dir, tmp_path):
     state = dict(states[KPN_FILES[1]])
     state["conv_fuse.weight"] = state.pop("conv_fusion.weight")
     torch.save(state, tmp_path / KPN_FILES[1])
-    with pytest.raises(RuntimeError, match="conv_fusion.weight"):
+    with pytest.raises(CheckpointError, match="conv_fusion.weight"):
         load_predictor("jpgnet", checkpoint=str(tmp_path))
 
 

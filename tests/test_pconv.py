@@ -11,7 +11,7 @@ import torch
 
 from baselines.pconv import PConvPredictor
 from baselines.pconv_networks import PartialConv2d
-from harness.checkpoints import MissingWeightsError
+from harness.checkpoints import CheckpointError, MissingWeightsError
 from harness.registry import load_predictor
 from tests.state_dicts import random_state
 
@@ -101,7 +101,7 @@ def test_strict_loading_rejects_missing_keys_and_foreign_files(official_file, tm
     data = torch.load(path, weights_only=True)
     del data["state_dict"]["generator.decoder.dec3.conv.weight_mask_updater"]
     torch.save(data, tmp_path / "missing.pth")
-    with pytest.raises(RuntimeError, match="decoder.dec3.conv.weight_mask_updater"):
+    with pytest.raises(CheckpointError, match="decoder.dec3.conv.weight_mask_updater"):
         load_predictor("pconv", checkpoint=str(tmp_path / "missing.pth"))
     unprefixed = {k.removeprefix("generator."): v for k, v in data["state_dict"].items()}
     torch.save({"meta": {}, "state_dict": unprefixed}, tmp_path / "unprefixed.pth")

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from baselines.structureflow import normalise, rtv_structure
 from baselines.structureflow_networks import LayerNorm, StructureFlow, resample2d
 from harness.adapt import plan_fit
-from harness.checkpoints import MissingWeightsError
+from harness.checkpoints import CheckpointError, MissingWeightsError
 from harness.cli import main
 from harness.registry import load_predictor
 
@@ -289,7 +289,7 @@ def test_strict_loading_rejects_a_missing_key(checkpoint_dir, tmp_path):
     del state["conv_column.up_sample.1.6.norm.bias"]
     torch.save(state, tmp_path / FILES[1])
     (tmp_path / FILES[0]).write_bytes((checkpoint_dir / FILES[0]).read_bytes())
-    with pytest.raises(RuntimeError, match="norm.bias"):
+    with pytest.raises(CheckpointError, match="norm.bias"):
         load_predictor("structureflow", checkpoint=str(tmp_path))
 
 
