@@ -94,7 +94,7 @@ def paired_items(records: pd.DataFrame, method_a: str, method_b: str, metric: st
     """Items both methods scored: item_id, bucket, hole_ratio, a, b and ``diff`` = a − b."""
     part = scored_items(records, metric)
     sides = [part[part["method"] == m].set_index("item_id")[["bucket", "hole_ratio", metric]] for m in (method_a, method_b)]
-    pairs = sides[0].join(sides[1][[metric]], how="inner", lsuffix="_a", rsuffix="_b")
+    pairs = sides[0].join(sides[1][[metric]].rename(columns={metric: f"{metric}_b"}), how="inner").rename(columns={metric: f"{metric}_a"})
     pairs = pairs.rename(columns={f"{metric}_a": "a", f"{metric}_b": "b"}).reset_index()
     pairs["diff"] = pairs["a"] - pairs["b"]
     return pairs[["item_id", "bucket", "hole_ratio", "a", "b", "diff"]]

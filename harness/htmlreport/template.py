@@ -14,7 +14,7 @@ HERE = Path(__file__).parent
 def _json_for_script(data: Any) -> str:
     """JSON that cannot end its <script> element early."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return text.replace("<", "\\u003c")
 
 
 def render_page(context: dict[str, Any], data: dict[str, Any]) -> str:

@@ -310,9 +310,12 @@
   }
   function startBrowser(run, section) {
     var controls = $(section, '.browser-controls'), list = $(section, '.browser'), images = run.images;
-    if (!list || !images || !images.dir) return;
+    if (!list) return;
+    var pictures = Boolean(images && images.dir);
     var state = { page: 0 }, order = [];
-    var panels = images.panels, T = images.thumb;
+    // with pictures: input, methods, truth; without: the methods' metrics alone
+    var panels = pictures ? images.panels : run.methods, T = pictures ? images.thumb : 150;
+    var first = pictures ? 1 : 0, last = pictures ? panels.length - 2 : panels.length - 1;
     function read() {
       state.key = $(controls, '.sort-key').value; state.dir = $(controls, '.sort-dir').value;
       state.metric = $(controls, '.gap-metric').value; state.a = $(controls, '.gap-a').value; state.b = $(controls, '.gap-b').value;
@@ -327,9 +330,9 @@
       var ratio = run.items.ratio[i];
       node.appendChild(el('div', { 'class': 'item-head' }, '#' + (rank + 1) + '  ' + run.items.id[i] + ' · bucket ' + run.items.bucket[i] +
         ' · hole ' + (ratio === null ? '?' : (100 * ratio).toFixed(1) + '%') + (state.key === 'gap' ? gapText(i) : '')));
-      var missing = images.missing[String(i)];
+      var missing = pictures ? images.missing[String(i)] : null;
       if (missing) node.appendChild(el('p', { 'class': 'note' }, missing));
-      else {
+      else if (pictures) {
         var img = el('img', { loading: 'lazy', decoding: 'async', src: images.dir + '/thumb/' + i + '.' + images.ext,
           width: String(T * panels.length), height: String(T), alt: 'panels of ' + run.items.id[i] });
         node.appendChild(img);
@@ -338,12 +341,14 @@
       panels.forEach(function (p, j) {
         var cap = el('div', {});
         cap.appendChild(el('b', {}, p));
-        if (j > 0 && j < panels.length - 1) metricsText(run, p, i).forEach(function (t) { cap.appendChild(el('span', {}, t)); });
+        if (j >= first && j <= last) metricsText(run, p, i).forEach(function (t) { cap.appendChild(el('span', {}, t)); });
         captions.appendChild(cap);
       });
       node.appendChild(captions);
-      node.addEventListener('click', function () { openViewer(run, order, order.indexOf(i)); });
-      node.addEventListener('keydown', function (e) { if (e.key === 'Enter') openViewer(run, order, order.indexOf(i)); });
+      if (pictures) {
+        node.addEventListener('click', function () { openViewer(run, order, order.indexOf(i)); });
+        node.addEventListener('keydown', function (e) { if (e.key === 'Enter') openViewer(run, order, order.indexOf(i)); });
+      } else node.classList.add('numbers');
       return node;
     }
     function pager() {
