@@ -54,7 +54,7 @@ def hole_ratio_figure(records: pd.DataFrame, metric: str, bins, methods: Sequenc
             colour = palette[method]
             if points:
                 mine = scored[scored["method"] == method]
-                axis.scatter(100 * mine["hole_ratio"], mine[metric], s=4, color=colour, alpha=0.25, linewidths=0)
+                axis.scatter(100 * mine["hole_ratio"], mine[metric], s=9, color=colour, alpha=0.5, linewidths=0)
             line = curve[curve["method"] == method]
             axis.fill_between(100 * line["center"], line["ci_low"], line["ci_high"], color=colour, alpha=0.25, linewidth=0)
             axis.plot(100 * line["center"], line["mean"], "-o", color=colour, markersize=3, label=_label(records, method))
@@ -111,7 +111,7 @@ def paired_figure(records: pd.DataFrame, method_a: str, method_b: str, metric: s
         axis = figure.subplots()
         colour = plotdata.OKABE_ITO[3]
         axis.axhline(0, color="0.4", linewidth=0.8)
-        axis.scatter(100 * pairs["hole_ratio"], pairs["diff"], s=4, color=colour, alpha=0.3, linewidths=0)
+        axis.scatter(100 * pairs["hole_ratio"], pairs["diff"], s=9, color=colour, alpha=0.5, linewidths=0)
         axis.fill_between(100 * curve["center"], curve["ci_low"], curve["ci_high"], color=colour, alpha=0.25, linewidth=0)
         axis.plot(100 * curve["center"], curve["mean"], "-o", color=colour, markersize=3,
                   label=f"mean difference, 95% CI (n={len(pairs)} pairs)")

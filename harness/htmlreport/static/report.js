@@ -303,10 +303,21 @@
     });
     return order.map(function (j) { return out[j]; });
   }
-  function metricsText(run, method, i) {
+  function metricLines(run, method, i) {
+    // one line per metric; the best value of the item among the methods in bold
     var failure = run.items.failures[method][i];
-    if (failure) return ['failed', failure];
-    return run.metrics.map(function (m) { return m.name + ' ' + fmt(run.items.values[method][m.name][i], m.digits); });
+    if (failure) return [el('span', { 'class': 'failed' }, 'failed'), el('span', { title: failure }, failure)];
+    return run.metrics.map(function (m) {
+      var values = run.methods.map(function (other) { return run.items.values[other][m.name][i]; })
+        .filter(function (v) { return v !== null; });
+      var v = run.items.values[method][m.name][i];
+      var best = values.length > 1 && v !== null && v === (m.higher ? Math.max.apply(null, values) : Math.min.apply(null, values));
+      return el('span', best ? { 'class': 'best' } : {}, m.name + ' ' + fmt(v, m.digits));
+    });
+  }
+  function caption(run, node, name, i, withMetrics) {
+    node.appendChild(el('b', {}, run.labels[name] || name));
+    if (withMetrics) metricLines(run, name, i).forEach(function (line) { node.appendChild(line); });
   }
   function startBrowser(run, section) {
     var controls = $(section, '.browser-controls'), list = $(section, '.browser'), images = run.images;
@@ -340,8 +351,7 @@
       var captions = el('div', { 'class': 'captions', style: 'grid-template-columns: repeat(' + panels.length + ', ' + T + 'px)' });
       panels.forEach(function (p, j) {
         var cap = el('div', {});
-        cap.appendChild(el('b', {}, p));
-        if (j >= first && j <= last) metricsText(run, p, i).forEach(function (t) { cap.appendChild(el('span', {}, t)); });
+        caption(run, cap, p, i, j >= first && j <= last);
         captions.appendChild(cap);
       });
       node.appendChild(captions);
@@ -420,10 +430,9 @@
         placePanels();
       }, { passive: false });
       figure.appendChild(picture);
-      var caption = el('figcaption', {});
-      caption.appendChild(el('b', {}, p));
-      if (j > 0 && j < n - 1) metricsText(run, p, i).forEach(function (t) { caption.appendChild(el('span', {}, t)); });
-      figure.appendChild(caption);
+      var text = el('figcaption', {});
+      caption(run, text, p, i, j > 0 && j < n - 1);
+      figure.appendChild(text);
       box.appendChild(figure);
     });
     if (images.missing[String(i)]) box.appendChild(el('p', { 'class': 'note' }, images.missing[String(i)]));
@@ -465,4 +474,5 @@
   var first = $(document, 'section.run');
   if (first) startRun(first.dataset.run);
   document.documentElement.dataset.ready = 'true';
+  if (window.performance && performance.mark) performance.mark('report-ready');  // benchmarks read it
 })();
