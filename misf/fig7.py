@@ -16,7 +16,6 @@ l is the predictor's filtered level (3 for MISF).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -150,23 +149,11 @@ def plot_fig7(
     return path
 
 
+
 def write_fig7(df: pd.DataFrame, folder: str | Path, title: str, run: str | None = None) -> Path:
-    """``fig7_values.csv``, ``fig7.json`` (the frame's attrs and the run whose items were used,
-    which a CSV cannot hold) and ``fig7.png`` in ``folder``; returns the folder."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    df.to_csv(folder / "fig7_values.csv", index=False)
-    (folder / "fig7.json").write_text(json.dumps({**df.attrs, "run": run, "title": title}, indent=2))
+    """The values and their attrs (:func:`misf.fig7_files.write_values`) and ``fig7.png`` in ``folder``."""
+    from misf.fig7_files import write_values
+
+    folder = write_values(df, folder, title, run)
     plot_fig7(df, folder / "fig7.png", title)
     return folder
-
-
-def read_fig7(folder: str | Path) -> pd.DataFrame:
-    """The values written by :func:`write_fig7`, with their attrs (empty for older folders)."""
-    folder = Path(folder)
-    df = pd.read_csv(folder / "fig7_values.csv", dtype={"item_id": str, "bucket": str})
-    try:
-        df.attrs.update(json.loads((folder / "fig7.json").read_text()))
-    except (OSError, ValueError):
-        pass
-    return df

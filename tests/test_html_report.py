@@ -175,7 +175,8 @@ def test_plots_as_png_and_pdf_show_the_binned_means(built, tmp_path):
 def test_fig7_results_appear_with_their_run(built, tmp_path):
     runs, _ = built
     from harness.htmlreport import write_report
-    from misf.fig7 import read_fig7, write_fig7
+    from misf.fig7 import write_fig7
+    from misf.fig7_files import read_fig7
 
     name = next(p.parent.name for p in runs.rglob("spec.json"))
     values = pd.DataFrame({"item_id": ["a", "b"], "bucket": ["0-20", "20-40"], "hole_ratio": [0.1, 0.3],

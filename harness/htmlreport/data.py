@@ -43,7 +43,7 @@ def _method_info(run_dir: Path, label: str) -> dict[str, Any]:
 
 def fig7_results(root: Path) -> list[Fig7Result]:
     """Every ``fig7/<folder>/fig7_values.csv`` beside the runs (``harness fig7``'s default place)."""
-    from misf.fig7 import read_fig7
+    from misf.fig7_files import read_fig7
 
     root = Path(root)
     bases = [root, root.parent] if (root / "spec.json").is_file() else [root]

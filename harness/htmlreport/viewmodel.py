@@ -20,7 +20,8 @@ from harness.metrics.registry import digits, higher_is_better, metric_columns
 from harness.report import _bucket_order, aggregate, best_methods, prepare
 from harness.stats import cell_confidence, set_confidence
 
-FIG7_COLUMNS = ("ncc_pre", "ncc_post", "ncc_pre_hole", "ncc_post_hole")
+FIG7_COLUMNS = {"ncc_pre": "pre-filtered, all cells", "ncc_post": "filtered, all cells",
+                "ncc_pre_hole": "pre-filtered, hole cells", "ncc_post_hole": "filtered, hole cells"}
 
 
 def _number(value: Any, places: int) -> float | None:
@@ -212,7 +213,7 @@ def fig7_view(result: Fig7Result, picture: str | None) -> dict[str, Any]:
     for bucket, part in values.groupby("bucket", sort=False):
         rows.append({"bucket": bucket, "n": len(part), "values": [f"{part[c].mean():.4f}" for c in present]})
     attrs = values.attrs
-    return {"folder": result.folder.name, "picture": picture, "columns": present, "rows": rows,
+    return {"folder": result.folder.name, "picture": picture, "columns": [FIG7_COLUMNS[c] for c in present], "rows": rows,
             "method": attrs.get("method", "?"), "untrained": bool(attrs.get("untrained")),
             "definition": attrs.get("definition", "")}
 

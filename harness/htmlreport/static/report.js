@@ -213,7 +213,7 @@
     var rows = a === b ? [] : pairRows(run, a, b, state.bins, metric), all = state.points ? diffs.slice() : [];
     rows.forEach(function (r) { all.push(r.ci_low, r.ci_high); });
     all.push(0);
-    var s = frame(c, ratioRange(run), extent(all), 'measured hole ratio (%)', metric + ': ' + a + ' − ' + b);
+    var s = frame(c, ratioRange(run), extent(all), 'measured hole ratio (%)', metric + ': ' + (run.labels[a] || a) + ' − ' + (run.labels[b] || b));
     var ctx = c.ctx;
     ctx.strokeStyle = '#555'; ctx.beginPath(); ctx.moveTo(s.box.left, s.y(0)); ctx.lineTo(s.box.right, s.y(0)); ctx.stroke();
     if (state.points) {
