@@ -7,7 +7,6 @@ Failed items and NaN values are left out, as in :mod:`harness.stats`.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -107,7 +106,3 @@ def paired_curve(records: pd.DataFrame, method_a: str, method_b: str, metric: st
     rows = _binned(pairs["diff"], pairs["hole_ratio"], bins, n_resamples, seed)
     return pd.DataFrame(rows, columns=["bin", "low", "high", "center", "n", "mean", "ci_low", "ci_high"])
 
-
-def finite(value: float) -> float | None:
-    """``value`` for JSON: None where it is NaN or infinite."""
-    return None if value is None or not math.isfinite(value) else float(value)

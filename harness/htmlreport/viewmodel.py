@@ -17,7 +17,7 @@ from harness import plotdata
 from harness.htmlreport.data import Fig7Result, RunData
 from harness.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, flagged, legend
 from harness.metrics.registry import digits, higher_is_better, metric_columns
-from harness.report import _bucket_order, aggregate, best_methods, prepare
+from harness.report import _bucket_order, _set_best, aggregate, best_methods, prepare
 from harness.stats import cell_confidence, set_confidence
 
 FIG7_COLUMNS = {"ncc_pre": "pre-filtered, all cells", "ncc_post": "filtered, all cells",
@@ -37,7 +37,7 @@ def _text(value: Any, metric: str) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.{digits(metric)}f}"
 
 
-def _flags(records: pd.DataFrame, table: pd.DataFrame, method: str) -> dict[str, bool]:
+def _flags(table: pd.DataFrame, method: str) -> dict[str, bool]:
     rows = table[table["method"] == method]
     return {"reads_ground_truth": bool(rows["reads_ground_truth"].any()), "untrained": bool(rows["untrained"].any()),
             "partial": bool(rows["partial"].any()), "incomplete": not bool(rows["complete"].all())}
@@ -97,13 +97,12 @@ def results_table(run: RunData, n_resamples: int = 2000) -> dict[str, Any]:
     intervals = intervals.set_index(["method", "bucket", "metric"])
     best = best_methods(records)
     if len(run.sets):  # set-level metrics: best only where every method scored the same items, as report does
-        from harness.report import _set_best
         best.update(_set_best(table, run.sets))
     metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
     buckets = _bucket_order(table["bucket"])
     rows, used = [], []
     for method in dict.fromkeys(table["method"]):
-        flags = _flags(records, table, method)
+        flags = _flags(table, method)
         used += [METHOD_MARKS[k] for k, v in flags.items() if v]
         label = flagged(method, flags, "markdown")
         for bucket in buckets:
