@@ -34,6 +34,17 @@ def _label(records: pd.DataFrame, method: str) -> str:
     return flagged(method, flags, "markdown")
 
 
+def _points(count: int) -> dict:
+    """Scatter style: many items fainter and smaller, so the binned means stay visible (as the HTML report)."""
+    return {"s": 9 if count <= 2000 else 2, "alpha": min(0.5, max(0.04, 150 / max(1, count))), "linewidths": 0}
+
+
+def _halo():
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=3.5, foreground="white")]
+
+
 def _arrow(metric: str) -> str:
     return f"{metric} ({'higher' if higher_is_better(metric) else 'lower'} is better)"
 
@@ -54,10 +65,11 @@ def hole_ratio_figure(records: pd.DataFrame, metric: str, bins, methods: Sequenc
             colour = palette[method]
             if points:
                 mine = scored[scored["method"] == method]
-                axis.scatter(100 * mine["hole_ratio"], mine[metric], s=9, color=colour, alpha=0.5, linewidths=0)
+                axis.scatter(100 * mine["hole_ratio"], mine[metric], color=colour, **_points(len(mine)))
             line = curve[curve["method"] == method]
             axis.fill_between(100 * line["center"], line["ci_low"], line["ci_high"], color=colour, alpha=0.25, linewidth=0)
-            axis.plot(100 * line["center"], line["mean"], "-o", color=colour, markersize=3, label=_label(records, method))
+            axis.plot(100 * line["center"], line["mean"], "-o", color=colour, markersize=3, label=_label(records, method),
+                      path_effects=_halo())
         axis.set_xlabel("measured hole ratio (%)")
         axis.set_ylabel(_arrow(metric))
         axis.legend(frameon=False)
@@ -111,10 +123,10 @@ def paired_figure(records: pd.DataFrame, method_a: str, method_b: str, metric: s
         axis = figure.subplots()
         colour = plotdata.OKABE_ITO[3]
         axis.axhline(0, color="0.4", linewidth=0.8)
-        axis.scatter(100 * pairs["hole_ratio"], pairs["diff"], s=9, color=colour, alpha=0.5, linewidths=0)
+        axis.scatter(100 * pairs["hole_ratio"], pairs["diff"], color=colour, **_points(len(pairs)))
         axis.fill_between(100 * curve["center"], curve["ci_low"], curve["ci_high"], color=colour, alpha=0.25, linewidth=0)
         axis.plot(100 * curve["center"], curve["mean"], "-o", color=colour, markersize=3,
-                  label=f"mean difference, 95% CI (n={len(pairs)} pairs)")
+                  label=f"mean difference, 95% CI (n={len(pairs)} pairs)", path_effects=_halo())
         better = method_a if higher_is_better(metric) else method_b
         axis.set_xlabel("measured hole ratio (%)")
         axis.set_ylabel(f"{metric}: {_label(records, method_a)} − {_label(records, method_b)}")

@@ -121,6 +121,10 @@
     ctx.textBaseline = 'middle'; ctx.fillText(yLabel, 0, 0); ctx.restore();
     return { x: sx, y: sy, box: box };
   }
+  function pointStyle(count) {
+    // many items: fainter, smaller points so that the binned means stay visible
+    return { alpha: Math.min(0.55, Math.max(0.04, 150 / Math.max(1, count))), size: count > 2000 ? 2 : 4 };
+  }
   function rgba(hex, alpha) {
     var n = parseInt(hex.slice(1), 16);
     return 'rgba(' + (n >> 16) + ',' + ((n >> 8) & 255) + ',' + (n & 255) + ',' + alpha + ')';
@@ -132,9 +136,12 @@
     rows.forEach(function (r, i) { var x = s.x(100 * r.center), y = s.y(r.ci_high); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
     rows.slice().reverse().forEach(function (r) { ctx.lineTo(s.x(100 * r.center), s.y(r.ci_low)); });
     ctx.closePath(); ctx.fill();
-    ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.beginPath();
-    rows.forEach(function (r, i) { var x = s.x(100 * r.center), y = s.y(r.mean); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
-    ctx.stroke();
+    [['#fff', 5], [colour, 2]].forEach(function (pen) {  // a white halo keeps the line visible over the points
+      ctx.strokeStyle = pen[0]; ctx.lineWidth = pen[1]; ctx.beginPath();
+      rows.forEach(function (r, i) { var x = s.x(100 * r.center), y = s.y(r.mean); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
+      ctx.stroke();
+    });
+    ctx.lineWidth = 1;
     ctx.fillStyle = colour;
     rows.forEach(function (r) { ctx.beginPath(); ctx.arc(s.x(100 * r.center), s.y(r.mean), 3.5, 0, 2 * Math.PI); ctx.fill(); });
   }
@@ -161,10 +168,11 @@
     var s = frame(c, ratioRange(run), extent(all), 'measured hole ratio (%)', arrow(metricInfo(run, metric)));
     run.methods.forEach(function (m) {
       if (!state.points) return;
-      c.ctx.fillStyle = rgba(run.colours[m], 0.55);
+      var style = pointStyle(items.ratio.length), half = style.size / 2;
+      c.ctx.fillStyle = rgba(run.colours[m], style.alpha);
       var values = items.values[m][metric];
       for (var i = 0; i < values.length; i++) {
-        if (values[i] !== null && items.ratio[i] !== null) c.ctx.fillRect(s.x(100 * items.ratio[i]) - 2, s.y(values[i]) - 2, 4, 4);
+        if (values[i] !== null && items.ratio[i] !== null) c.ctx.fillRect(s.x(100 * items.ratio[i]) - half, s.y(values[i]) - half, style.size, style.size);
       }
     });
     run.methods.forEach(function (m) { band(c.ctx, s, curves[m] || [], run.colours[m]); });
@@ -217,8 +225,9 @@
     var ctx = c.ctx;
     ctx.strokeStyle = '#555'; ctx.beginPath(); ctx.moveTo(s.box.left, s.y(0)); ctx.lineTo(s.box.right, s.y(0)); ctx.stroke();
     if (state.points) {
-      ctx.fillStyle = rgba(colour, 0.55);
-      diffs.forEach(function (d, i) { ctx.fillRect(s.x(100 * ratios[i]) - 2, s.y(d) - 2, 4, 4); });
+      var style = pointStyle(diffs.length), half = style.size / 2;
+      ctx.fillStyle = rgba(colour, Math.min(0.55, 4 * style.alpha));
+      diffs.forEach(function (d, i) { ctx.fillRect(s.x(100 * ratios[i]) - half, s.y(d) - half, style.size, style.size); });
     }
     band(ctx, s, rows, colour);
     var better = info.higher ? a : b;
