@@ -205,3 +205,21 @@ def test_unreachable_images_leave_a_note_and_the_numbers(built, tmp_path):
         index = write_report(runs, records, pd.DataFrame(columns=["run"]), tmp_path / "r", panel_source=unreachable)
     assert "data folder not mounted" in index.read_text(encoding="utf-8") and not (tmp_path / "r" / "img").exists()
     assert json.dumps(embedded_data(index)).count("PSNR") > 0
+
+
+@pytest.mark.slow
+def test_fig7_default_folder_belongs_to_its_run_in_the_report(tmp_path, monkeypatch):
+    """``harness fig7`` without --output writes beside the runs, named by the run of the same items."""
+    from harness.cli import main
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("HARNESS_RUNS", str(runs))
+    common = ["--size", "64", "--no-progress"]
+    assert main(["run", "--methods", "telea", "--limit", "1", *common, "--no-lpips"]) == 0
+    assert main(["fig7", "--checkpoint", "random", "--samples", "1", "--size", "64"]) == 0
+    name = next(p.parent.name for p in runs.rglob("spec.json"))
+    assert (runs / "fig7" / f"{name}-misf" / "fig7.json").is_file()
+    assert main(["report", "--format", "html", "--output", str(tmp_path / "report"), "--no-images"]) == 0
+    html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    section = html[html.index('id="run-r0"'):]
+    assert 'id="fig7-r0"' in section and "random weights" in section and "Fig. 7 results of no run" not in html
