@@ -153,7 +153,9 @@ def paper_tables(records: pd.DataFrame | None) -> list[dict[str, Any]]:
                     out.append(entry)
                 marks = "".join(m.text for m, flag in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained"))
                                 if cells[flag].any())
-                body.append({"metric": f"{metric} {'↑' if higher_is_better(metric) else '↓'}", "method": method + marks,
+                first = not body or body[-1]["metric_name"] != metric
+                body.append({"metric": f"{metric} {'↑' if higher_is_better(metric) else '↓'}", "metric_name": metric,
+                             "span": block["method"].nunique() if first else 0, "method": method + marks,
                              "harness": cells["harness"].iloc[0] if isinstance(cells["harness"].iloc[0], str) else "",
                              "cells": out})
         tables.append({"name": name, "title": TABLE_TITLES[name], "measured": bool(frame["measured"].notna().any()),
