@@ -36,7 +36,7 @@ def test_the_folder_needs_nothing_from_outside(built):
     data = embedded_data(report / "index.html")
     run = next(iter(data["runs"].values()))
     images = run["images"]
-    assert images["panels"] == ["Input", *METHODS, "GT"] and images["missing"] == {}
+    assert images["panels"] == ["Input", *METHODS, "GT"] and images["missing"] == {} and images["grey"] == {}
     for index in range(len(run["items"]["id"])):
         for kind in ("full", "thumb"):
             assert (report / images["dir"] / kind / f"{index}.{images['ext']}").is_file()
@@ -223,3 +223,25 @@ def test_fig7_default_folder_belongs_to_its_run_in_the_report(tmp_path, monkeypa
     html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     section = html[html.index('id="run-r0"'):]
     assert 'id="fig7-r0"' in section and "random weights" in section and "Fig. 7 results of no run" not in html
+
+
+def test_an_output_that_is_not_there_is_a_grey_panel_with_a_note(built, tmp_path):
+    runs, _ = built
+    from harness.htmlreport import write_report
+    from harness.htmlreport.images import MISSING_GREY, RunPanels
+
+    class WithoutTelea(RunPanels):
+        def panels(self, item_id, methods):
+            panels = super().panels(item_id, methods)
+            return [None if name == "telea" else panel for name, panel in zip(["Input", *methods, "GT"], panels)]
+
+    records = load_records(runs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARNESS_CACHE", str(runs.parent / "cache"))
+        index = write_report(runs, records, pd.DataFrame(columns=["run"]), tmp_path / "r", image_format="png",
+                             panel_source=WithoutTelea)
+    images = next(iter(embedded_data(index)["runs"].values()))["images"]
+    assert set(images["grey"]) == {str(i) for i in range(6)} and "telea" in images["grey"]["0"]
+    strip = np.asarray(Image.open(tmp_path / "r" / images["dir"] / "full" / "0.png"))
+    telea = strip[:, 64 * (1 + METHODS.index("telea")):64 * (2 + METHODS.index("telea"))]
+    assert (telea == MISSING_GREY).all() and not (strip[:, :64] == MISSING_GREY).all()

@@ -30,9 +30,9 @@ def _images(run: RunData, key: str, output: Path, methods: list[str], fmt: str, 
     if folder.exists():
         shutil.rmtree(folder)
     items = list(dict.fromkeys(run.records["item_id"]))
-    missing = pictures.write_item_images(panels, items, methods, folder, fmt)
+    missing, grey = pictures.write_item_images(panels, items, methods, folder, fmt)
     return {"dir": f"img/{key}", "ext": pictures.SUFFIX[fmt], "panels": ["Input", *methods, "GT"], "thumb": pictures.THUMB,
-            "size": run.spec.size, "missing": missing, "lossy": fmt == "jpeg"}
+            "size": run.spec.size, "missing": missing, "grey": grey, "lossy": fmt == "jpeg"}
 
 
 def write_report(root: Path, records: pd.DataFrame, sets: pd.DataFrame, output: Path, images: bool = True,

@@ -60,12 +60,13 @@ def strip(panels: list[np.ndarray | None]) -> Image.Image:
 
 
 def write_item_images(source: PanelSource, item_ids: Iterable[str], methods: Sequence[str], folder: Path,
-                      fmt: str = "jpeg", progress: Callable[[int], None] | None = None) -> dict[int, str]:
-    """``full/<i>.<ext>`` and ``thumb/<i>.<ext>`` for item i; returns {i: why} for items without pictures."""
+                      fmt: str = "jpeg", progress: Callable[[int], None] | None = None) -> tuple[dict[int, str], dict[int, str]]:
+    """``full/<i>.<ext>`` and ``thumb/<i>.<ext>`` for item i. Returns {i: why} for items without
+    pictures and {i: note} for items whose strip lacks some method's output (a grey panel)."""
     suffix = SUFFIX[fmt]
     (folder / "full").mkdir(parents=True, exist_ok=True)
     (folder / "thumb").mkdir(parents=True, exist_ok=True)
-    missing = {}
+    missing, grey = {}, {}
     for index, item_id in enumerate(item_ids):
         if progress:
             progress(index)
@@ -74,9 +75,12 @@ def write_item_images(source: PanelSource, item_ids: Iterable[str], methods: Seq
         except (KeyError, OSError, ValueError) as error:  # input failures have no manifest item; InputError is a ValueError
             missing[index] = f"no picture: {error}" if not isinstance(error, KeyError) else "no picture: not in the manifest"
             continue
+        absent = [method for method, panel in zip(methods, panels[1:-1]) if panel is None]
+        if absent:
+            grey[index] = f"grey: no output of {', '.join(absent)} (failed, or not kept in the cache: --keep-outputs)"
         full = strip(panels)
         full.save(folder / "full" / f"{index}.{suffix}", **_SAVE[fmt])
         count = len(panels)
         thumb = full.resize((THUMB * count, THUMB), Image.Resampling.BOX if full.height % THUMB == 0 else Image.Resampling.LANCZOS)
         thumb.save(folder / "thumb" / f"{index}.{suffix}", **_SAVE[fmt])
-    return missing
+    return missing, grey

@@ -350,8 +350,8 @@
       var ratio = run.items.ratio[i];
       node.appendChild(el('div', { 'class': 'item-head' }, '#' + (rank + 1) + '  ' + run.items.id[i] + ' · bucket ' + run.items.bucket[i] +
         ' · hole ' + (ratio === null ? '?' : (100 * ratio).toFixed(1) + '%') + (state.key === 'gap' ? gapText(i) : '')));
-      var missing = pictures ? images.missing[String(i)] : null;
-      if (missing) node.appendChild(el('p', { 'class': 'note' }, missing));
+      var missing = pictures ? images.missing[String(i)] : null, grey = pictures && images.grey ? images.grey[String(i)] : null;
+      if (missing || grey) node.appendChild(el('p', { 'class': 'note' }, missing || grey));
       else if (pictures) {
         var img = el('img', { loading: 'lazy', decoding: 'async', src: images.dir + '/thumb/' + i + '.' + images.ext,
           width: String(T * panels.length), height: String(T), alt: 'panels of ' + run.items.id[i] });
@@ -444,7 +444,8 @@
       figure.appendChild(text);
       box.appendChild(figure);
     });
-    if (images.missing[String(i)]) box.appendChild(el('p', { 'class': 'note' }, images.missing[String(i)]));
+    var note = images.missing[String(i)] || (images.grey || {})[String(i)];
+    if (note) box.appendChild(el('p', { 'class': 'note' }, note));
     placePanels();
   }
   function openViewer(run, order, position) {
