@@ -38,17 +38,17 @@ def page_and_records(tmp_path_factory):
     except ImportError:
         _unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
     executable = _chromium()
-    folder = tmp_path_factory.mktemp("browser")
-    runs, built = build_sample_report(folder, image_format="jpeg")
-    moved = folder / "elsewhere" / "copied-report"
-    shutil.copytree(built, moved)
-    shutil.rmtree(built)  # the copy must stand alone
     requests, errors = [], []
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         except Exception as error:  # a Chromium that cannot start here (missing libraries)
             _unavailable(f"{executable} does not start: {str(error).splitlines()[0]}")
+        folder = tmp_path_factory.mktemp("browser")
+        runs, built = build_sample_report(folder, image_format="jpeg")
+        moved = folder / "elsewhere" / "copied-report"
+        shutil.copytree(built, moved)
+        shutil.rmtree(built)  # the copy must stand alone
         page = browser.new_page(viewport={"width": 1400, "height": 900})
 
         def route(route):
@@ -60,6 +60,8 @@ def page_and_records(tmp_path_factory):
 
         page.route("**/*", route)
         page.on("pageerror", lambda error: errors.append(str(error)))
+        # a request the page's content policy refused never reaches the router: it is a console error
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.goto((moved / "index.html").as_uri())
         page.wait_for_selector("html[data-ready=true]")
         yield page, load_records(runs), requests, errors
