@@ -6,7 +6,6 @@ Skips only where Chromium or Playwright is absent; with HARNESS_BROWSER_TEST=req
 .ci/run once it installed Chromium) their absence fails instead."""
 import os
 import shutil
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest

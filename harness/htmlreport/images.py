@@ -7,7 +7,7 @@ only when shown. Predictions come from the cache through the run's records, as i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -60,7 +60,7 @@ def strip(panels: list[np.ndarray | None]) -> Image.Image:
 
 
 def write_item_images(source: PanelSource, item_ids: Iterable[str], methods: Sequence[str], folder: Path,
-                      fmt: str = "jpeg", progress: Callable[[int], None] | None = None) -> tuple[dict[int, str], dict[int, str]]:
+                      fmt: str = "jpeg") -> tuple[dict[int, str], dict[int, str]]:
     """``full/<i>.<ext>`` and ``thumb/<i>.<ext>`` for item i. Returns {i: why} for items without
     pictures and {i: note} for items whose strip lacks some method's output (a grey panel)."""
     suffix = SUFFIX[fmt]
@@ -68,8 +68,6 @@ def write_item_images(source: PanelSource, item_ids: Iterable[str], methods: Seq
     (folder / "thumb").mkdir(parents=True, exist_ok=True)
     missing, grey = {}, {}
     for index, item_id in enumerate(item_ids):
-        if progress:
-            progress(index)
         try:
             panels = source.panels(item_id, methods)
         except (KeyError, OSError, ValueError) as error:  # input failures have no manifest item; InputError is a ValueError
