@@ -182,11 +182,51 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     root = Path(args.runs) if args.runs else runs_root()
     records, sets = _select(load_records(root), args), _select(load_set_metrics(root), args)
+    if args.format == "html":
+        return _html_report(root, records, sets, args)
     text = _report_text(records, sets, args).rstrip("\n")
     if args.output:
         Path(args.output).write_text(text + "\n")
     else:
         print(text)
+    return 0
+
+
+def _html_report(root: Path, records, sets, args: argparse.Namespace) -> int:
+    from harness.htmlreport import write_report
+
+    if not args.output:
+        raise UsageError("--format html writes a folder: give it with --output DIR")
+    pair = tuple(_csv(args.paired)) if args.paired else None
+    index = write_report(root, records, sets, Path(args.output), images=not args.no_images,
+                         image_format=args.image_format, pair=pair)
+    messages.print(f"Wrote {index} (open it in a browser; the folder can be copied as a whole)", markup=False)
+    return 0
+
+
+def _bins(text: str):
+    from harness import plotdata
+
+    if text != "buckets" and not (text.isdigit() and int(text) >= 1):
+        raise UsageError(f"--bins takes 'buckets' or a number of equal bins, got '{text}'")
+    return None if text == "buckets" else plotdata.equal_bins(int(text))
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from harness.metrics.registry import metric_columns
+    from harness.plots import write_plots
+    from harness.records import load_records, runs_root
+
+    root = Path(args.runs) if args.runs else runs_root()
+    records = _select(load_records(root), args)
+    if records.empty:
+        raise UsageError(f"no records under {root}: run `harness run` first or give --runs DIR")
+    pair = tuple(_csv(args.paired)) if args.paired else None
+    for run, part in records.groupby("run", sort=False):  # one folder per run: runs are never pooled
+        metrics = _csv(args.metrics) or [m for m in metric_columns(part.columns) if part[m].notna().any()]
+        written = write_plots(part, Path(args.output) / run, metrics, _csv(args.kinds), _bins(args.bins), pair,
+                              _csv(args.formats))
+        messages.print(f"{run}: {len(written)} files in {Path(args.output) / run}", markup=False)
     return 0
 
 
@@ -312,7 +352,7 @@ def cmd_fig7(args: argparse.Namespace) -> int:
     from harness.options import bind, check_known, parse_pairs
     from harness.registry import load_predictor, method_entry
     from harness.runner import weights_hint
-    from misf.fig7 import fig7_values, plot_fig7
+    from misf.fig7 import fig7_values, write_fig7
 
     pick_device(args.device)
     spec = spec_from_args(args)
@@ -330,10 +370,8 @@ def cmd_fig7(args: argparse.Namespace) -> int:
     with display(not args.no_progress), torch.inference_mode():
         manifest = build_manifest(spec)
         values = fig7_values(predictor, items(), args.batch_size)
-    out = Path(args.output) if args.output else runs_root() / "fig7" / f"{spec.run_name()}-{args.method}"
-    out.mkdir(parents=True, exist_ok=True)
-    values.to_csv(out / "fig7_values.csv", index=False)
-    plot_fig7(values, out / "fig7.png", f"{args.method} on {spec.dataset}")
+    out = Path(args.output) if args.output else runs_root() / "fig7" / f"{manifest.run_name()}-{args.method}"
+    write_fig7(values, out, f"{args.method} on {spec.dataset}", run=manifest.run_name())
     summary = values.groupby("bucket")[["ncc_pre", "ncc_post", "ncc_pre_hole", "ncc_post_hole"]].mean()
     print(summary.to_string())
     messages.print(f"Wrote {out / 'fig7_values.csv'} and {out / 'fig7.png'}", markup=False)
@@ -361,7 +399,11 @@ EXAMPLES = {
     "report": """examples:
   harness report                                  # one markdown table per run under ./runs
   harness report --format latex --output table.tex
-  harness report --paired misf,rfrnet             # paired test per metric and bucket""",
+  harness report --paired misf,rfrnet             # paired test per metric and bucket
+  harness report --format html --output report    # report/index.html: tables, plots, image browser (offline)""",
+    "plot": """examples:
+  harness plot --output plots                     # per run: metric vs hole ratio, per-bucket distributions
+  harness plot --paired misf,rfrnet --bins 10     # LaMa-style 10 bins and the paired per-item difference""",
     "check": """examples:
   harness check --expected results/expected/sample-classical.json
   harness check --expected my.json --write         # (re)write expectations from a run""",
@@ -433,19 +475,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "report", "tables from run folders (no recomputation)")
     p.add_argument("--runs", metavar="DIR", help="runs folder or one run (default ./runs or $HARNESS_RUNS)")
-    p.add_argument("--format", choices=["markdown", "latex", "csv"], default="markdown", help="default markdown")
+    p.add_argument("--format", choices=["markdown", "latex", "csv", "html"], default="markdown",
+                   help="default markdown; html: a folder (--output DIR) with index.html, plots and an image browser, offline")
+    p.add_argument("--no-images", action="store_true", help="html: no image browser pictures (metrics only)")
+    p.add_argument("--image-format", choices=["jpeg", "png", "webp"], default="jpeg",
+                   help="html: pictures as JPEG (quality 92, default), PNG (lossless) or WebP (lossless)")
     p.add_argument("--dataset", metavar="NAME", help="only runs of this dataset")
     p.add_argument("--run", metavar="PREFIX", help="only runs whose folder name starts with this")
     p.add_argument("--methods", metavar="LIST", help="only these methods or labels (comma-separated)")
     p.add_argument("--combine", action="store_true", help="pool the runs of each dataset into one table (says which)")
     p.add_argument("--profiles", metavar="A,B", help="the same items under several metric profiles, side by side")
-    p.add_argument("--output", metavar="FILE", help="write to this file instead of stdout")
+    p.add_argument("--output", metavar="PATH", help="write to this file instead of stdout (html: the folder to write)")
     p.add_argument("--paper", choices=["table2", "table3", "table4"], help="the paper's table layout, measured beside published")
     p.add_argument("--extra-methods", metavar="LIST", help="with --paper: harness methods to add as rows (measured only)")
     p.add_argument("--reproduction", action="store_true", help="measured - published per cell, tolerances, the paper's claims")
     p.add_argument("--confidence", action="store_true", help="per cell: images and bootstrap 95%% CI of the mean")
-    p.add_argument("--paired", metavar="A,B", help="paired test of two methods per metric and bucket")
+    p.add_argument("--paired", metavar="A,B", help="paired test of two methods per metric and bucket (html: the pair shown first)")
     p.set_defaults(func=cmd_report)
+
+    p = _sub(sub, "plot", "the report's plots as PNG and PDF for papers, one folder per run")
+    p.add_argument("--runs", metavar="DIR", help="runs folder or one run (default ./runs or $HARNESS_RUNS)")
+    p.add_argument("--dataset", metavar="NAME", help="only runs of this dataset")
+    p.add_argument("--run", metavar="PREFIX", help="only runs whose folder name starts with this")
+    p.add_argument("--methods", metavar="LIST", help="only these methods or labels (comma-separated)")
+    p.add_argument("--metrics", metavar="LIST", help="default: every metric with values")
+    p.add_argument("--kinds", default="hole-ratio,buckets,paired", metavar="LIST",
+                   help="hole-ratio, buckets, paired (needs --paired); default all three")
+    p.add_argument("--paired", metavar="A,B", help="methods of the paired-difference plot (A - B)")
+    p.add_argument("--bins", default="buckets", metavar="BINS", help="hole-ratio bins: the run's buckets, or N equal bins (LaMa: 10)")
+    p.add_argument("--formats", default="png,pdf", metavar="LIST", help="figure formats (default png,pdf)")
+    p.add_argument("--output", default="plots", metavar="DIR", help="output folder (default plots)")
+    p.set_defaults(func=cmd_plot)
 
     p = _sub(sub, "check", "compare a run's aggregates with committed expectations")
     p.add_argument("--expected", required=True, metavar="FILE",

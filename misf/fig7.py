@@ -147,3 +147,13 @@ def plot_fig7(
     path = Path(path)
     figure.savefig(path, dpi=150)
     return path
+
+
+
+def write_fig7(df: pd.DataFrame, folder: str | Path, title: str, run: str | None = None) -> Path:
+    """The values and their attrs (:func:`misf.fig7_files.write_values`) and ``fig7.png`` in ``folder``."""
+    from misf.fig7_files import write_values
+
+    folder = write_values(df, folder, title, run)
+    plot_fig7(df, folder / "fig7.png", title)
+    return folder
