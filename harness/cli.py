@@ -65,6 +65,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.distributed import from_environment
     from harness.records import load_records, load_set_metrics
     from harness.report import render
     from harness.errors import StrictModeError
@@ -79,28 +80,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
     base = spec_from_args(args)
-    for profile in _csv(base.profile) or ["paper"]:  # several profiles score one set of cached predictions
-        spec = dataclasses.replace(base, profile=profile)
-        try:
-            result = run(
-                spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
-                Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
-                _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
-                inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
-                execution=Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
-                keep=args.keep_outputs, workers=args.workers, metrics_device=args.metrics_device,
-            )
-        except StrictModeError as error:
-            console.print(f"[red]--strict: {error}[/red]", highlight=False)
-            return 1
-        labels = [m.label for m in result.methods]
-        records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
-        console.print(render(records[records["method"].isin(labels)], "markdown",
-                             set_metrics=sets[sets["method"].isin(labels)]), markup=False)
-        for line in run_summary(result):
-            console.print(line, markup=False, highlight=False)
-        _print_failures(result.failures)
-        console.print(f"Results: {result.run_dir}", markup=False)
+    shard = from_environment(args.shard, args.rank_timeout)  # torchrun's ranks, --shard I/N, or None
+    try:
+        for profile in _csv(base.profile) or ["paper"]:  # several profiles score one set of cached predictions
+            spec = dataclasses.replace(base, profile=profile)
+            try:
+                result = run(
+                    spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
+                    Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
+                    _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
+                    inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
+                    execution=Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
+                    keep=args.keep_outputs, workers=args.workers, metrics_device=args.metrics_device, shard=shard,
+                )
+            except StrictModeError as error:
+                console.print(f"[red]--strict: {error}[/red]", highlight=False)
+                return 1
+            if shard is not None and not shard.writes_records:
+                console.print(shard.report(), markup=False, highlight=False)
+                continue
+            labels = [m.label for m in result.methods]
+            records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
+            console.print(render(records[records["method"].isin(labels)], "markdown",
+                                 set_metrics=sets[sets["method"].isin(labels)]), markup=False)
+            for line in run_summary(result):
+                console.print(line, markup=False, highlight=False)
+            _print_failures(result.failures)
+            console.print(f"Results: {result.run_dir}", markup=False)
+    finally:
+        if shard is not None:
+            shard.close()
     return 0
 
 
@@ -315,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(or $HARNESS_INCEPTION_WEIGHTS, or the torch hub cache)")
     p.add_argument("--set-bootstrap", type=int, default=50, metavar="N",
                    help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
+    p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache, for N independent "
+                   "processes (a Slurm array job); then the same command without --shard writes the records")
+    p.add_argument("--rank-timeout", type=float, default=1800, metavar="SECONDS",
+                   help="torchrun: stop every rank when one answers nothing or finishes no item for this long (default 1800)")
     add_spec_arguments(p)
     p.set_defaults(func=cmd_run)
 
@@ -380,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.errors import Interrupted
+    from harness.errors import Interrupted, RankError
 
     args = build_parser().parse_args(argv)
     try:
@@ -388,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as error:
         console.print(str(error), markup=False, highlight=False, style="yellow")
         return 130
+    except RankError as error:
+        console.print(f"error: {error}", markup=False, highlight=False, style="red")
+        return 1
     except KeyboardInterrupt:
         console.print("interrupted before any method ran; nothing to resume", style="yellow")
         return 130

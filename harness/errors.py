@@ -7,3 +7,7 @@ class StrictModeError(RuntimeError):
 
 class Interrupted(RuntimeError):
     """Ctrl-C during a run: what was finished is cached and recorded (``complete`` false)."""
+
+
+class RankError(RuntimeError):
+    """A process of a shared run (torchrun) stopped answering or finishing items; names it."""

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from harness import prediction
 from harness.cache import Cache
+from harness.distributed import Shard
 from harness.errors import Interrupted, StrictModeError
 from harness.evaluation import Evaluation, MethodResult
 from harness.execution import Execution, configure
@@ -121,6 +122,7 @@ def run(
     keep: str = "holes",
     workers: int | None = None,
     metrics_device: str | None = None,
+    shard: Shard | None = None,
 ) -> RunResult:
     """Evaluate ``methods`` on ``spec``; writes ``<out>/<run name>/`` and returns it.
 
@@ -132,12 +134,18 @@ def run(
     torch-fidelity's Inception with ``inception_weights``), with ``set_bootstrap`` resamples
     for their intervals. ``execution`` (precision, channels_last, compile, cuDNN autotuning) is
     part of each predictor's identity; ``keep`` is what of each prediction the cache keeps
-    (holes, full, none); ``batch_size`` and ``workers`` default per device.
+    (holes, full, none); ``batch_size`` and ``workers`` default per device. ``shard`` (from
+    harness.distributed) makes this process do its part of a run shared with others; only
+    the process that writes the records (rank 0 of torchrun) goes on to write them.
     """
     requests = parse_methods(methods, checkpoints)
-    manifest = build_manifest(spec)
+    if shard is not None:
+        device, metrics_device = shard.devices(device, metrics_device, rescore)
+    manifest = build_manifest(spec) if shard is None else shard.manifest(spec)
     run_dir = Path(out or runs_root()) / manifest.run_name()
-    write_run(run_dir, manifest)
+    writes = shard is None or shard.writes_records
+    if writes:
+        write_run(run_dir, manifest)
     result = RunResult(run_dir, manifest)
     if strict and manifest.failures:
         raise StrictModeError(f"{len(manifest.failures)} input(s) failed; first: {manifest.failures[0].reason}")
@@ -164,6 +172,10 @@ def run(
                                 metrics_device or device, store, chosen_sets, set_bootstrap, keep, workers)
         evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), replace)
         evaluations.append((request, evaluation))
+    if shard is not None:
+        shard.compute([e for _, e in evaluations], manifest.items, show_progress)
+        if not writes:
+            return result
     for request, evaluation in evaluations:
         info = _method_info(evaluation, request, manifest.spec)
         records = MethodRecords(run_dir, request.label, request.method, evaluation.predictor.identity(), info,
