@@ -1,11 +1,10 @@
 """One run shared by several processes: torchrun ranks, or independent shards (``--shard I/N``).
 
 * **Who does what.** The work is method × item. Each (method, bucket) is cut into that method's
-  batches as a single process would cut it, and every process takes an equal run of whole,
-  consecutive batches of each, the batches left over going to the processes with the least
-  work of that method so far (:func:`plan`). Every process so does the same share of every
-  method and bucket, whatever each costs (a slow method or a bucket of large holes is shared
-  like the rest), and forms exactly the batches a single process forms.
+  batches as a single process cuts it, and the batches are dealt whole to the processes with
+  the least work of that bucket and method so far (:func:`plan`). Every process so does an
+  equal share of every method and bucket, whatever each costs (a slow method or a bucket of
+  large holes is shared like the rest), and forms exactly the batches a single process forms.
 * **Where results meet.** Each process predicts and scores its part on its own device
   (``cuda:LOCAL_RANK``, or the CPU) into the shared content-addressed cache, whose packs are
   append-only and one per process: no two writers share a file. The records are then written
@@ -45,9 +44,11 @@ Part = tuple[str, list[ManifestItem]]  # a method label and the items one proces
 def plan(methods: Sequence[tuple[str, int]], items: Sequence[ManifestItem], count: int) -> list[list[Part]]:
     """Per process, its parts: ``methods`` are (label, batch size) in run order, ``items`` the manifest's.
 
-    Deterministic (every process computes the same plan), disjoint and complete. Within each
-    (method, bucket) a process's items are whole consecutive batches starting on the batch grid
-    of the bucket, so its batches are those of a single process.
+    Deterministic (every process computes the same plan), disjoint and complete. Each batch of
+    a (method, bucket), cut as a single process cuts it, goes whole to the process with the
+    fewest items of that bucket, then of that method, then in all: per bucket the processes
+    differ by at most one batch, per method by at most one batch's items. A process's items of
+    a bucket, cut into batches again, are therefore batches of the single process.
     """
     parts: list[list[Part]] = [[] for _ in range(count)]
     total = [0] * count
@@ -57,16 +58,13 @@ def plan(methods: Sequence[tuple[str, int]], items: Sequence[ManifestItem], coun
         load = [0] * count
         for bucket in buckets:
             stratum = [item for item in items if item.bucket == bucket]
-            batches = [stratum[start : start + batch_size] for start in range(0, len(stratum), batch_size)]
-            base, extra = divmod(len(batches), count)
-            chosen = set(sorted(range(count), key=lambda r: (load[r], total[r], r))[:extra])
-            start = 0
-            for rank in range(count):
-                taken = [item for batch in batches[start : start + base + (rank in chosen)] for item in batch]
-                start += base + (rank in chosen)
-                mine[rank] += taken
-                load[rank] += len(taken)
-                total[rank] += len(taken)
+            here = [0] * count
+            for start in range(0, len(stratum), batch_size):
+                batch = stratum[start : start + batch_size]
+                rank = min(range(count), key=lambda r: (here[r], load[r], total[r], r))
+                mine[rank] += batch
+                for counter in (here, load, total):
+                    counter[rank] += len(batch)
         for rank in range(count):
             if mine[rank]:
                 parts[rank].append((label, mine[rank]))
@@ -168,14 +166,8 @@ class Shard:
             raise Interrupted(f"{self.name()}: interrupted; every finished item is in the cache: run the same "
                               "command again to finish") from None
         self.done = {e.label: (len(part), e.result.predicted) for e, part in work}
-        if self.writes_records:  # the records find every rank's work, and count it
-            for cache in {id(e.cache): e.cache for e in evaluations}.values():
-                cache.refresh()
-            for evaluation in evaluations:
-                counts = [s["counts"].get(evaluation.label, (0, 0, [])) for s in states]
-                evaluation.result.predicted = sum(c[0] for c in counts)
-                evaluation.result.scored = sum(c[1] for c in counts)
-                evaluation.result.damaged = [d for c in counts for d in c[2]]
+        if self.writes_records:
+            _gather(evaluations, states)
 
     def _share(self, work: list[tuple[Evaluation, list[ManifestItem]]], total: int, show_progress: bool) -> list[dict]:
         with progress_bar(show_progress and self.index == 0) as progress:
@@ -203,6 +195,24 @@ class Shard:
 
             dist.destroy_process_group()
             self.owns_group = False
+
+
+def _gather(evaluations: list[Evaluation], states: list[dict[str, Any]]) -> None:
+    """Rank 0, before it writes the records: see every rank's cache entries, check that one
+    of each rank's is there (a cache that is not shared would be recomputed here, silently
+    slowly), and count every rank's work."""
+    for cache in {id(e.cache): e.cache for e in evaluations}.values():
+        cache.refresh()
+    for evaluation in evaluations:
+        counts = [s["counts"].get(evaluation.label, (0, 0, [], None)) for s in states]
+        for rank, (_, _, _, witness) in enumerate(counts):
+            if witness and not evaluation.cache.get_metrics(witness, evaluation.profile.cache_name):
+                raise RankError(f"rank 0 does not find in {evaluation.cache.root} what rank {rank} cached for "
+                                f"{evaluation.label}: every rank must use one cache ($HARNESS_CACHE) on a "
+                                "filesystem that every machine shares")
+        evaluation.result.predicted = sum(c[0] for c in counts)
+        evaluation.result.scored = sum(c[1] for c in counts)
+        evaluation.result.damaged = [d for c in counts for d in c[2]]
 
 
 def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Shard | None:
@@ -264,7 +274,8 @@ class _Monitor:
         reused = sum(e.reused for e, _ in self.work)
         state = {"done": done, "reused": reused, "finished": self._finished, "idle": time.monotonic() - last_change}
         if self._finished:
-            state["counts"] = {e.label: (e.result.predicted, e.result.scored, e.result.damaged) for e, _ in self.work}
+            state["counts"] = {e.label: (e.result.predicted, e.result.scored, e.result.damaged, _witness(e, part))
+                               for e, part in self.work}
         return state
 
     def _loop(self) -> None:
@@ -307,6 +318,11 @@ class _Monitor:
         cached = f" · {reused} cached" if reused else ""
         self.progress.update(self.task, total=self.total - reused, completed=computed,
                              description=f"all {self.shard.count} ranks{cached} · {eta}")
+
+
+def _witness(evaluation: Evaluation, part: list[ManifestItem]) -> str | None:
+    """The cache key of one item of ``part`` scored and cached (None if none was)."""
+    return next((row["cache_key"] for row in evaluation.rows(part) if row["status"] == "ok"), None)
 
 
 def _clock(seconds: float) -> str:
