@@ -106,13 +106,15 @@ class Shard:
         return f"rank {self.index}" if self.group is not None else f"shard {self.index}/{self.count}"
 
     def devices(self, device: str | None, metrics_device: str | None, rescore: bool) -> tuple[str | None, str | None]:
-        """Under torchrun ``cuda`` (or no device with CUDA present) means this rank's GPU."""
+        """Under torchrun ``cuda`` (or no device with CUDA present) means this rank's GPU (ranks
+        beyond the GPU count share them: two CPU-bound ranks per GPU, say)."""
         if rescore:
             raise ValueError("rescoring runs in one process (harness check); run it without torchrun or --shard")
         if self.group is None or not torch.cuda.is_available():
             return device, metrics_device
-        mine = f"cuda:{self.local}"
-        torch.cuda.set_device(self.local)
+        gpu = self.local % torch.cuda.device_count()
+        mine = f"cuda:{gpu}"
+        torch.cuda.set_device(gpu)
         return (mine if device in (None, "cuda") else device), (mine if metrics_device == "cuda" else metrics_device)
 
     def manifest(self, spec: RunSpec) -> Manifest:
@@ -160,6 +162,7 @@ class Shard:
             if self.group is None:
                 for evaluation, part in work:
                     evaluation.run(part, show_progress, sets=False)
+                _sync(work)
             else:
                 states = self._share(work, len(items) * len(evaluations), show_progress)
         except KeyboardInterrupt:
@@ -175,6 +178,7 @@ class Shard:
             try:
                 for evaluation, part in work:
                     evaluation.run(part, False, monitor.check, sets=False)
+                _sync(work)  # on disk (and on a network filesystem's server) before rank 0 reads it
             except BaseException:
                 monitor.abandon()  # this process ends with the error; torchrun stops the others
                 raise
@@ -195,6 +199,11 @@ class Shard:
 
             dist.destroy_process_group()
             self.owns_group = False
+
+
+def _sync(work: list[tuple[Evaluation, list[ManifestItem]]]) -> None:
+    for cache in {id(e.cache): e.cache for e, _ in work}.values():
+        cache.sync()
 
 
 def _gather(evaluations: list[Evaluation], states: list[dict[str, Any]]) -> None:
