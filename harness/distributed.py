@@ -254,7 +254,7 @@ class _Monitor:
 
     def __init__(self, shard: Shard, work: list[tuple[Evaluation, list[ManifestItem]]], total: int, progress: Any):
         self.shard, self.work, self.total, self.progress = shard, work, total, progress
-        self.task = progress.add_task(f"{shard.count} ranks", total=total)
+        self.task = progress.add_task(f"all {shard.count} ranks", total=total)
         self.error: RankError | None = None
         self.states: list[dict[str, Any]] = []
         self._finished = self._stop = False

@@ -14,7 +14,7 @@ import pytest
 
 from harness.cache import Cache
 from harness.cli import main
-from harness.distributed import Shard, parse_shard, plan
+from harness.distributed import Shard, from_environment, parse_shard, plan
 from harness.manifest import ManifestItem
 from harness.metrics.inception import InceptionFeatures
 from harness.runner import run
@@ -69,6 +69,24 @@ def test_parse_shard():
     for bad in ("4/4", "-1/2", "1", "a/b", "0/0"):
         with pytest.raises(ValueError, match="0 <= I < N"):
             parse_shard(bad)
+
+
+def test_under_torchrun_cuda_means_the_rank_s_gpu_and_shards_keep_the_device_given(monkeypatch):
+    import torch
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    rank = Shard(3, 4, local=3, group=object())
+    assert rank.devices(None, "cuda", False) == ("cuda:1", "cuda:1") and chosen == [1]  # 4 ranks on 2 GPUs
+    assert rank.devices("cpu", None, False) == ("cpu", None)
+    assert Shard(0, 2).devices(None, None, False) == (None, None)
+    with pytest.raises(ValueError, match="one process"):
+        rank.devices(None, None, True)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="independent processes"):
+        from_environment("0/2")
 
 
 def _same_run(a: Path, b: Path) -> None:
