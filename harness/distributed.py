@@ -105,17 +105,24 @@ class Shard:
     def name(self) -> str:
         return f"rank {self.index}" if self.group is not None else f"shard {self.index}/{self.count}"
 
-    def devices(self, device: str | None, metrics_device: str | None, rescore: bool) -> tuple[str | None, str | None]:
-        """Under torchrun ``cuda`` (or no device with CUDA present) means this rank's GPU (ranks
-        beyond the GPU count share them: two CPU-bound ranks per GPU, say)."""
+    def settings(self, device: str | None, metrics_device: str | None, workers: int | None,
+                 rescore: bool) -> tuple[str | None, str | None, int | None]:
+        """Device, metrics device and loader workers of this rank. Under torchrun ``cuda`` (or no
+        device with CUDA present) means this rank's GPU (ranks beyond the GPU count share them),
+        and the machine's cores are shared by its ranks' loader workers."""
         if rescore:
             raise ValueError("rescoring runs in one process (harness check); run it without torchrun or --shard")
-        if self.group is None or not torch.cuda.is_available():
-            return device, metrics_device
+        if self.group is None:
+            return device, metrics_device, workers
+        if workers is None:
+            ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            workers = max(1, min(8, (os.cpu_count() or 2) // ranks_here - 1))
+        if not torch.cuda.is_available() or (device is not None and not device.startswith("cuda")):
+            return device, metrics_device, workers
         gpu = self.local % torch.cuda.device_count()
         mine = f"cuda:{gpu}"
         torch.cuda.set_device(gpu)
-        return (mine if device in (None, "cuda") else device), (mine if metrics_device == "cuda" else metrics_device)
+        return (mine if device in (None, "cuda") else device), (mine if metrics_device == "cuda" else metrics_device), workers
 
     def manifest(self, spec: RunSpec) -> Manifest:
         """Built by rank 0; the other ranks get its image hashes and check that they hold the same manifest."""

@@ -140,7 +140,7 @@ def run(
     """
     requests = parse_methods(methods, checkpoints)
     if shard is not None:
-        device, metrics_device = shard.devices(device, metrics_device, rescore)
+        device, metrics_device, workers = shard.settings(device, metrics_device, workers, rescore)
     manifest = build_manifest(spec) if shard is None else shard.manifest(spec)
     run_dir = Path(out or runs_root()) / manifest.run_name()
     writes = shard is None or shard.writes_records

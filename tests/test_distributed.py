@@ -78,12 +78,15 @@ def test_under_torchrun_cuda_means_the_rank_s_gpu_and_shards_keep_the_device_giv
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     rank = Shard(3, 4, local=3, group=object())
-    assert rank.devices(None, "cuda", False) == ("cuda:1", "cuda:1") and chosen == [1]  # 4 ranks on 2 GPUs
-    assert rank.devices("cpu", None, False) == ("cpu", None)
-    assert Shard(0, 2).devices(None, None, False) == (None, None)
+    assert rank.settings(None, "cuda", None, False) == ("cuda:1", "cuda:1", 3)  # 4 ranks on 2 GPUs and 16 cores
+    assert chosen == [1]
+    assert rank.settings("cpu", None, 2, False) == ("cpu", None, 2)
+    assert Shard(0, 2).settings(None, None, None, False) == (None, None, None)  # --shard: as given
     with pytest.raises(ValueError, match="one process"):
-        rank.devices(None, None, True)
+        rank.settings(None, None, None, True)
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match="independent processes"):
         from_environment("0/2")
