@@ -81,35 +81,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
     base = spec_from_args(args)
     shard = from_environment(args.shard, args.rank_timeout)  # torchrun's ranks, --shard I/N, or None
-    try:
-        for profile in _csv(base.profile) or ["paper"]:  # several profiles score one set of cached predictions
-            spec = dataclasses.replace(base, profile=profile)
-            try:
-                result = run(
-                    spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
-                    Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
-                    _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
-                    inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
-                    execution=Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
-                    keep=args.keep_outputs, workers=args.workers, metrics_device=args.metrics_device, shard=shard,
-                )
-            except StrictModeError as error:
-                console.print(f"[red]--strict: {error}[/red]", highlight=False)
-                return 1
-            if shard is not None and not shard.writes_records:
-                console.print(shard.report(), markup=False, highlight=False)
-                continue
-            labels = [m.label for m in result.methods]
-            records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
-            console.print(render(records[records["method"].isin(labels)], "markdown",
-                                 set_metrics=sets[sets["method"].isin(labels)]), markup=False)
-            for line in run_summary(result):
-                console.print(line, markup=False, highlight=False)
-            _print_failures(result.failures)
-            console.print(f"Results: {result.run_dir}", markup=False)
-    finally:
-        if shard is not None:
-            shard.close()
+    for profile in _csv(base.profile) or ["paper"]:  # several profiles score one set of cached predictions
+        spec = dataclasses.replace(base, profile=profile)
+        try:
+            result = run(
+                spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
+                Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
+                _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=_csv(args.set_metrics),
+                inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
+                execution=Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
+                keep=args.keep_outputs, workers=args.workers, metrics_device=args.metrics_device, shard=shard,
+            )
+        except StrictModeError as error:
+            console.print(f"[red]--strict: {error}[/red]", highlight=False)
+            return 1
+        if shard is not None and not shard.writes_records:
+            console.print(shard.report(), markup=False, highlight=False)
+            continue
+        labels = [m.label for m in result.methods]
+        records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
+        console.print(render(records[records["method"].isin(labels)], "markdown",
+                             set_metrics=sets[sets["method"].isin(labels)]), markup=False)
+        for line in run_summary(result):
+            console.print(line, markup=False, highlight=False)
+        _print_failures(result.failures)
+        console.print(f"Results: {result.run_dir}", markup=False)
     return 0
 
 

@@ -93,7 +93,6 @@ class Shard:
     local: int = 0  # LOCAL_RANK: the GPU of this process on its machine
     group: Any = None
     timeout: float = DEFAULT_TIMEOUT
-    owns_group: bool = False
     #: What this process did, per label: items of its part, items predicted (for its report).
     done: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -200,13 +199,6 @@ class Shard:
         return (f"{self.name()}: {items} items of {len(self.done)} method(s) done ({predicted} predicted), "
                 f"in the cache; {then}")
 
-    def close(self) -> None:
-        if self.owns_group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-            self.owns_group = False
-
 
 def _sync(work: list[tuple[Evaluation, list[ManifestItem]]]) -> None:
     for cache in {id(e.cache): e.cache for e, _ in work}.values():
@@ -248,11 +240,10 @@ def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT)
         return None
     import torch.distributed as dist
 
-    owns = not dist.is_initialized()
-    if owns:
+    if not dist.is_initialized():  # torn down when the process ends
         dist.init_process_group("gloo", timeout=timedelta(seconds=timeout))
     group = dist.group.WORLD if dist.get_backend() == "gloo" else dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout))
-    return Shard(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), group, timeout, owns)
+    return Shard(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), group, timeout)
 
 
 class _Monitor:
