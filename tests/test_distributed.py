@@ -2,7 +2,6 @@
 independent shards (--shard I/N, then a plain run) write the single-process records byte for
 byte, also after a rank is killed with kill -9 and the command run again."""
 import json
-import math
 import os
 import signal
 import subprocess
