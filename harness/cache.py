@@ -199,6 +199,12 @@ class Cache:
     def _lookup(self, group: str, kind: str, key: str, profile: str = "") -> Entry | None:
         return self._group_index(group).get((kind, key, profile))
 
+    def refresh(self) -> None:
+        """Forget the indexes: the next lookups read the packs again, with what other processes
+        appended meanwhile (the records of a run shared by several processes)."""
+        with self._lock:
+            self._index.clear()
+
     def sync(self) -> None:
         """fsync every pack this process writes (durability at checkpoints, not per item)."""
         with self._lock:

@@ -101,6 +101,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.distributed import from_environment
     from harness.records import load_records, load_set_metrics
     from harness.report import render
     from harness.errors import StrictModeError
@@ -122,10 +123,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         pick_device(device)  # an unusable --device is an error before anything is built
     names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
     base = spec_from_args(args)
+    shard = from_environment(args.shard, args.rank_timeout)  # torchrun's ranks, --shard I/N, or None
     for profile in _csv(base.profile) or ["paper"]:  # several profiles score one set of cached predictions
         spec = dataclasses.replace(base, profile=profile)
         try:
-            with display(not args.no_progress) as shown:
+            with display(not args.no_progress and (shard is None or shard.shows_progress)) as shown:
                 result = run(
                     spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
                     Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
@@ -133,11 +135,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                     inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
                     execution=Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
                     keep=args.keep_outputs, workers=args.workers, metrics_device=args.metrics_device,
-                    name_plugins=True,
+                    name_plugins=True, shard=shard,
                 )
         except StrictModeError as error:
             messages.print(f"[red]--strict: {error}[/red]", highlight=False)
             return 1
+        if shard is not None and not shard.writes_records:
+            messages.print(shard.report(), markup=False, highlight=False)
+            continue
         labels = [m.label for m in result.methods]
         records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
         console.print(render(records[records["method"].isin(labels)], "markdown",
@@ -470,6 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(or $HARNESS_INCEPTION_WEIGHTS, or the torch hub cache)")
     p.add_argument("--set-bootstrap", type=int, default=50, metavar="N",
                    help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
+    p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache, for N independent "
+                   "processes (a Slurm array job); then the same command without --shard writes the records")
+    p.add_argument("--rank-timeout", type=float, default=1800, metavar="SECONDS",
+                   help="torchrun: stop every rank when one answers nothing or finishes no item for this long (default 1800)")
     add_spec_arguments(p)
     p.set_defaults(func=cmd_run)
 
@@ -564,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     files, failing plug-ins), missing files and weights, ``ValueError`` raised by the harness's
     input checks, and writes refused by the file system; anything else is a bug and keeps its traceback.
     """
-    from harness.errors import Interrupted, storage_message
+    from harness.errors import Interrupted, RankError, storage_message
 
     args = build_parser().parse_args(argv)
     try:
@@ -572,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as error:
         messages.print(str(error), markup=False, highlight=False, style="yellow")
         return 130
+    except RankError as error:  # a process of a shared run: not the user's mistake, so 1
+        messages.print(f"error: {error}", markup=False, highlight=False, style="red")
+        return 1
     except KeyboardInterrupt:
         messages.print("interrupted before any method ran; nothing to resume", style="yellow")
         return 130

@@ -52,3 +52,7 @@ def storage_message(error: OSError) -> str | None:
     place = error.filename or "a file"
     return (f"cannot write {place}: {why}. Point the runs folder elsewhere with --out or $HARNESS_RUNS, "
             "the cache with $HARNESS_CACHE")
+
+
+class RankError(RuntimeError):
+    """A process of a shared run (torchrun) stopped answering or finishing items; names it."""

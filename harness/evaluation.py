@@ -109,6 +109,7 @@ class Evaluation:
         self.result = MethodResult(label, self.method, [], [])
         self._rows: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()  # rows and counters are written by the main thread and the sink
+        self.reused = 0  # items of the last run() found complete in the cache
 
     def key(self, item: ManifestItem) -> str:
         return output_key(self.fingerprint, item.image_sha256, item.mask_sha256, self.manifest.spec.size)
@@ -139,21 +140,29 @@ class Evaluation:
         return found
 
     def run(
-        self, items: list[ManifestItem], show_progress: bool = True, after_batch: Callable[[bool], None] | None = None
+        self, items: list[ManifestItem], show_progress: bool = True, after_batch: Callable[[bool], None] | None = None,
+        sets: bool = True,
     ) -> MethodResult:
-        """Score ``items``; ``after_batch(bucket_done)`` is called after each batch (to save records)."""
+        """Score ``items``; ``after_batch(bucket_done)`` is called after each batch (to save records).
+
+        ``sets=False`` leaves out the set-level metrics (a process doing a part of a shared run);
+        running items again replaces their earlier failures (it tries them again)."""
+        ids = {item.item_id for item in items}
+        with self._lock:
+            self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
         self._cached = cached = self._cached_metrics(items)
         # A metric's model (LPIPS) is built only when some item lacks it: a cached rerun builds nothing.
         lacking = [m for m in self.metrics if any(m not in cached[i.item_id] for i in items)]
         unavailable = set(lacking) - set(self.scorer.available(lacking))
         self._wanted = wanted = tuple(m for m in self.metrics if m not in unavailable)
-        pending = []
+        complete, pending = [], []
         for item in items:
             done = all(m in cached[item.item_id] for m in (*wanted, "out_of_range"))
-            if done and (self.features is None or self.features.has(self.key(item), item.image_sha256)):
-                self._row(item, cached[item.item_id])
-            else:
-                pending.append(item)
+            found = done and (self.features is None or self.features.has(self.key(item), item.image_sha256))
+            (complete if found else pending).append(item)
+        self.reused = len(complete)
+        for item in complete:
+            self._row(item, cached[item.item_id])
         with progress_bar(show_progress) as progress:
             tasks = {}
             for bucket in dict.fromkeys(i.bucket for i in items):
@@ -168,7 +177,7 @@ class Evaluation:
                     after_batch(job.bucket_done)
 
             self._stream(pending, finish)
-        if self.set_metrics:
+        if self.set_metrics and sets:
             self.result.set_rows = self._score_sets(items)
         self.result.rows = self.rows(items)
         self.result.complete = True

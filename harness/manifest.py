@@ -30,7 +30,7 @@ import numpy as np
 from harness.atomic import atomic_write_text
 from harness.cache import cache_root
 from harness.csvfiles import csv_text
-from harness.datasets import Dataset, load_dataset
+from harness.datasets import Dataset, ImageItem, load_dataset
 from harness.images import InputError, array_sha256, exif_orientation, prepare_image
 from harness.progress import stage, track
 from harness.spec import RunSpec
@@ -77,6 +77,8 @@ class Manifest:
     unused_masks: dict[str, int] = field(default_factory=dict)
     #: Images with an EXIF orientation other than "as stored" (read as stored, like upstream).
     exif_oriented: list[str] = field(default_factory=list)
+    #: The image hashes it was built from (handed to other processes of a shared run).
+    decoded: Decoded | None = None
 
     def __post_init__(self) -> None:
         self._images = {img.id: img for img in self.dataset.images}
@@ -228,12 +230,25 @@ class _Builder:
         return _file_loaders(mask_set, self.spec)
 
 
-def build_manifest(spec: RunSpec) -> Manifest:
+@dataclass(frozen=True)
+class Decoded:
+    """What decoding a manifest's images told, by image id: the content hash of each prepared
+    image, why the broken ones could not be used, and which carry an EXIF orientation. The
+    expensive part of a manifest: a process given another's (harness.distributed) skips it."""
+
+    sha: dict[str, str]
+    broken: dict[str, str]
+    exif: tuple[str, ...]
+
+
+def build_manifest(spec: RunSpec, decoded: Decoded | None = None) -> Manifest:
+    """The manifest of ``spec``; with ``decoded`` (from a manifest of the same spec built
+    elsewhere) no image is decoded."""
     with stage("manifest"):
-        return _build(spec)
+        return _build(spec, decoded)
 
 
-def _build(spec: RunSpec) -> Manifest:
+def _build(spec: RunSpec, decoded: Decoded | None) -> Manifest:
     dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white)
     buckets = parse_buckets(spec.buckets)
     source = mask_source(spec.masks or dataset.default_masks)
@@ -246,29 +261,38 @@ def _build(spec: RunSpec) -> Manifest:
         loaders = builder.generated()
     else:
         loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white))
-    return _materialise(resolved, dataset, builder, loaders)
+    needed = [dataset.images[index] for index in sorted({p[1] for p in builder.pairs})]
+    if decoded is None:
+        decoded = _decode(resolved, needed)
+    elif any(image.id not in decoded.sha and image.id not in decoded.broken for image in needed):
+        raise ValueError("the decoded images given do not cover this manifest's images (another spec or other data)")
+    return _materialise(resolved, dataset, builder, loaders, decoded)
 
 
-def _materialise(spec: RunSpec, dataset: Dataset, builder: _Builder, loaders: dict[str, MaskLoader]) -> Manifest:
-    """Decode and hash each needed image once; a broken image fails each of its items."""
-    image_sha: dict[int, str] = {}
-    broken: dict[int, str] = {}
-    exif = []
-    for index in track(sorted({p[1] for p in builder.pairs}), "decoding images"):
-        image = dataset.images[index]
+def _decode(spec: RunSpec, images: list[ImageItem]) -> Decoded:
+    """Decode and hash each needed image once; a broken image is noted, not raised."""
+    sha, broken, exif = {}, {}, []
+    for image in track(images, "decoding images"):
         try:
-            image_sha[index] = array_sha256(prepare_image(image.load(), spec.size, spec.resize))
+            sha[image.id] = array_sha256(prepare_image(image.load(), spec.size, spec.resize))
         except (InputError, OSError, ValueError) as error:
-            broken[index] = str(error)
+            broken[image.id] = str(error)
             continue
         if image.path is not None and exif_orientation(image.path) not in (0, 1):
             exif.append(image.id)
+    return Decoded(sha, broken, tuple(exif))
+
+
+def _materialise(spec: RunSpec, dataset: Dataset, builder: _Builder, loaders: dict[str, MaskLoader],
+                 decoded: Decoded) -> Manifest:
+    """The items of the pairs; a broken image fails each of its items."""
     items, failures = [], list(builder.failures)
     for bucket, index, m in builder.pairs:
-        item_id = f"{dataset.images[index].id}|{m.mask_id}"
-        if index in broken:
-            failures.append(Failure(INPUT, item_id, "input", broken[index], bucket.label))
+        image_id = dataset.images[index].id
+        item_id = f"{image_id}|{m.mask_id}"
+        if image_id in decoded.broken:
+            failures.append(Failure(INPUT, item_id, "input", decoded.broken[image_id], bucket.label))
             continue
-        items.append(ManifestItem(item_id, bucket.label, dataset.images[index].id, m.mask_id, m.ratio, m.source_bin,
-                                  image_sha[index], m.sha))
-    return Manifest(spec, items, failures, dataset, loaders, builder.unused, exif)
+        items.append(ManifestItem(item_id, bucket.label, image_id, m.mask_id, m.ratio, m.source_bin,
+                                  decoded.sha[image_id], m.sha))
+    return Manifest(spec, items, failures, dataset, loaders, builder.unused, list(decoded.exif), decoded)

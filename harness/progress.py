@@ -41,6 +41,7 @@ class _Task:
     total: int
     completed: int
     overall: bool  # counts towards the overall line (items of methods, not manifest steps)
+    cached: int = 0  # of ``completed``, items found done (cached), left out of the rate
     rich_id: int | None = None
 
 
@@ -55,8 +56,6 @@ class Display:
         self.interval = float(os.environ.get(INTERVAL_ENV, 5)) if interval is None else interval
         self._tasks: dict[int, _Task] = {}
         self._expected = 0
-        self._done_before = 0  # items already done (cached) when their task was added: not in the rate
-        self._done = 0
         self._started = time.monotonic()
         self._stages: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -96,11 +95,8 @@ class Display:
     def add_task(self, description: str, total: int, completed: int = 0, overall: bool = True) -> int:
         with self._lock:
             task_id = len(self._tasks)
-            task = _Task(description, total, completed, overall)
+            task = _Task(description, total, completed, overall, cached=completed)  # done before it started
             self._tasks[task_id] = task
-            if overall:
-                self._done_before += completed
-                self._done += completed
         if self._rich is not None:
             task.rich_id = self._rich.add_task(description, total=total, completed=completed)
             if overall:
@@ -111,10 +107,19 @@ class Display:
         with self._lock:
             task = self._tasks[task_id]
             task.completed += amount
-            if task.overall:
-                self._done += amount
         if self._rich is not None:
             self._rich.advance(task.rich_id, amount)
+            if task.overall:
+                self._update_overall()
+
+    def update(self, task_id: int, completed: int, cached: int = 0) -> None:
+        """Set a task's count (work counted elsewhere, e.g. by every rank of a shared run), of which
+        ``cached`` items were found done."""
+        with self._lock:
+            task = self._tasks[task_id]
+            task.completed, task.cached = completed, cached
+        if self._rich is not None:
+            self._rich.update(task.rich_id, completed=completed)
             if task.overall:
                 self._update_overall()
 
@@ -136,14 +141,21 @@ class Display:
     def _total(self) -> int:
         return max(self._expected, sum(t.total for t in self._tasks.values() if t.overall))
 
+    def _counts(self) -> tuple[int, int]:
+        """Items done, and of them those found cached, over the tasks of the overall line."""
+        tasks = [t for t in self._tasks.values() if t.overall]
+        return sum(t.completed for t in tasks), sum(t.cached for t in tasks)
+
     def _update_overall(self) -> None:
-        self._rich.update(self._overall_id, total=self._total(), completed=self._done, visible=True)
+        with self._lock:
+            total, (done, _) = self._total(), self._counts()
+        self._rich.update(self._overall_id, total=total, completed=done, visible=True)
 
     def status(self) -> str:
         """One line: overall items, rate, ETA and the task in progress."""
         with self._lock:
-            total, done = self._total(), self._done
-            processed = done - self._done_before
+            total, (done, cached) = self._total(), self._counts()
+            processed = done - cached
             elapsed = time.monotonic() - self._started
             active = next((t for t in self._tasks.values() if t.completed < t.total), None)  # tasks run in order
             active = active or (list(self._tasks.values())[-1] if self._tasks else None)
@@ -202,8 +214,9 @@ def current() -> Display | None:
 
 
 def progress_bar(enabled: bool = True):
-    """The active display, or a new one for the block (a run started from Python)."""
-    return display(enabled)
+    """The active display, or a new one for the block (a run started from Python); a silent one
+    of its own when not ``enabled`` (work shown elsewhere, e.g. by rank 0 for all ranks)."""
+    return display(True) if enabled else nullcontext(Display(enabled=False))
 
 
 def stage(name: str):

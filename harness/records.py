@@ -63,11 +63,11 @@ def write_failures(path: Path, failures: list[Failure]) -> None:
 
 def environment() -> dict[str, Any]:
     """Package versions, machine and git commit, for the record (with the time of writing)."""
-    return {**_static_environment(), "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {**static_environment(), "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 @lru_cache(maxsize=1)
-def _static_environment() -> dict[str, Any]:
+def static_environment() -> dict[str, Any]:
     """What does not change within a process: asked once, not once per method."""
     versions = {}
     for name in PACKAGES:

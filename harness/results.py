@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.atomic import atomic_write_bytes, atomic_write_text
-from harness.records import environment, load_records, load_set_metrics, read_run
+from harness.records import load_records, load_set_metrics, read_run, static_environment
 from harness.report import aggregate
 
 METHOD_FIELDS = ("method", "fingerprint", "checkpoint", "identity_sha", "untrained", "reads_ground_truth", "code",
@@ -47,7 +47,8 @@ def write_results(run_dir: Path) -> Path:
         "run": run_dir.name, "spec": spec.to_dict(), "protocol": summary.get("protocol"),
         "deviations": summary.get("deviations"), "data_fingerprint": summary.get("data_fingerprint"),
         "methods": methods, "results": cells, "failures": failures,
-        "input_failures": summary.get("input_failures"), "environment": environment(),
+        # no time of writing: a rerun, or the same run under torchrun, writes the same file
+        "input_failures": summary.get("input_failures"), "environment": static_environment(),
     }
     path = run_dir / "results.json"
     atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")

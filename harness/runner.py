@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from harness import prediction
 from harness.cache import Cache
+from harness.distributed import Shard
 from harness.errors import Interrupted, StrictModeError
 from harness.evaluation import Evaluation, MethodResult
 from harness.execution import Execution, configure
@@ -135,6 +136,7 @@ def run(
     workers: int | None = None,
     metrics_device: str | None = None,
     name_plugins: bool = False,
+    shard: Shard | None = None,
 ) -> RunResult:
     """Evaluate ``methods`` on ``spec``; writes ``<out>/<run name>/`` and returns it.
 
@@ -148,11 +150,17 @@ def run(
     part of each predictor's identity; ``keep`` is what of each prediction the cache keeps
     (holes, full, none); ``batch_size`` and ``workers`` default per device. ``name_plugins``
     labels unlabelled plug-ins by their predictor's name (:func:`plugin_label`; the command line does).
+    ``shard`` (from harness.distributed) makes this process do its part of a run shared with
+    others; only the process that writes the records (rank 0 of torchrun) goes on to write them.
     """
     requests = parse_methods(methods, checkpoints)
-    manifest = build_manifest(spec)
+    if shard is not None:
+        device, metrics_device, workers = shard.settings(device, metrics_device, workers, rescore)
+    manifest = build_manifest(spec) if shard is None else shard.manifest(spec)
     run_dir = Path(out or runs_root()) / manifest.run_name()
-    write_run(run_dir, manifest)
+    writes = shard is None or shard.writes_records
+    if writes:
+        write_run(run_dir, manifest)
     result = RunResult(run_dir, manifest)
     if current() is not None:
         current().expect(len(manifest.items) * len(requests))
@@ -185,6 +193,10 @@ def run(
                                 metrics_device or device, store, chosen_sets, set_bootstrap, keep, workers)
         evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), replace)
         evaluations.append((request, evaluation))
+    if shard is not None:
+        shard.compute([e for _, e in evaluations], manifest.items, show_progress)
+        if not writes:
+            return result
     for request, evaluation in evaluations:
         info = _method_info(evaluation, request, manifest.spec)
         records = MethodRecords(run_dir, request.label, request.method, evaluation.predictor.identity(), info,
@@ -192,7 +204,8 @@ def run(
         cache.describe_method(evaluation.fingerprint, {"label": request.label, "method": request.method,
                                                        "checkpoint": request.checkpoint, "config": info["config"]})
         with stage(f"evaluate {request.label}"):
-            result.methods.append(_evaluate(evaluation, records, manifest.items, show_progress))
+            # after a shared computation everything is cached: rank 0's progress line already counted it
+            result.methods.append(_evaluate(evaluation, records, manifest.items, show_progress and shard is None))
         evaluation.predictor = None  # release the model before the next method's evaluation
     write_results(run_dir)
     if strict and result.failures:
