@@ -57,13 +57,15 @@ def check_zoom(zoom: tuple[int, int, int] | None, width: int, height: int) -> No
                          f"(x + side <= {width}, y + side <= {height}, side >= 2)")
 
 
-def _composite_u8(image: np.ndarray, mask: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+def composite_u8(image: np.ndarray, mask: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """What a figure shows of a prediction: the composite on the image, rounded to uint8."""
     pred = np.transpose(prediction, (1, 2, 0))
     merged = pred * mask[:, :, None] + image.astype(np.float32) / 255 * (1 - mask[:, :, None])
     return np.round(np.clip(merged, 0, 1) * 255).astype(np.uint8)
 
 
-def _masked_input(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def masked_input(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The corrupted input as figures show it: holes white."""
     shown = image.copy()
     shown[mask > 0.5] = 255  # holes shown white, as in the paper's figures
     return shown
@@ -115,14 +117,14 @@ def comparison_grid(
     rows, captions, notes = [], [], []
     for item_id in chosen:
         image, mask = manifest.load(by_id[item_id])
-        panels, below = [_masked_input(image, mask)], [""]
+        panels, below = [masked_input(image, mask)], [""]
         for method in methods:
             prediction, damage = cache.read_output(keys.loc[item_id, method], (3, *image.shape[:2]), mask > 0.5)
             if prediction is None:
                 state = f"damaged ({damage})" if damage else "not"
                 raise FileNotFoundError(f"{method}: the output for {item_id} is {state} in the cache {cache.root}; "
                                         "rerun the method to recompute it")
-            panels.append(_composite_u8(image, mask, prediction))
+            panels.append(composite_u8(image, mask, prediction))
             below.append("\n".join(f"{name} {values.loc[(item_id, method), name]:.{_digits(name)}f}"
                                    + (" dB" if name.startswith("PSNR") else "") for name in shown))
         rows.append([_panel(p, zoom) for p in [*panels, image]])

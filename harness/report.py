@@ -100,7 +100,8 @@ def best_methods(records: pd.DataFrame) -> dict[tuple[str, str, str], set[str]]:
     return best
 
 
-def _bucket_order(buckets) -> list[str]:
+def bucket_order(buckets) -> list[str]:
+    """Bucket labels by their lower bound (0-20 before 20-40), others after them by name."""
     def key(label: str) -> tuple[float, str]:
         head = label.split("-")[0]
         return (float(head), label) if head.replace(".", "", 1).isdigit() else (math.inf, label)
@@ -120,7 +121,7 @@ def _arrow(metric: str, fmt: str) -> str:
 def _block_rows(table: pd.DataFrame, best: dict, fmt: str, biased: set = frozenset()) -> tuple[list[str], list[list[str]], list]:
     """Headers, rows and the marks used for one block's aggregate table."""
     block = table["block"].iloc[0]
-    buckets = _bucket_order(table["bucket"])
+    buckets = bucket_order(table["bucket"])
     metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
     escape = latex.escape if fmt == "latex" else str
     bold = (lambda s: rf"\textbf{{{s}}}") if fmt == "latex" else (lambda s: f"**{s}**")
@@ -160,7 +161,7 @@ def _header(table: pd.DataFrame, fmt: str, combine: bool) -> list[str]:
     return lines
 
 
-def _set_best(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> dict[tuple[str, str, str], set[str]]:
+def set_best(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> dict[tuple[str, str, str], set[str]]:
     """Best set-level values per (block, bucket, metric), only where every method scored the same items."""
     best: dict[tuple[str, str, str], set[str]] = {}
     if set_metrics is None or set_metrics.empty:
@@ -188,7 +189,7 @@ def render(records: pd.DataFrame, fmt: str = "markdown", combine: bool = False, 
         return table.drop(columns="block").to_csv(index=False)
     extra = prepared.groupby("block")[["protocol"]].first()
     table = table.join(extra, on="block")
-    best = {**best_methods(prepared), **_set_best(table, set_metrics)}
+    best = {**best_methods(prepared), **set_best(table, set_metrics)}
     biased = set()
     if set_metrics is not None and len(set_metrics):
         flagged_rows = set_metrics[set_metrics["note"].fillna("").str.startswith("biased")]

@@ -80,7 +80,7 @@ def test_results_table_shows_n_failures_intervals_and_best(built):
 def test_pictures_are_the_input_the_composites_and_the_truth(built):
     runs, report = built
     from harness.cache import Cache
-    from harness.grids import _composite_u8
+    from harness.grids import composite_u8
     from harness.htmlreport.data import load_runs
     from harness.manifest import build_manifest
 
@@ -102,7 +102,7 @@ def test_pictures_are_the_input_the_composites_and_the_truth(built):
     for k, method in enumerate(METHODS, start=1):
         key = records[(records["method"] == method) & (records["item_id"] == item.item_id)]["cache_key"].iloc[0]
         prediction = cache.get_output(key, (3, size, size), mask > 0.5)
-        np.testing.assert_array_equal(panels[k], _composite_u8(image, mask, prediction))
+        np.testing.assert_array_equal(panels[k], composite_u8(image, mask, prediction))
         assert not np.array_equal(panels[k], image)  # a composite, not the truth
 
 

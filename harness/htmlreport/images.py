@@ -12,7 +12,7 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 from PIL import Image
 
-from harness.grids import _composite_u8, _masked_input
+from harness.grids import composite_u8, masked_input
 
 THUMB = 112  # thumbnail panel side in pixels
 MISSING_GREY = 128
@@ -45,8 +45,8 @@ class RunPanels:
         for method in methods:
             key = self.keys.get((method, item_id))
             prediction = None if key is None else self.cache.get_output(key, (3, *image.shape[:2]), mask > 0.5)
-            outputs.append(None if prediction is None else _composite_u8(image, mask, prediction))
-        return [_masked_input(image, mask), *outputs, image]
+            outputs.append(None if prediction is None else composite_u8(image, mask, prediction))
+        return [masked_input(image, mask), *outputs, image]
 
 
 def strip(panels: list[np.ndarray | None]) -> Image.Image:

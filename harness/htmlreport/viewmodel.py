@@ -17,7 +17,7 @@ from harness import plotdata
 from harness.htmlreport.data import Fig7Result, RunData
 from harness.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, flagged, legend
 from harness.metrics.registry import digits, higher_is_better, metric_columns
-from harness.report import _bucket_order, _set_best, aggregate, best_methods, prepare
+from harness.report import aggregate, best_methods, bucket_order, prepare, set_best
 from harness.stats import cell_confidence, set_confidence
 
 FIG7_COLUMNS = {"ncc_pre": "pre-filtered, all cells", "ncc_post": "filtered, all cells",
@@ -97,9 +97,9 @@ def results_table(run: RunData, n_resamples: int = 2000) -> dict[str, Any]:
     intervals = intervals.set_index(["method", "bucket", "metric"])
     best = best_methods(records)
     if len(run.sets):  # set-level metrics: best only where every method scored the same items, as report does
-        best.update(_set_best(table, run.sets))
+        best.update(set_best(table, run.sets))
     metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
-    buckets = _bucket_order(table["bucket"])
+    buckets = bucket_order(table["bucket"])
     rows, used = [], []
     for method in dict.fromkeys(table["method"]):
         flags = _flags(table, method)
