@@ -19,8 +19,7 @@ from skimage.feature import canny
 
 from baselines.edgeconnect_networks import EdgeConnect
 from baselines.weights import edgeconnect_dir, edgeconnect_weights, weights_dataset
-from harness.checkpoints import load_state_dict, load_strict, resolve_checkpoint
-from harness.errors import UsageError
+from harness.checkpoints import load_state_dict, load_strict, resolve_folder
 from harness.predictor import SizeSpec, TorchPredictor
 
 #: SIGMA in the official config.yml.example, used by the released models at test time.
@@ -89,14 +88,8 @@ def edgeconnect(
 
     ``checkpoint`` defaults to ``$HARNESS_WEIGHTS/edgeconnect/<dataset>``.
     """
-    if str(checkpoint).startswith("hf://"):
-        raise UsageError(f"edgeconnect reads two files (EdgeModel_gen.pth, InpaintingModel_gen.pth) from a folder; "
-                         f"an hf:// URL names one file: put both in a folder and pass --checkpoint FOLDER (got {checkpoint})")
     info = edgeconnect_weights(weights_dataset(dataset, checkpoint))
-    folder = Path(checkpoint).expanduser() if checkpoint is not None else edgeconnect_dir(dataset)
-    if folder.is_file():
-        raise ValueError(f"EdgeConnect needs a folder holding {' and '.join(info.file_names)}, got the file {folder}")
-    edge_file, inpaint_file = (resolve_checkpoint(folder, info, file_name=name) for name in info.file_names)
+    edge_file, inpaint_file = resolve_folder(checkpoint, edgeconnect_dir(dataset), info, "EdgeConnect")
     model = EdgeConnect()
     load_strict(model.edge_generator, load_state_dict(edge_file, key="generator"), edge_file, "EdgeConnect edge generator")
     load_strict(model.inpaint_generator, load_state_dict(inpaint_file, key="generator"), inpaint_file,

@@ -18,7 +18,7 @@ import torch
 from baselines.edgeconnect import OFFICIAL_SIGMA, gray_and_edges
 from baselines.jpgnet_networks import JPGNet
 from baselines.weights import JPGNET_DATASETS, jpgnet_dir, jpgnet_weights
-from harness.checkpoints import load_state_dict, load_strict, resolve_checkpoint
+from harness.checkpoints import load_state_dict, load_strict, resolve_folder
 from harness.predictor import SizeSpec, TorchPredictor
 
 #: INPUT_SIZE of edge_kpn_fusion's config and the H, W that get_uncertainty hard-codes.
@@ -63,10 +63,7 @@ def jpgnet(checkpoint: str | os.PathLike | None = None, device: Any = None, data
     any evaluation dataset goes (the name then only labels messages).
     """
     info = jpgnet_weights(dataset if dataset in JPGNET_DATASETS or checkpoint is None else JPGNET_DATASETS[1])
-    folder = Path(checkpoint).expanduser() if checkpoint is not None else jpgnet_dir(dataset)
-    if folder.is_file():
-        raise ValueError(f"JPGNet needs a folder holding {', '.join(info.file_names)}, got the file {folder}")
-    edge, inpaint, kpn1, kpn2 = (resolve_checkpoint(folder / name, info) for name in info.file_names)
+    edge, inpaint, kpn1, kpn2 = resolve_folder(checkpoint, jpgnet_dir(dataset), info, "JPGNet")
     model = JPGNet()
     load_strict(model.edgeconnect.edge_generator, load_state_dict(edge, key="generator"), edge, "JPGNet edge generator")
     load_strict(model.edgeconnect.inpaint_generator, load_state_dict(inpaint, key="generator"), inpaint,

@@ -21,7 +21,7 @@ import torch
 from baselines import rtv
 from baselines.structureflow_networks import StructureFlow
 from baselines.weights import structureflow_dir, structureflow_weights, weights_dataset
-from harness.checkpoints import load_state_dict, load_strict, resolve_checkpoint
+from harness.checkpoints import load_state_dict, load_strict, resolve_folder
 from harness.predictor import SizeSpec, TorchPredictor
 
 #: Where the structure image comes from: the official leak, or the image the user sees.
@@ -120,10 +120,7 @@ def structureflow(
     (``generate_structure_images.m``); ``structure_from``: ``ground-truth`` (official) or ``image``.
     """
     info = structureflow_weights(weights_dataset(dataset, checkpoint))
-    folder = Path(checkpoint).expanduser() if checkpoint is not None else structureflow_dir(dataset)
-    if folder.is_file():
-        raise ValueError(f"StructureFlow needs a folder holding {' and '.join(info.file_names)}, got the file {folder}")
-    s_file, f_file = (resolve_checkpoint(folder, info, file_name=name) for name in info.file_names)
+    s_file, f_file = resolve_folder(checkpoint, structureflow_dir(dataset), info, "StructureFlow")
     model = StructureFlow()
     load_strict(model.s_gen, load_state_dict(s_file), s_file, "StructureFlow structure generator")
     load_strict(model.f_gen, load_state_dict(f_file), f_file, "StructureFlow texture generator")

@@ -76,6 +76,19 @@ def resolve_checkpoint(spec: str | os.PathLike | None, info: WeightsInfo, file_n
     return candidate
 
 
+def resolve_folder(spec: str | os.PathLike | None, default: Path, info: WeightsInfo, method: str) -> list[Path]:
+    """Every official file of a method released as several files, from one folder (``spec``, or
+    ``default`` when None); a missing file is named with its full path."""
+    names = ", ".join(info.file_names)
+    if spec is not None and str(spec).startswith("hf://"):
+        raise UsageError(f"{method} reads {len(info.file_names)} files ({names}) from a folder; an hf:// URL names "
+                         f"one file: put them in a folder and pass --checkpoint FOLDER (got {spec})")
+    folder = Path(spec).expanduser() if spec is not None else default
+    if folder.is_file():
+        raise ValueError(f"{method} needs a folder holding {names}, got the file {folder}")
+    return [resolve_checkpoint(folder / name, info) for name in info.file_names]
+
+
 def _download_hf(spec: str, info: WeightsInfo) -> Path:
     match = HF_PATTERN.match(spec)
     if not match:
