@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-path", action="append", metavar="DIR",
                    help="folder to import pkg.module:factory plug-ins from (repeatable; the current folder is searched too)")
     p.add_argument("--batch-size", type=positive, metavar="N", help="items per batch (default per device: 32 on a GPU, 1 on a CPU)")
-    p.add_argument("--workers", type=int, metavar="N", help="loader processes decoding items (default per device; 0: none)")
+    p.add_argument("--workers", type=int, metavar="N", help="loader processes decoding items (default per device; 0: decoding and scoring in series in the main thread, the default on a CPU whose cores all run the model)")
     p.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"], default="fp32",
                    help="model arithmetic (default fp32 without TF32, as the official numbers); part of the cache key")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format for the model")
@@ -462,7 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-outputs", choices=["holes", "full", "none"], default="holes",
                    help="what the cache keeps of each prediction: its hole pixels (default, lossless for every metric "
                    "and grid), all of it, or nothing (metrics only)")
-    p.add_argument("--metrics-device", metavar="DEV", help="where metrics run (default: the model's device; cpu: scikit-image)")
+    p.add_argument("--metrics-device", metavar="DEV", help="where metrics run (default: the model's device, PSNR/SSIM in torch float64; "
+                   "cpu: on the CPU with scikit-image itself, the reference, equal to 1e-10)")
     p.add_argument("--out", metavar="DIR", help="runs folder (default ./runs or $HARNESS_RUNS)")
     p.add_argument("--strict", action="store_true", help="any failed item is fatal (after writing what is done)")
     p.add_argument("--no-progress", action="store_true",

@@ -32,6 +32,7 @@ import torch
 from harness.errors import Interrupted, RankError
 from harness.evaluation import Evaluation
 from harness.manifest import Manifest, ManifestItem, build_manifest
+from harness.pipeline import defaults
 from harness.progress import progress_bar
 from harness.spec import RunSpec
 
@@ -118,15 +119,15 @@ class Shard:
             raise ValueError("rescoring runs in one process (harness check); run it without torchrun or --shard")
         if self.group is None:
             return device, metrics_device, workers
+        if torch.cuda.is_available() and (device is None or device.startswith("cuda")):
+            gpu = self.local % torch.cuda.device_count()
+            torch.cuda.set_device(gpu)
+            mine = f"cuda:{gpu}"
+            device = mine if device in (None, "cuda") else device
+            metrics_device = mine if metrics_device == "cuda" else metrics_device
         if workers is None:
-            ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-            workers = max(1, min(8, (os.cpu_count() or 2) // ranks_here - 1))
-        if not torch.cuda.is_available() or (device is not None and not device.startswith("cuda")):
-            return device, metrics_device, workers
-        gpu = self.local % torch.cuda.device_count()
-        mine = f"cuda:{gpu}"
-        torch.cuda.set_device(gpu)
-        return (mine if device in (None, "cuda") else device), (mine if metrics_device == "cuda" else metrics_device), workers
+            workers = defaults(torch.device(device or "cpu"), share=int(os.environ.get("LOCAL_WORLD_SIZE", "1"))).workers
+        return device, metrics_device, workers
 
     def manifest(self, spec: RunSpec) -> Manifest:
         """Built by rank 0; the other ranks get its image hashes and check that they hold the same manifest."""

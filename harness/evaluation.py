@@ -24,7 +24,7 @@ from harness.metrics import get_profile
 from harness.metrics.functional import composite, out_of_range
 from harness.metrics.registry import Metric
 from harness.metrics.scoring import Scorer
-from harness.pipeline import ItemSource, Sink, defaults, loader, stack
+from harness.pipeline import Batch, InlineSink, ItemSource, Sink, defaults, loader
 from harness.predictor import Predictor, pick_device
 from harness.progress import progress_bar
 from harness.records import ITEM_COLUMNS
@@ -96,8 +96,10 @@ class Evaluation:
         if keep not in KEEP:
             raise ValueError(f"keep must be one of {', '.join(KEEP)}, not '{keep}'")
         self.keep = keep
-        # Metric models (LPIPS) run on the run's device: the predictor's unless told otherwise.
-        self.scorer = Scorer(self.profile, pick_device(device) if device is not None else predictor.device, metrics)
+        # Metrics run on the predictor's device unless told otherwise; put on the CPU explicitly,
+        # they run the reference code itself (scikit-image) where a metric names one.
+        metrics_on = pick_device(device) if device is not None else predictor.device
+        self.scorer = Scorer(self.profile, metrics_on, metrics, reference=device is not None and metrics_on.type == "cpu")
         self.metrics = self.scorer.names
         self.features, self.set_metrics, self.set_bootstrap = features, tuple(set_metrics), set_bootstrap
         if self.set_metrics and features is None:
@@ -194,65 +196,79 @@ class Evaluation:
         return batches
 
     def _stream(self, pending: list[ManifestItem], finish: Callable[[_Job], None], force_features: bool = False) -> None:
-        """Items through loader workers, the device and the sink thread."""
+        """Items through loader workers, the device and the sink thread (with no workers: all in
+        series in this thread)."""
         if not pending:
             return
         plan = self._batches(pending)
         source = ItemSource(self.manifest, pending, self.cache, [self.key(i) for i in pending], read_outputs=True)
         workers = self.workers if len(plan) > 1 else 0
         batches = iter(loader(source, [p for p, _ in plan], workers, self.prefetch, self.predictor.device.type == "cuda"))
-        sink = Sink(finish)  # started after the workers were forked: no thread of ours holds a lock then
+        # started after the workers were forked: no thread of ours holds a lock then
+        sink = Sink(finish) if workers else InlineSink(finish)
         try:
-            for (_, bucket_done), samples in zip(plan, batches):
-                job = self._prepare([pending[s["index"]] for s in samples], samples, force_features)
+            for (_, bucket_done), batch in zip(plan, batches):
+                job = self._prepare([pending[p] for p in batch.positions], batch, force_features)
                 job.bucket_done = bucket_done
                 sink.submit(job)
         finally:
             sink.close()  # on Ctrl-C too: what reached the device is scored and kept
 
-    def _prepare(self, items: list[ManifestItem], samples: list[dict[str, Any]], force_features: bool) -> _Job:
+    def _prepare(self, items: list[ManifestItem], batch: Batch, force_features: bool) -> _Job:
         """Main thread: failures of loading, prediction of the misses, the model metrics."""
         empty = _Job(len(items), items[0].bucket)
         loaded = []
-        for item, sample in zip(items, samples):
-            if sample["error"] is not None:
-                self._fail(item, "load", sample["error"])
-                continue
-            if sample["damage"]:
-                self.result.damaged.append(f"{item.item_id} output: {sample['damage']}")
-            loaded.append((item, sample))
+        for item, error in zip(items, batch.errors):
+            if error is not None:
+                self._fail(item, "load", error)
+            else:
+                loaded.append(item)
+        for item, damage in zip(loaded, batch.damage):
+            if damage:
+                self.result.damaged.append(f"{item.item_id} output: {damage}")
         if not loaded:
             return empty
         device = self.scorer.device
-        images, masks = (t.to(device, non_blocking=True) for t in stack([s for _, s in loaded]))
-        outputs: list[torch.Tensor | None] = [None if s["output"] is None else s["output"].to(device) for _, s in loaded]
+        images, masks = batch.images.to(device, non_blocking=True), batch.masks.to(device, non_blocking=True)
+        outputs: list[torch.Tensor | None] = list(batch.outputs)
         need = [i for i, out in enumerate(outputs) if out is None]
+        predicted = None
         if need:
-            self._predict([loaded[i][0] for i in need], images[need], masks[need], need, outputs)
+            everything = len(need) == len(loaded)  # no copies of the batch for the usual case
+            predicted = self._predict([loaded[i] for i in need], images if everything else images[need],
+                                      masks if everything else masks[need], need, outputs)
         good = [i for i, out in enumerate(outputs) if out is not None]
         if not good:
             return empty
-        kept = [loaded[i][0] for i in good]
-        predictions = torch.stack([outputs[i].to(device) for i in good])
+        if len(good) == len(loaded):
+            kept, good_images, good_masks = loaded, images, masks
+        else:
+            kept, good_images, good_masks = [loaded[i] for i in good], images[good], masks[good]
+        if predicted is not None and len(need) == len(good) == len(loaded):
+            predictions = predicted  # the batch as predicted, not a copy
+        else:
+            predictions = torch.stack([outputs[i].to(device, non_blocking=True) for i in good])
         cached = self._cached
         needed = tuple(m for m in (*self._wanted, "out_of_range") if any(m not in cached[item.item_id] for item in kept))
-        model_rows = self.scorer(images[good], predictions, masks[good], needed, part="model") if needed else [{} for _ in good]
-        return _Job(len(items), items[0].bucket, kept, images[good], masks[good], predictions, [i in need for i in good],
+        model_rows = self.scorer(good_images, predictions, good_masks, needed, part="model") if needed else [{} for _ in good]
+        return _Job(len(items), items[0].bucket, kept, good_images, good_masks, predictions, [i in need for i in good],
                     model_rows, needed, force_features)
 
-    def _predict(self, items, images, masks, positions, outputs) -> None:
+    def _predict(self, items, images, masks, positions, outputs) -> torch.Tensor | None:
+        """Fills ``outputs`` at ``positions``; returns the whole predicted batch."""
         try:
             predicted = prediction.predict_batch(self.predictor, images, masks)
         except Exception as error:  # a broken batch must not lose the rest of the run
             for item in items:
                 self._fail(item, "predict", f"{type(error).__name__}: {error}")
-            return
+            return None
         for item, position, output, problem in zip(items, positions, predicted.outputs, predicted.problems):
             if problem:
                 self._fail(item, "predict", problem)
                 continue
             self.result.predicted += 1
             outputs[position] = output
+        return predicted.outputs
 
     def _finish(self, job: _Job) -> None:
         """Sink thread: the other metrics, the cache (prediction, metrics, features), the rows."""

@@ -110,6 +110,7 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
         "profile": evaluation.profile.convention(),
         "metrics": list(evaluation.metrics),
         "metrics_device": str(evaluation.scorer.device),
+        "metrics_reference_code": evaluation.scorer.reference,
         "seed": spec.seed,
     }
 
@@ -190,7 +191,7 @@ def run(
         if predictor.device.type == "cpu":
             tune_allocator()
         evaluation = Evaluation(manifest, predictor, request.label, cache, batch_size, metrics, request.method, rescore,
-                                metrics_device or device, store, chosen_sets, set_bootstrap, keep, workers)
+                                metrics_device, store, chosen_sets, set_bootstrap, keep, workers)
         evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), replace)
         evaluations.append((request, evaluation))
     if shard is not None:

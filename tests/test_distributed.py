@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import pipeline
 from harness.cache import Cache
 from harness.cli import main
 from harness.distributed import Shard, from_environment, parse_shard, plan
@@ -94,7 +95,7 @@ def test_under_torchrun_cuda_means_the_rank_s_gpu_and_shards_keep_the_device_giv
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(pipeline, "cores", lambda: 16)  # the cores this process may use
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     rank = Shard(3, 4, local=3, group=object())
     assert rank.settings(None, "cuda", None, False) == ("cuda:1", "cuda:1", 3)  # 4 ranks on 2 GPUs and 16 cores

@@ -145,8 +145,32 @@ def test_device_psnr_and_ssim_equal_scikit_image_to_1e_10():
     assert abs(ssim_torch(views)[0] - population) > 1e-6
 
 
-def test_scorer_uses_scikit_image_on_cpu_and_the_torch_formulas_elsewhere():
-    from harness.metrics.registry import get_metric
+def test_metrics_on_the_cpu_explicitly_run_scikit_image_and_by_default_the_torch_formulas(tmp_path, monkeypatch):
+    """Both paths score the same items to 1e-10; only ``--metrics-device cpu`` runs scikit-image itself."""
+    from harness.cache import Cache
+    from harness.evaluation import Evaluation
+    from harness.manifest import build_manifest
+    from harness.metrics import functional
+    from harness.spec import RunSpec
+    from tests.plugin_methods import MeanFill
 
-    psnr_metric = get_metric("paper.PSNR")
-    assert psnr_metric.load("cpu").__name__ == "psnr_uint8" and psnr_metric.load("cuda").__name__ == "psnr_torch"
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    calls = {"skimage": 0}
+    real = functional.structural_similarity
+
+    def counted(*args, **kwargs):
+        calls["skimage"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(functional, "structural_similarity", counted)
+    manifest = build_manifest(RunSpec(limit=2, size=64))
+    results = {}
+    for device in (None, "cpu"):
+        evaluation = Evaluation(manifest, MeanFill(), "mean-fill", Cache(tmp_path / f"cache-{device}"),
+                                metrics=("PSNR", "SSIM"), device=device)
+        results[device] = evaluation.run(manifest.items, show_progress=False).rows
+        assert evaluation.scorer.reference == (device == "cpu")
+        assert calls["skimage"] == (len(manifest.items) if device == "cpu" else 0)
+    for torch_row, reference_row in zip(results[None], results["cpu"]):
+        assert torch_row["PSNR"] == pytest.approx(reference_row["PSNR"], abs=1e-10)
+        assert torch_row["SSIM"] == pytest.approx(reference_row["SSIM"], abs=1e-10)

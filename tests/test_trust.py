@@ -158,8 +158,8 @@ def test_4_check_on_a_warm_cache_catches_a_changed_metric(tmp_path, capsys, monk
 
     import harness.metrics.functional as functional
 
-    original = functional.psnr
-    monkeypatch.setattr(functional, "psnr", lambda a, b, *rest: original(a, b, *rest) + 1.0)
+    original = functional.psnr_torch  # what scores on the model's device, the CPU here
+    monkeypatch.setattr(functional, "psnr_torch", lambda views: [value + 1.0 for value in original(views)])
     code, text = _cli(["check", "--expected", path, "--runs", runs, "--no-progress"], capsys)
     assert code == 1 and "PSNR" in text
 

@@ -6,11 +6,11 @@ which truncates; PSNR and SSIM use scikit-image on those uint8 arrays; L1 and LP
 clamped float images. Functions taking ``views`` (harness.metrics.scoring.Views) are the
 implementations the registry names; the others are their per-image building blocks.
 
-PSNR and SSIM exist twice: scikit-image itself (the reference, used when metrics run on the
-CPU) and the same formulas in torch float64 on the run's device (a GPU), equal to 1e-10.
+PSNR and SSIM exist twice: scikit-image itself (the reference, run when metrics are put on the
+CPU explicitly) and the same formulas in torch float64 on the run's device, equal to 1e-10.
 scikit-image's SSIM with its defaults is a 7x7 uniform filter, sample covariance N/(N-1),
 K1 0.01, K2 0.03, then the mean over the map cropped by 3 pixels per side; inside that crop the
-filter never reaches the image border, so an unpadded 7x7 average gives the same map.
+filter never reaches the image border, so unpadded 7x7 window means give the same map.
 """
 from __future__ import annotations
 
@@ -77,18 +77,27 @@ def psnr_torch(views) -> list[float]:
     return torch.where(mse == 0, torch.full_like(values, PSNR_CAP), values.clamp(max=PSNR_CAP)).tolist()
 
 
+def window_sums(images: torch.Tensor, size: int = 7) -> torch.Tensor:
+    """Sums over every ``size``x``size`` window lying inside [..., H, W] (the positions scikit-image's
+    SSIM keeps after its crop), from cumulative sums. For integer-valued float64 input they are
+    exact while the image's total stays below 2^53 (any uint8 image, squared, under ~1e11 pixels)."""
+    total = torch.nn.functional.pad(images.cumsum(-2).cumsum(-1), (1, 0, 1, 0))
+    return total[..., size:, size:] - total[..., :-size, size:] - total[..., size:, :-size] + total[..., :-size, :-size]
+
+
 def ssim_torch(views) -> list[float]:
-    """scikit-image's default SSIM (data_range 255, channel mean) in torch float64 on the images' device."""
+    """scikit-image's default SSIM (data_range 255, channel mean) in torch float64 on the images' device.
+
+    The five window means come from exact integer window sums, not from a filter: as precise as
+    scikit-image's reflect-padded uniform filter and, on a CPU, several times faster than it."""
     x, y = (t.to(torch.float64) for t in views.quantised)
-    c1, c2, cov = (0.01 * 255) ** 2, (0.03 * 255) ** 2, 49 / 48
-
-    def mean7(z: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.avg_pool2d(z, 7, stride=1)
-
-    ux, uy = mean7(x), mean7(y)
-    vx, vy, vxy = (cov * (mean7(a * b) - ma * mb) for a, b, ma, mb in ((x, x, ux, ux), (y, y, uy, uy), (x, y, ux, uy)))
+    n, c1, c2 = 49.0, (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    sx, sy, sxx, syy, sxy = window_sums(torch.cat((x, y, x * x, y * y, x * y), 1)).split(x.shape[1], 1)
+    ux, uy = sx / n, sy / n
+    # sample covariances: (Σab − Σa·Σb/n) / (n − 1)
+    vx, vy, vxy = (sxx - sx * ux) / (n - 1), (syy - sy * uy) / (n - 1), (sxy - sx * uy) / (n - 1)
     ssim_map = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    return ssim_map.mean((1, 2, 3)).tolist()
+    return ssim_map.mean((2, 3)).mean(1).tolist()
 
 
 def l1_percent(views) -> list[float]:

@@ -44,12 +44,12 @@ class Metric:
     kind: str = ITEM  # ITEM: one value per image; SET: one value per bucket, from features
     version: int = 1
     description: str = ""
-    #: The same metric as the reference code computes it (scikit-image), used when metrics run
-    #: on the CPU; ``implementation`` then runs on GPUs and equals it to 1e-10 (tests).
+    #: The same metric as the reference code computes it (scikit-image), run when asked for
+    #: (``--metrics-device cpu``); ``implementation`` runs on any device and equals it to 1e-10 (tests).
     reference: str = ""
 
-    def load(self, device_type: str = "cpu") -> Any:
-        return import_target(self.reference if device_type == "cpu" and self.reference else self.implementation)
+    def load(self, reference: bool = False) -> Any:
+        return import_target(self.reference if reference and self.reference else self.implementation)
 
 
 @dataclass(frozen=True)

@@ -33,18 +33,21 @@ class Views:
 
 
 class Scorer:
-    """The item metrics of ``profile`` (optionally only the named columns), on ``device``."""
+    """The item metrics of ``profile`` (optionally only the named columns), on ``device``;
+    ``reference``: the reference code itself (scikit-image) where a metric names one."""
 
-    def __init__(self, profile: Profile, device: str | torch.device = "cpu", names: Sequence[str] | None = None):
+    def __init__(self, profile: Profile, device: str | torch.device = "cpu", names: Sequence[str] | None = None,
+                 reference: bool = False):
         self.profile = profile
         self.device = torch.device(device)
+        self.reference = reference
         self.metrics = [m for m in profile.metric_objects() if m.kind == ITEM and (names is None or m.name in names)]
         self._quantise = import_target(profile.quantise)
         self._functions: dict[str, Callable | None] = {}
 
     def function(self, metric: Metric) -> Callable | None:
         if metric.key not in self._functions:
-            implementation = metric.load(self.device.type)
+            implementation = metric.load(self.reference)
             self._functions[metric.key] = implementation(self.device) if "model" in metric.needs else implementation
         return self._functions[metric.key]
 
