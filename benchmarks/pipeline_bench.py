@@ -10,9 +10,12 @@ runs offline). Measured:
   uint8 composite, L1, LPIPS);
 * the bound: the model forward plus LPIPS alone, on pre-decoded tensors (no decode, no other
   metric, no write);
-* the harness's Evaluation at several batch sizes (fresh cache each time, so it predicts all);
+* the harness's Evaluation at several batch sizes (fresh cache each time, so it predicts all),
+  with the device's default workers and, with ``--workers default,1``, the pipelined path
+  (loader worker and scoring thread) where the default is none (a CPU whose cores all run the model);
 * per-image metrics of the harness against the official loop (max |difference|);
-* main-thread host time per item outside the forward and LPIPS (thread CPU time, measured);
+* main-thread host time outside the forward and LPIPS (thread CPU time, measured): per item in
+  the batch loop, and apart from it once per run (starting the loader workers and the sink);
 * images/s per stage (load, forward, LPIPS, other metrics, cache writes) and bytes and files per
   cached item (holes-only and full).
 
@@ -20,7 +23,7 @@ On a GPU (``--device cuda``) it also runs the harness in tf32 and bf16, samples 
 with nvidia-smi, reports the bf16 forward's TFLOP/s (MISF: 261 GFLOP per 256² image, measured
 with torch's FLOP counter) and how far each faster mode moves PSNR/SSIM/LPIPS from fp32.
 
-    python benchmarks/pipeline_bench.py [--items 24] [--rounds 2] [--batch-sizes 1,8] [--device cpu]
+    python benchmarks/pipeline_bench.py [--items 24] [--rounds 2] [--batch-sizes 1,8] [--workers default,1] [--device cpu]
 """
 from __future__ import annotations
 
@@ -37,11 +40,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data.dataloader import _BaseDataLoaderIter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import prediction  # noqa: E402
 from harness.cache import Cache  # noqa: E402
 from harness.evaluation import Evaluation  # noqa: E402
 from harness.execution import Execution, configure  # noqa: E402
@@ -49,7 +52,7 @@ from harness.manifest import build_manifest  # noqa: E402
 from harness.metrics import get_profile  # noqa: E402
 from harness.metrics.functional import composite, psnr, ssim, to_uint8_truncated  # noqa: E402
 from harness.metrics.scoring import Scorer  # noqa: E402
-from harness.pipeline import ItemSource, stack, tune_allocator  # noqa: E402
+from harness.pipeline import InlineSink, ItemSource, Sink, collate, cores, defaults, tune_allocator  # noqa: E402
 from harness.registry import load_predictor  # noqa: E402
 from harness.spec import RunSpec  # noqa: E402
 
@@ -120,13 +123,13 @@ def _sync(device: torch.device) -> None:
 
 
 class MainThreadClock:
-    """Main-thread CPU time inside the forward and the model metrics, to subtract from its total."""
+    """Main-thread CPU time spent inside wrapped functions, per bucket, to subtract from its total."""
 
     def __init__(self):
-        self.inside = 0.0
+        self.inside: dict[str, float] = {}
         self._patches = []
 
-    def wrap(self, owner, name: str) -> None:
+    def wrap(self, owner, name: str, bucket: str) -> None:
         original = getattr(owner, name)
         clock = self
 
@@ -137,7 +140,7 @@ class MainThreadClock:
             try:
                 return original(*args, **kwargs)
             finally:
-                clock.inside += time.thread_time() - start
+                clock.inside[bucket] = clock.inside.get(bucket, 0.0) + time.thread_time() - start
 
         setattr(owner, name, timed)
         self._patches.append((owner, name, original))
@@ -147,20 +150,33 @@ class MainThreadClock:
             setattr(owner, name, original)
 
 
-def harness_run(manifest, predictor, batch: int, cache_dir: Path, keep: str = "holes") -> tuple[float, float, Evaluation]:
-    """(wall seconds, main-thread host seconds outside forward and model metrics, the evaluation)."""
+def harness_run(manifest, predictor, batch: int, cache_dir: Path, keep: str = "holes",
+                workers: int | None = None) -> tuple[float, float, float, Evaluation]:
+    """(wall seconds, main-thread host seconds per item, per run, the evaluation).
+
+    Host time is main-thread CPU time outside the model's forward (its ``predict``) and LPIPS's network; "per item"
+    is what the batch loop spends (taking a batch from the loader, preparing it, handing it to
+    the sink: in series, the sink's whole work), "per run" the rest (starting and stopping the
+    loader workers and the sink, cache look-ups before the loop)."""
+    import lpips
+
     clock = MainThreadClock()
-    clock.wrap(prediction, "predict_batch")
-    clock.wrap(Scorer, "__call__")  # in the main thread: the model metrics (LPIPS) only
+    clock.wrap(type(predictor), "predict", "model")
+    clock.wrap(lpips.LPIPS, "forward", "model")
+    clock.wrap(Evaluation, "_prepare", "loop")
+    clock.wrap(_BaseDataLoaderIter, "__next__", "loop")
+    clock.wrap(Sink, "submit", "loop")
+    clock.wrap(InlineSink, "submit", "loop")
     try:
-        evaluation = Evaluation(manifest, predictor, "misf", Cache(cache_dir), batch, keep=keep)
+        evaluation = Evaluation(manifest, predictor, "misf", Cache(cache_dir), batch, keep=keep, workers=workers)
         cpu_start, start = time.thread_time(), time.perf_counter()
         evaluation.run(manifest.items, show_progress=False)
         _sync(predictor.device)
         wall, main_cpu = time.perf_counter() - start, time.thread_time() - cpu_start
     finally:
         clock.restore()
-    return wall, main_cpu - clock.inside, evaluation
+    loop, model = clock.inside.get("loop", 0.0), clock.inside.get("model", 0.0)
+    return wall, (loop - model) / len(manifest.items), main_cpu - loop, evaluation
 
 
 def stages(manifest, predictor, lpips_model, device, cache_dir: Path) -> dict[str, float]:
@@ -168,9 +184,9 @@ def stages(manifest, predictor, lpips_model, device, cache_dir: Path) -> dict[st
     items = manifest.items
     source = ItemSource(manifest, items, Cache(cache_dir), ["x"] * len(items), read_outputs=False)
     start = time.perf_counter()
-    samples = [source[i] for i in range(len(items))]
+    batch = collate([source[i] for i in range(len(items))])
     load = time.perf_counter() - start
-    images, masks = (t.to(device) for t in stack(samples))
+    images, masks = batch.images.to(device), batch.masks.to(device)
     with torch.no_grad():
         start = time.perf_counter()
         outputs = torch.cat([predictor.predict(images[i : i + 1] * (1 - masks[i : i + 1]), masks[i : i + 1]) for i in range(len(items))])
@@ -233,6 +249,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument("--workers", default="default",
+                        help="loader workers of the harness runs: 'default' (the device's), numbers, comma-separated")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
@@ -247,38 +265,46 @@ def main() -> None:
     configure(predictor, Execution())
     lpips_model = _lpips(device)
     batches = [int(b) for b in args.batch_sizes.split(",")]
+    modes = [None if w == "default" else int(w) for w in args.workers.split(",")]
     n = len(manifest.items)
-    print(f"{n} items at {args.size}², device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{n} items at {args.size}², device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{cores()} cores, default workers {defaults(device).workers}")
 
     official_loop(manifest, predictor, lpips_model, device)  # warm-up: the models' first calls
     harness_run(manifest, predictor, batches[0], tmp / "warm-up")  # and the harness's LPIPS (built once per process)
     times: dict[str, list[float]] = {}
-    host: dict[int, list[float]] = {}
+    host: dict[str, list[tuple[float, float]]] = {}
     reference = None
     evaluations = {}
     for round_ in range(args.rounds):
         seconds, reference = official_loop(manifest, predictor, lpips_model, device)
         times.setdefault("official loop (batch 1)", []).append(seconds)
         times.setdefault("bound: forward + LPIPS", []).append(bound(manifest, predictor, lpips_model, device))
-        for batch in batches:
-            wall, host_s, evaluation = harness_run(manifest, predictor, batch, tmp / f"c-{round_}-{batch}")
-            times.setdefault(f"harness batch {batch}", []).append(wall)
-            host.setdefault(batch, []).append(host_s)
-            evaluations[batch] = evaluation
+        for workers in modes:
+            for batch in batches:
+                name = f"harness batch {batch}" + ("" if workers is None else f", {workers} workers")
+                wall, host_s, start_s, evaluation = harness_run(manifest, predictor, batch, tmp / f"c-{round_}-{name}",
+                                                                workers=workers)
+                times.setdefault(name, []).append(wall)
+                host.setdefault(name, []).append((host_s, start_s))
+                evaluations[name] = evaluation
     bound_s = statistics.median(times["bound: forward + LPIPS"])
     official_s = statistics.median(times["official loop (batch 1)"])
-    print(f"\n{'':28} {'s total':>8} {'img/s':>7} {'of bound':>9} {'vs official':>12}")
+    print(f"\n{'':34} {'s total':>8} {'img/s':>7} {'of bound':>9} {'vs official':>12}   (each round)")
     for name, values in times.items():
         s = statistics.median(values)
-        print(f"{name:28} {s:8.2f} {n / s:7.2f} {bound_s / s:9.1%} {official_s / s:11.2f}x")
-    print("\nmain-thread host time per item outside forward and LPIPS (thread CPU time):")
-    for batch, values in host.items():
-        print(f"  batch {batch}: {statistics.median(values) / n * 1000:.2f} ms")
+        rounds = " ".join(f"{official / v:.3f}" for official, v in zip(times["official loop (batch 1)"], values))
+        print(f"{name:34} {s:8.2f} {n / s:7.2f} {bound_s / s:9.1%} {official_s / s:11.3f}x   {rounds}")
+    print("\nmain-thread host time outside the forward and LPIPS (thread CPU time): in the batch loop per item; "
+          "the rest once per run")
+    for name, values in host.items():
+        per_item, per_run = (statistics.median(v[i] for v in values) * 1000 for i in (0, 1))
+        print(f"  {name:32} {per_item:6.2f} ms per item; {per_run:6.1f} ms per run")
     print("\nmax |harness - official| per-image metric:")
-    for batch, evaluation in evaluations.items():
+    for name, evaluation in evaluations.items():
         ours = _metrics_of(evaluation)
         diffs = {m: float(np.nanmax(np.abs(ours[m] - np.array(reference[m])))) for m in ours}
-        print(f"  batch {batch}: " + ", ".join(f"{m} {d:.2e}" for m, d in diffs.items()))
+        print(f"  {name:32} " + ", ".join(f"{m} {d:.2e}" for m, d in diffs.items()))
     print("\nimages/s per stage alone:")
     for stage, rate in stages(manifest, predictor, lpips_model, device, tmp / "stages").items():
         print(f"  {stage:14} {rate:9.2f}")
@@ -287,7 +313,7 @@ def main() -> None:
         size, files = disk_per_item(tmp / f"disk-{keep}", n)
         print(f"cache per item, keep {keep}: {size / 1000:.1f} kB, {files:.3f} files")
     if device.type == "cuda":
-        _gpu_modes(manifest, checkpoint, device, tmp, n, evaluations[batches[-1]], batches[-1])
+        _gpu_modes(manifest, checkpoint, device, tmp, n, evaluations[f"harness batch {batches[-1]}"], batches[-1])
 
 
 def _gpu_modes(manifest, checkpoint, device, tmp, n, fp32_eval, batch) -> None:
@@ -299,7 +325,7 @@ def _gpu_modes(manifest, checkpoint, device, tmp, n, fp32_eval, batch) -> None:
         configure(predictor, Execution(precision=precision, channels_last=precision != "fp32"))
         harness_run(manifest, predictor, batch, tmp / f"warm-{precision}")
         sampler = GpuSampler()
-        wall, _, evaluation = harness_run(manifest, predictor, batch, tmp / f"gpu-{precision}")
+        wall, _, _, evaluation = harness_run(manifest, predictor, batch, tmp / f"gpu-{precision}")
         utilisation = sampler.stop()
         moved = {m: float(np.nanmax(np.abs(v - fp32[m]))) for m, v in _metrics_of(evaluation).items()}
         print(f"  {precision}: {n / wall:8.1f} img/s, GPU utilisation {utilisation:.0f} %, max shift vs fp32: "
