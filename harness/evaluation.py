@@ -232,11 +232,10 @@ class Evaluation:
         images, masks = batch.images.to(device, non_blocking=True), batch.masks.to(device, non_blocking=True)
         outputs: list[torch.Tensor | None] = list(batch.outputs)
         need = [i for i, out in enumerate(outputs) if out is None]
-        predicted = None
         if need:
             everything = len(need) == len(loaded)  # no copies of the batch for the usual case
-            predicted = self._predict([loaded[i] for i in need], images if everything else images[need],
-                                      masks if everything else masks[need], need, outputs)
+            self._predict([loaded[i] for i in need], images if everything else images[need],
+                          masks if everything else masks[need], need, outputs)
         good = [i for i, out in enumerate(outputs) if out is not None]
         if not good:
             return empty
@@ -244,31 +243,29 @@ class Evaluation:
             kept, good_images, good_masks = loaded, images, masks
         else:
             kept, good_images, good_masks = [loaded[i] for i in good], images[good], masks[good]
-        if predicted is not None and len(need) == len(good) == len(loaded):
-            predictions = predicted  # the batch as predicted, not a copy
-        else:
-            predictions = torch.stack([outputs[i].to(device, non_blocking=True) for i in good])
+        # A copy, also of a batch just predicted: a predictor may reuse its output buffer on its
+        # next call (CUDA graphs of torch.compile do) while the sink still reads this one.
+        predictions = torch.stack([outputs[i].to(device, non_blocking=True) for i in good])
         cached = self._cached
         needed = tuple(m for m in (*self._wanted, "out_of_range") if any(m not in cached[item.item_id] for item in kept))
         model_rows = self.scorer(good_images, predictions, good_masks, needed, part="model") if needed else [{} for _ in good]
         return _Job(len(items), items[0].bucket, kept, good_images, good_masks, predictions, [i in need for i in good],
                     model_rows, needed, force_features)
 
-    def _predict(self, items, images, masks, positions, outputs) -> torch.Tensor | None:
-        """Fills ``outputs`` at ``positions``; returns the whole predicted batch."""
+    def _predict(self, items, images, masks, positions, outputs) -> None:
+        """Fills ``outputs`` at ``positions``."""
         try:
             predicted = prediction.predict_batch(self.predictor, images, masks)
         except Exception as error:  # a broken batch must not lose the rest of the run
             for item in items:
                 self._fail(item, "predict", f"{type(error).__name__}: {error}")
-            return None
+            return
         for item, position, output, problem in zip(items, positions, predicted.outputs, predicted.problems):
             if problem:
                 self._fail(item, "predict", problem)
                 continue
             self.result.predicted += 1
             outputs[position] = output
-        return predicted.outputs
 
     def _finish(self, job: _Job) -> None:
         """Sink thread: the other metrics, the cache (prediction, metrics, features), the rows."""

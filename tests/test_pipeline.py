@@ -97,3 +97,39 @@ def test_in_series_and_pipelined_runs_give_the_same_numbers(tmp_path, monkeypatc
     assert len(results[0]) == len(manifest.items) and all(r["status"] == "ok" for r in results[0])
     assert all(np.isfinite(r["SSIM"]) for r in results[0])
     assert results[0] == results[1]
+
+
+class ReusedBuffer(MeanFill):
+    """Returns one output buffer, overwritten by each call (as CUDA graphs of torch.compile do)."""
+
+    def __init__(self):
+        super().__init__()
+        self.buffer, self.second_call = None, threading.Event()
+
+    def predict(self, images, masks, **kwargs):
+        fill = super().predict(images, masks)
+        first = self.buffer is None
+        if first:
+            self.buffer = torch.empty_like(fill)
+        self.buffer.copy_(fill)
+        if not first:
+            self.second_call.set()  # the first call's output is overwritten now
+        return self.buffer
+
+
+def test_a_predictor_reusing_its_output_buffer_cannot_change_what_the_sink_scores(tmp_path, monkeypatch):
+    manifest = build_manifest(RunSpec(limit=1, size=48))
+    reference = Evaluation(manifest, MeanFill(), "mean-fill", Cache(tmp_path / "a"), batch_size=1, metrics=NO_LPIPS,
+                           workers=0).run(manifest.items, show_progress=False).rows
+    predictor = ReusedBuffer()
+    original = Evaluation._finish
+
+    def late_finish(self, job):  # the sink scores the first batch only after the next prediction
+        predictor.second_call.wait(timeout=10)
+        return original(self, job)
+
+    monkeypatch.setattr(Evaluation, "_finish", late_finish)
+    rows = Evaluation(manifest, predictor, "mean-fill", Cache(tmp_path / "b"), batch_size=1, metrics=NO_LPIPS,
+                      workers=1).run(manifest.items, show_progress=False).rows
+    assert predictor.second_call.is_set()
+    assert [r["PSNR"] for r in rows] == [r["PSNR"] for r in reference]
