@@ -21,9 +21,9 @@ from harness.features import FeatureStore, set_rows
 from harness.hashing import sha256_json
 from harness.manifest import Failure, Manifest, ManifestItem
 from harness.metrics import get_profile
-from harness.metrics.functional import composite, out_of_range
+from harness.metrics.functional import out_of_range
 from harness.metrics.registry import Metric
-from harness.metrics.scoring import Scorer
+from harness.metrics.scoring import Scorer, Views
 from harness.pipeline import Batch, InlineSink, ItemSource, Sink, defaults, loader
 from harness.predictor import Predictor, pick_device
 from harness.progress import progress_bar
@@ -60,9 +60,7 @@ class _Job:
     count: int  # items of the batch, failed ones included (for progress)
     bucket: str
     items: list[ManifestItem] = field(default_factory=list)  # the ones to score
-    images: torch.Tensor | None = None
-    masks: torch.Tensor | None = None
-    outputs: torch.Tensor | None = None
+    views: Views | None = None  # their images, masks and predictions on the metrics' device
     new: list[bool] = field(default_factory=list)  # predicted now (to be kept in the cache), not read from it
     model_rows: list[dict[str, float]] = field(default_factory=list)
     needed: tuple[str, ...] = ()
@@ -248,9 +246,9 @@ class Evaluation:
         predictions = torch.stack([outputs[i].to(device, non_blocking=True) for i in good])
         cached = self._cached
         needed = tuple(m for m in (*self._wanted, "out_of_range") if any(m not in cached[item.item_id] for item in kept))
-        model_rows = self.scorer(good_images, predictions, good_masks, needed, part="model") if needed else [{} for _ in good]
-        return _Job(len(items), items[0].bucket, kept, good_images, good_masks, predictions, [i in need for i in good],
-                    model_rows, needed, force_features)
+        views = self.scorer.views(good_images, predictions, good_masks)  # computed lazily, shared with the sink
+        model_rows = self.scorer.score(views, needed, part="model") if needed else [{} for _ in good]
+        return _Job(len(items), items[0].bucket, kept, views, [i in need for i in good], model_rows, needed, force_features)
 
     def _predict(self, items, images, masks, positions, outputs) -> None:
         """Fills ``outputs`` at ``positions``."""
@@ -271,17 +269,17 @@ class Evaluation:
         """Sink thread: the other metrics, the cache (prediction, metrics, features), the rows."""
         if not job.items:
             return
-        plain_rows = self.scorer(job.images, job.outputs, job.masks, job.needed, part="plain") if job.needed else [{} for _ in job.items]
+        plain_rows = self.scorer.score(job.views, job.needed, part="plain") if job.needed else [{} for _ in job.items]
         if self.features is not None:
             self._add_features(job)
-        host_outputs = job.outputs.cpu() if self.keep != "none" and any(job.new) else None
+        host_outputs = job.views.predictions.cpu() if self.keep != "none" and any(job.new) else None
         for i, item in enumerate(job.items):
             key = self.key(item)
             if host_outputs is not None and job.new[i]:
-                holes = job.masks[i, 0].cpu().numpy() > 0.5 if self.keep == "holes" else None
+                holes = job.views.masks[i, 0].cpu().numpy() > 0.5 if self.keep == "holes" else None
                 self.cache.put_output(key, host_outputs[i].numpy(), holes)
             values = {**job.model_rows[i], **plain_rows[i]}
-            values["out_of_range"] = out_of_range(job.outputs[i], job.masks[i])
+            values["out_of_range"] = out_of_range(job.views.predictions[i], job.views.masks[i])
             merged = {**self._cached[item.item_id], **values}
             self.cache.put_metrics(key, self.profile.cache_name, merged, merge=False)
             self._cached[item.item_id] = merged
@@ -293,9 +291,9 @@ class Evaluation:
         lacking = [j for j, item in enumerate(job.items)
                    if job.force_features or not self.features.has(self.key(item), item.image_sha256)]
         if lacking:
-            composites = composite(job.outputs[lacking], job.images[lacking], job.masks[lacking]).clamp(0, 1)
+            views = job.views
             self.features.add([self.key(job.items[j]) for j in lacking], [job.items[j].image_sha256 for j in lacking],
-                              composites, job.images[lacking])
+                              views.composite[lacking], views.images[lacking])
 
     def _score_sets(self, items: list[ManifestItem]) -> list[dict]:
         """Per bucket, the set-level metrics over the features of the items scored; missing or

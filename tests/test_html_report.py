@@ -189,7 +189,7 @@ def test_fig7_results_appear_with_their_run(built, tmp_path):
     records = load_records(copy)
     index = write_report(copy, records, pd.DataFrame(columns=["run"]), tmp_path / "report", images=False)
     html = index.read_text(encoding="utf-8")
-    assert f'id="fig7-r0"' in html and 'src="fig7/' in html and "0.6000" in html and "random weights" in html
+    assert 'id="fig7-r0"' in html and 'src="fig7/' in html and "0.6000" in html and "random weights" in html
     assert (tmp_path / "report" / "fig7" / f"{name}-misf.png").is_file()
 
 

@@ -11,7 +11,6 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from skimage.color import rgb2gray
 from skimage.feature import canny
 

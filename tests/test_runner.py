@@ -26,13 +26,13 @@ PLUGIN = "tests.plugin_methods:mean_fill"
 
 def test_second_identical_run_predicts_and_scores_nothing(tmp_path, monkeypatch):
     calls = {"compute": 0}
-    original = Scorer.__call__
+    original = Scorer.score
 
     def counting(self, *args, **kwargs):
         calls["compute"] += 1
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Scorer, "__call__", counting)
+    monkeypatch.setattr(Scorer, "score", counting)
     MeanFill.calls = 0
     first = run(SPEC, [PLUGIN, "telea"], out=tmp_path, show_progress=False)
     assert MeanFill.calls > 0 and calls["compute"] > 0

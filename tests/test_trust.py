@@ -176,13 +176,13 @@ def test_4_metric_version_prediction_version_and_weights_each_force_recomputatio
     run(spec, [mean_fill], out=tmp_path / "r", show_progress=False, metrics=NO_LPIPS)
 
     calls = {"compute": 0}
-    compute = Scorer.__call__
+    compute = Scorer.score
 
     def counting(self, *args, **kwargs):
         calls["compute"] += 1
         return compute(self, *args, **kwargs)
 
-    monkeypatch.setattr(Scorer, "__call__", counting)
+    monkeypatch.setattr(Scorer, "score", counting)
     MeanFill.calls = 0
     again = run(spec, [mean_fill], out=tmp_path / "r", show_progress=False, metrics=NO_LPIPS)
     assert (MeanFill.calls, calls["compute"], again.methods[0].predicted) == (0, 0, 0)

@@ -18,13 +18,19 @@ from harness.metrics.registry import ITEM, Metric, Profile, import_target
 
 class Views:
     """What item metrics read: the clamped float composite, the truth, the masks, and the
-    profile's quantised pair (computed once, on first use)."""
+    profile's quantised pair (each computed once, on first use, by whichever thread needs it)."""
 
     def __init__(self, images: torch.Tensor, predictions: torch.Tensor, masks: torch.Tensor, quantise: Callable):
-        self.composite = composite(predictions, images, masks).clamp(0, 1)
-        self.truth = images.clamp(0, 1)
-        self.masks = masks
+        self.images, self.predictions, self.masks = images, predictions, masks
         self._quantise = quantise
+
+    @cached_property
+    def composite(self) -> torch.Tensor:
+        return composite(self.predictions, self.images, self.masks).clamp(0, 1)
+
+    @cached_property
+    def truth(self) -> torch.Tensor:
+        return self.images.clamp(0, 1)
 
     @cached_property
     def quantised(self) -> tuple[Any, Any]:
@@ -59,18 +65,18 @@ class Scorer:
     def names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.metrics)
 
-    def __call__(
-        self, images: torch.Tensor, predictions: torch.Tensor, masks: torch.Tensor, wanted: Sequence[str] | None = None,
-        part: str = "all",
-    ) -> list[dict[str, float]]:
+    def views(self, images: torch.Tensor, predictions: torch.Tensor, masks: torch.Tensor) -> Views:
+        """The views of a batch on this scorer's device, to score in parts (possibly in two threads)."""
+        device = self.device
+        return Views(images.to(device), predictions.to(device), masks.to(device), self._quantise)
+
+    def score(self, views: Views, wanted: Sequence[str] | None = None, part: str = "all") -> list[dict[str, float]]:
         """Per-image values of the wanted columns (all available ones by default); ``part`` "model"
         or "plain" computes only the metrics that need a model (LPIPS) or only the others."""
         wanted = self.names if wanted is None else wanted
         if part != "all":
             wanted = [m.name for m in self.metrics if m.name in wanted and ("model" in m.needs) == (part == "model")]
-        device = self.device
-        views = Views(images.to(device), predictions.to(device), masks.to(device), self._quantise)
-        rows: list[dict[str, float]] = [{} for _ in range(len(images))]
+        rows: list[dict[str, float]] = [{} for _ in range(len(views.masks))]
         with no_tf32():
             for metric in self.metrics:
                 function = self.function(metric) if metric.name in wanted else None
@@ -79,6 +85,13 @@ class Scorer:
                 for row, value in zip(rows, function(views)):
                     row[metric.name] = float(value)
         return rows
+
+    def __call__(
+        self, images: torch.Tensor, predictions: torch.Tensor, masks: torch.Tensor, wanted: Sequence[str] | None = None,
+        part: str = "all",
+    ) -> list[dict[str, float]]:
+        """:meth:`score` of a batch."""
+        return self.score(self.views(images, predictions, masks), wanted, part)
 
 
 @contextmanager
