@@ -5,7 +5,9 @@ read their cached predictions (harness.pipeline); the main thread predicts the m
 the metrics that need a model (LPIPS) on the device; a background thread then computes the
 other metrics, keeps the predictions (by default only their hole pixels), metrics and features
 in the cache, and records the rows. Every finished item is in the cache as soon as that thread
-has handled it, so an interrupted run loses at most the batches in flight.
+has handled it, so an interrupted run loses at most the batches in flight. With no loader
+workers (the default on a CPU whose cores all run the model) the same steps run in series in
+the main thread.
 """
 from __future__ import annotations
 

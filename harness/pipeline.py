@@ -49,14 +49,15 @@ def cores() -> int:
 def defaults(device: torch.device, share: int = 1) -> Defaults:
     """Per device, for a process that has ``1/share`` of the cores (``share`` processes on one machine).
 
-    On a GPU: large batches and several decoding workers, scoring in a background thread. On a
-    CPU, work moved off the main thread only pays on a core the model's threads leave free: where
-    they take every core, other threads and processes preempt them and they then wait on each
-    other at every parallel step (benchmarks/pipeline_bench.py: the pipelined harness reached
-    94 % of the forward+LPIPS bound, in series 98 %). There everything runs in series in the
-    main thread (workers 0). Batch 1: CPU convolutions gain nothing from batching."""
+    On a GPU (any accelerator): large batches and several decoding workers, scoring in a
+    background thread. On a CPU, work moved off the main thread only pays on a core the model's
+    threads leave free: where they take every core, other threads and processes preempt them and
+    they then wait on each other at every parallel step (benchmarks/pipeline_bench.py, MISF on 2
+    cores: 86-93 % of the forward+LPIPS bound pipelined, 93-100 % in series). There everything
+    runs in series in the main thread (workers 0). Batch 1: CPU convolutions gain nothing from
+    batching."""
     available = max(1, cores() // share)
-    if device.type == "cuda":
+    if device.type != "cpu":
         return Defaults(batch_size=32, workers=max(1, min(8, available - 1)), prefetch=4)
     return Defaults(batch_size=1, workers=1 if available > torch.get_num_threads() else 0, prefetch=2)
 

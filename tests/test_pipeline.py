@@ -22,7 +22,8 @@ def test_a_cpu_gets_a_worker_only_where_the_models_threads_leave_a_core(monkeypa
     monkeypatch.setattr(pipeline, "cores", lambda: cores)
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     assert defaults(torch.device("cpu")).workers == workers
-    assert defaults(torch.device("cuda")).workers == max(1, min(8, cores - 1))
+    for accelerator in ("cuda", "mps"):  # the model runs off the CPU: its cores decode
+        assert defaults(torch.device(accelerator)).workers == max(1, min(8, cores - 1))
 
 
 def test_processes_sharing_a_machine_share_its_cores(monkeypatch):
