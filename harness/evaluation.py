@@ -2,9 +2,10 @@
 
 Per batch, the main thread only feeds the device: loader workers have decoded the items and
 read their cached predictions (harness.pipeline); the main thread predicts the misses and runs
-the metrics that need a model (LPIPS) on the device; a background thread then computes the
-other metrics, keeps the predictions (by default only their hole pixels), metrics and features
-in the cache, and records the rows. Every finished item is in the cache as soon as that thread
+every other model on the device (LPIPS, the feature extractor of set-level metrics), so that
+only it ever sets torch's process-wide TF32 switches; a background thread then computes the
+other metrics, keeps the predictions (by default only their hole pixels) and metrics in the
+cache, and records the rows. Every finished item is in the cache as soon as that thread
 has handled it, so an interrupted run loses at most the batches in flight. With no loader
 workers (the default on a CPU whose cores all run the model) the same steps run in series in
 the main thread.
@@ -25,7 +26,7 @@ from harness.manifest import Failure, Manifest, ManifestItem
 from harness.metrics import get_profile
 from harness.metrics.functional import out_of_range
 from harness.metrics.registry import Metric
-from harness.metrics.scoring import Scorer, Views
+from harness.metrics.scoring import Scorer, Views, no_tf32
 from harness.pipeline import Batch, InlineSink, ItemSource, Sink, defaults, loader
 from harness.predictor import Predictor, pick_device
 from harness.progress import progress_bar
@@ -66,7 +67,6 @@ class _Job:
     new: list[bool] = field(default_factory=list)  # predicted now (to be kept in the cache), not read from it
     model_rows: list[dict[str, float]] = field(default_factory=list)
     needed: tuple[str, ...] = ()
-    force_features: bool = False
     bucket_done: bool = False
 
 
@@ -215,7 +215,8 @@ class Evaluation:
             sink.close()  # on Ctrl-C too: what reached the device is scored and kept
 
     def _prepare(self, items: list[ManifestItem], batch: Batch, force_features: bool) -> _Job:
-        """Main thread: failures of loading, prediction of the misses, the model metrics."""
+        """Main thread: failures of loading, prediction of the misses, the metrics that run with
+        the model (LPIPS, float32 convolutions), the features of set-level metrics."""
         empty = _Job(len(items), items[0].bucket)
         loaded = []
         for item, error in zip(items, batch.errors):
@@ -250,7 +251,9 @@ class Evaluation:
         needed = tuple(m for m in (*self._wanted, "out_of_range") if any(m not in cached[item.item_id] for item in kept))
         views = self.scorer.views(good_images, predictions, good_masks)  # computed lazily, shared with the sink
         model_rows = self.scorer.score(views, needed, part="model") if needed else [{} for _ in good]
-        return _Job(len(items), items[0].bucket, kept, views, [i in need for i in good], model_rows, needed, force_features)
+        if self.features is not None:
+            self._add_features(kept, views, force_features)
+        return _Job(len(items), items[0].bucket, kept, views, [i in need for i in good], model_rows, needed)
 
     def _predict(self, items, images, masks, positions, outputs) -> None:
         """Fills ``outputs`` at ``positions``."""
@@ -268,12 +271,10 @@ class Evaluation:
             outputs[position] = output
 
     def _finish(self, job: _Job) -> None:
-        """Sink thread: the other metrics, the cache (prediction, metrics, features), the rows."""
+        """Sink thread: the other metrics, the cache (prediction, metrics), the rows."""
         if not job.items:
             return
         plain_rows = self.scorer.score(job.views, job.needed, part="plain") if job.needed else [{} for _ in job.items]
-        if self.features is not None:
-            self._add_features(job)
         host_outputs = job.views.predictions.cpu() if self.keep != "none" and any(job.new) else None
         for i, item in enumerate(job.items):
             key = self.key(item)
@@ -289,13 +290,13 @@ class Evaluation:
                 self.result.scored += bool(job.needed)
             self._row(item, merged)
 
-    def _add_features(self, job: _Job) -> None:
-        lacking = [j for j, item in enumerate(job.items)
-                   if job.force_features or not self.features.has(self.key(item), item.image_sha256)]
+    def _add_features(self, items: list[ManifestItem], views: Views, force: bool) -> None:
+        """Main thread: the extractor's features of the composites (and truths) not cached yet."""
+        lacking = [j for j, item in enumerate(items) if force or not self.features.has(self.key(item), item.image_sha256)]
         if lacking:
-            views = job.views
-            self.features.add([self.key(job.items[j]) for j in lacking], [job.items[j].image_sha256 for j in lacking],
-                              views.composite[lacking], views.images[lacking])
+            with no_tf32():
+                self.features.add([self.key(items[j]) for j in lacking], [items[j].image_sha256 for j in lacking],
+                                  views.composite[lacking], views.images[lacking])
 
     def _score_sets(self, items: list[ManifestItem]) -> list[dict]:
         """Per bucket, the set-level metrics over the features of the items scored; missing or

@@ -134,3 +134,33 @@ def test_a_predictor_reusing_its_output_buffer_cannot_change_what_the_sink_score
                       workers=1).run(manifest.items, show_progress=False).rows
     assert predictor.second_call.is_set()
     assert [r["PSNR"] for r in rows] == [r["PSNR"] for r in reference]
+
+
+def test_only_the_predictors_thread_sets_tf32_switches_even_when_scoring_runs_beside_it(tmp_path, monkeypatch):
+    """TF32's switches are process-wide: a sink thread setting them could flip them under the
+    model's forward (fp32 convolutions silently in TF32 on a GPU) or under a metric's."""
+    from contextlib import contextmanager
+
+    from harness import prediction
+    from harness.metrics import lama, scoring
+
+    entered = []
+
+    def recording(name, original):
+        @contextmanager
+        def wrapper(*args, **kwargs):
+            entered.append((name, threading.current_thread().name))
+            with original(*args, **kwargs):
+                yield
+        return wrapper
+
+    monkeypatch.setattr(scoring, "no_tf32", recording("no_tf32", scoring.no_tf32))
+    monkeypatch.setattr(lama, "exact_float32", recording("exact_float32", lama.exact_float32))
+    monkeypatch.setattr(prediction, "executing", recording("executing", prediction.executing))
+    manifest = build_manifest(RunSpec(limit=2, size=32, profile="lama"))
+    evaluation = Evaluation(manifest, MeanFill(), "mean-fill", Cache(tmp_path / "cache"), batch_size=1,
+                            metrics=("SSIM",), workers=1)
+    rows = evaluation.run(manifest.items, show_progress=False).rows
+    assert all(np.isfinite(r["SSIM"]) for r in rows) and len(rows) == len(manifest.items)
+    assert {name for name, _ in entered} == {"no_tf32", "exact_float32", "executing"}
+    assert {thread for _, thread in entered} == {"MainThread"}

@@ -40,13 +40,20 @@ class Metric:
     #: conclusions) and above the bootstrap 95 % half-width of a cell of about 1,000 images.
     meaningful: float
     implementation: str  # "module:attribute": fn(views) -> values, or with "model" in needs a factory(device)
-    needs: tuple[str, ...] = ("quantised",)  # of "float", "quantised", "model", "features"
+    #: of "float", "quantised", "model", "features", and "conv" (float32 convolutions on the device)
+    needs: tuple[str, ...] = ("quantised",)
     kind: str = ITEM  # ITEM: one value per image; SET: one value per bucket, from features
     version: int = 1
     description: str = ""
     #: The same metric as the reference code computes it (scikit-image), run when asked for
     #: (``--metrics-device cpu``); ``implementation`` runs on any device and equals it to 1e-10 (tests).
     reference: str = ""
+
+    @property
+    def runs_with_the_model(self) -> bool:
+        """A network or float32 convolutions on the device: TF32 must be off, and TF32's switch is
+        process-wide, so it runs in the thread that runs the predictor, never beside it."""
+        return "model" in self.needs or "conv" in self.needs
 
     def load(self, reference: bool = False) -> Any:
         return import_target(self.reference if reference and self.reference else self.implementation)
@@ -246,7 +253,7 @@ register_profile(Profile(
 
 _LAMA, _EC = "harness.metrics.lama", "harness.metrics.edgeconnect"
 LAMA_METRICS = tuple(register_metric(m) for m in (
-    Metric("lama.SSIM", "SSIM", True, 4, 1e-4, 0.005, f"{_LAMA}:ssim", description=
+    Metric("lama.SSIM", "SSIM", True, 4, 1e-4, 0.005, f"{_LAMA}:ssim", needs=("quantised", "conv"), description=
            "LaMa losses/ssim.py on the PNG-quantised composite /255: 11x11 Gaussian (sigma 1.5) float32 window, "
            "conv2d with zero padding 5 per channel, E[x^2]-mu^2, C1 0.01^2, C2 0.03^2, full-map mean, float32, no TF32"),
     Metric("lama.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, f"{_LAMA}:lpips_vgg", needs=("quantised", "model"), description=

@@ -6,7 +6,7 @@ reported as unavailable and left empty, so the others still run.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from typing import Any, Callable, Iterator, Sequence
 
@@ -72,14 +72,14 @@ class Scorer:
 
     def score(self, views: Views, wanted: Sequence[str] | None = None, part: str = "all") -> list[dict[str, float]]:
         """Per-image values of the wanted columns (all available ones by default); ``part`` "model"
-        or "plain" computes only the metrics that need a model (LPIPS) or only the others."""
+        or "plain" computes only the metrics that run with the model (a network such as LPIPS, or
+        float32 convolutions) or only the others, which never touch TF32's process-wide switch."""
         wanted = self.names if wanted is None else wanted
-        if part != "all":
-            wanted = [m.name for m in self.metrics if m.name in wanted and ("model" in m.needs) == (part == "model")]
+        chosen = [m for m in self.metrics if m.name in wanted and (part == "all" or m.runs_with_the_model == (part == "model"))]
         rows: list[dict[str, float]] = [{} for _ in range(len(views.masks))]
-        with no_tf32():
-            for metric in self.metrics:
-                function = self.function(metric) if metric.name in wanted else None
+        with no_tf32() if any(m.runs_with_the_model for m in chosen) else nullcontext():
+            for metric in chosen:
+                function = self.function(metric)
                 if function is None:
                     continue
                 for row, value in zip(rows, function(views)):
