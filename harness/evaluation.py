@@ -21,6 +21,7 @@ import torch
 from harness import prediction
 from harness.cache import KEEP, Cache, output_key
 from harness.features import FeatureStore, set_rows
+from harness.guard import no_exit
 from harness.hashing import sha256_json
 from harness.manifest import Failure, Manifest, ManifestItem
 from harness.metrics import get_profile
@@ -258,7 +259,8 @@ class Evaluation:
     def _predict(self, items, images, masks, positions, outputs) -> None:
         """Fills ``outputs`` at ``positions``."""
         try:
-            predicted = prediction.predict_batch(self.predictor, images, masks)
+            with no_exit(f"{self.label}'s predict"):
+                predicted = prediction.predict_batch(self.predictor, images, masks)
         except Exception as error:  # a broken batch must not lose the rest of the run
             for item in items:
                 self._fail(item, "predict", f"{type(error).__name__}: {error}")

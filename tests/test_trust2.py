@@ -1,0 +1,53 @@
+"""The second adversarial pass (issue 21): six ways to a wrong or lost result, and rough edges.
+
+Each test names the finding it guards; each failed on the code before the fix."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = "tests.plugin_methods"
+QUICK = ["--limit", "1", "--size", "48", "--no-progress", "--no-lpips"]
+
+
+def _cli(args, capsys) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+# 1. A plug-in cannot end the run ------------------------------------------------------------
+
+QUITTERS = ["quit_sys_exit", "quit_os_exit", "quit_keyboard_interrupt", "quit_in_library"]
+
+
+@pytest.mark.slow
+def test_1_a_plugin_that_ends_the_process_fails_its_items_and_the_run_goes_on(tmp_path):
+    runs = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    quitters = [f"q{i}={PLUGIN}:{factory}" for i, factory in enumerate(QUITTERS)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--methods", ",".join(["telea", *quitters, f"ok={PLUGIN}:mean_fill"]),
+         "--out", str(runs), *QUICK], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    results = json.loads(next(runs.rglob("results.json")).read_text())
+    assert sorted(results["methods"]) == sorted(["ok", "telea", "q0", "q1", "q2", "q3"])
+    for i, factory in enumerate(QUITTERS):
+        records = pd.read_csv(next(runs.rglob(f"methods/q{i}/records.csv")))
+        assert (records["status"] == "failed").all() and records["reason"].str.contains("PluginExit").all(), factory
+    assert (pd.read_csv(next(runs.rglob("methods/ok/records.csv")))["status"] == "ok").all()
+    assert "| ok" in proc.stdout  # the table is printed
+
+
+def test_1_a_factory_that_calls_sys_exit_is_a_one_line_error(tmp_path, capsys):
+    code, out = _cli(["run", "--methods", f"{PLUGIN}:exit_while_building", "--out", tmp_path, *QUICK], capsys)
+    assert code == 2 and "sys.exit(3)" in out and "Traceback" not in out
