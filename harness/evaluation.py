@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from harness import prediction
-from harness.cache import KEEP, Cache, output_key
+from harness.cache import KEEP, PREFIX, Cache, output_key
 from harness.features import FeatureStore, set_rows
 from harness.guard import no_exit
 from harness.hashing import sha256_json
@@ -154,6 +154,7 @@ class Evaluation:
         with self._lock:
             self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
         self._cached = cached = self._cached_metrics(items)
+        self.result.damaged += [d for d in self.cache.unusable(self.fingerprint[:PREFIX]) if d not in self.result.damaged]
         # A metric's model (LPIPS) is built only when some item lacks it: a cached rerun builds nothing.
         lacking = [m for m in self.metrics if any(m not in cached[i.item_id] for i in items)]
         unavailable = set(lacking) - set(self.scorer.available(lacking))
