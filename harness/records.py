@@ -111,7 +111,7 @@ def write_run(run_dir: Path, manifest: Manifest) -> None:
 
 def method_folder(run_dir: Path, label: str) -> Path:
     """``methods/<label>``; a label with other characters gets a hash so two never collide."""
-    if re.fullmatch(r"[A-Za-z0-9._-]+", label):
+    if re.fullmatch(r"[A-Za-z0-9._-]+", label) and label.strip("."):  # never "." or "..": folders
         return run_dir / "methods" / label
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", label)
     return run_dir / "methods" / f"{safe}-{sha256_json(label)[:8]}"

@@ -18,6 +18,7 @@ from harness.errors import Interrupted, StrictModeError
 from harness.evaluation import Evaluation, MethodResult
 from harness.execution import Execution, configure
 from harness.features import FeatureStore
+from harness.labels import check_label, label_problem
 from harness.manifest import Failure, Manifest, ManifestItem, build_manifest
 from harness.metrics.registry import set_metric
 from harness.options import bind, check_known
@@ -54,6 +55,8 @@ def parse_methods(entries: Sequence[str | MethodRequest], checkpoints: dict[str,
         label, method = (label.strip(), method.strip()) if sep else (entry.strip(), entry.strip())
         if not label or not method:
             raise ValueError(f"bad method entry {entry!r}: use METHOD or LABEL=METHOD")
+        if sep or ":" not in method:  # a bare plug-in gets its label from its predictor (plugin_label)
+            check_label(label)
         requests.append(MethodRequest(label, method, checkpoints.get(label, checkpoints.get(method))))
     labels = [r.label for r in requests]
     twice = sorted({label for label in labels if labels.count(label) > 1})
@@ -83,7 +86,7 @@ def plugin_label(request: MethodRequest, predictor: Any, taken: set[str]) -> Met
     if request.label != request.method or ":" not in request.method:
         return request
     for label in (predictor.name, request.method.partition(":")[2]):
-        if label and label != "unnamed" and label not in taken:
+        if label and label != "unnamed" and label not in taken and label_problem(label) is None:
             return _replace(request, label=label)
     return request
 

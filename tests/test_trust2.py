@@ -51,3 +51,18 @@ def test_1_a_plugin_that_ends_the_process_fails_its_items_and_the_run_goes_on(tm
 def test_1_a_factory_that_calls_sys_exit_is_a_one_line_error(tmp_path, capsys):
     code, out = _cli(["run", "--methods", f"{PLUGIN}:exit_while_building", "--out", tmp_path, *QUICK], capsys)
     assert code == 2 and "sys.exit(3)" in out and "Traceback" not in out
+
+
+# 3. A label is a name, not a path -----------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "..\\x", "tab\there", "new\nline", "x" * 300, "a=b", ""])
+def test_3_a_name_that_is_not_a_name_is_refused_in_one_line(tmp_path, capsys, name):
+    code, out = _cli(["run", "--methods", "telea", "--name", name, "--out", tmp_path / "runs", *QUICK], capsys)
+    assert code == 2 and "not a usable name" in out and "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("records.csv"))
+
+
+def test_3_labels_in_method_entries_are_checked_too(tmp_path, capsys):
+    code, out = _cli(["run", "--methods", "../up=telea", "--out", tmp_path, *QUICK], capsys)
+    assert code == 2 and "not a usable name" in out
