@@ -190,6 +190,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     root = Path(args.runs) if args.runs else runs_root()
     records, sets = _select(load_records(root), args), _select(load_set_metrics(root), args)
+    if args.combine:
+        from harness.combine import pooled
+
+        records = pooled(records, root)
     if args.format == "html":
         return _html_report(root, records, sets, args)
     text = _report_text(records, sets, args).rstrip("\n")

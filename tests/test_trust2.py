@@ -1,6 +1,7 @@
 """The second adversarial pass (issue 21): six ways to a wrong or lost result, and rough edges.
 
 Each test names the finding it guards; each failed on the code before the fix."""
+import io
 import json
 import os
 import subprocess
@@ -66,3 +67,31 @@ def test_3_a_name_that_is_not_a_name_is_refused_in_one_line(tmp_path, capsys, na
 def test_3_labels_in_method_entries_are_checked_too(tmp_path, capsys):
     code, out = _cli(["run", "--methods", "../up=telea", "--out", tmp_path, *QUICK], capsys)
     assert code == 2 and "not a usable name" in out
+
+
+# 4. --combine pools data, never conventions or the same image twice ----------------------------
+
+def test_4_combine_keeps_profiles_apart_and_names_every_protocol(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert _cli(["run", "--methods", "telea", "--profile", "paper,lama", "--out", runs, *QUICK], capsys)[0] == 0
+    code, out = _cli(["report", "--runs", runs, "--combine", "--format", "csv"], capsys)
+    assert code == 0
+    table = pd.read_csv(io.StringIO(out))
+    assert (table["n"] == 1).all()  # each image once per table, not once per profile
+    assert sorted(table["dataset"].unique()) == ["sample (profile lama · 48 px · resize pil-bilinear)",
+                                                 "sample (profile paper · 48 px · resize pil-bilinear)"]
+    separate = pd.read_csv(io.StringIO(_cli(["report", "--runs", runs, "--format", "csv"], capsys)[1]))
+    assert np.allclose(sorted(table["SSIM"]), sorted(separate["SSIM"]))  # each profile's own SSIM, none averaged
+    assert table["SSIM"].nunique() > len(table) // 2
+    code, text = _cli(["report", "--runs", runs, "--combine"], capsys)
+    assert text.count("profile lama") >= 2 and text.count("profile paper") >= 2  # the header and the protocol line
+
+
+def test_4_combine_refuses_to_count_an_image_twice(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert _cli(["run", "--methods", "telea", "--out", runs, *QUICK], capsys)[0] == 0
+    assert _cli(["run", "--methods", "telea", "--out", runs, *QUICK[2:], "--limit", "2"], capsys)[0] == 0
+    code, out = _cli(["report", "--runs", runs, "--combine"], capsys)
+    assert code == 2 and "more than once" in out and "Traceback" not in out
+    runs_seen = {p.parent.name for p in runs.rglob("spec.json")}
+    assert all(name in out for name in runs_seen)
