@@ -95,3 +95,30 @@ def test_4_combine_refuses_to_count_an_image_twice(tmp_path, capsys):
     assert code == 2 and "more than once" in out and "Traceback" not in out
     runs_seen = {p.parent.name for p in runs.rglob("spec.json")}
     assert all(name in out for name in runs_seen)
+
+
+# 5. Statistics below their minimum n say so instead of deciding --------------------------------
+
+def test_5_paired_and_confidence_below_their_minimum_n_decide_nothing(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert _cli(["run", "--methods", "telea,biharmonic", "--out", runs, *QUICK], capsys)[0] == 0
+    code, out = _cli(["report", "--runs", runs, "--paired", "telea,biharmonic", "--format", "csv"], capsys)
+    paired = pd.read_csv(io.StringIO(out))
+    assert code == 0 and (paired["n_pairs"] == 1).all()
+    assert paired["better"].str.startswith("undecided: 1 pair(s)").all()
+    assert paired[["ci_low", "ci_high", "p_wilcoxon"]].isna().all().all()
+    code, out = _cli(["report", "--runs", runs, "--confidence", "--format", "csv"], capsys)
+    confidence = pd.read_csv(io.StringIO(out))
+    assert code == 0 and (confidence["n"] == 1).all()
+    assert confidence[["ci_low", "ci_high"]].isna().all().all() and confidence["note"].str.contains("n < 4").all()
+
+
+def test_5_the_minimum_pairs_are_where_a_test_can_first_decide():
+    from scipy import stats as scipy_stats
+
+    from harness.stats import MIN_INTERVAL_ITEMS, MIN_PAIRS
+
+    smallest_p = [scipy_stats.wilcoxon(np.arange(1.0, n + 1)).pvalue for n in (MIN_PAIRS - 1, MIN_PAIRS)]
+    assert smallest_p[0] > 0.05 > smallest_p[1]
+    tail = lambda n: float(n) ** -n  # noqa: E731  (chance of the resample of n copies of the smallest value)
+    assert tail(MIN_INTERVAL_ITEMS - 1) > 0.025 > tail(MIN_INTERVAL_ITEMS)
