@@ -122,3 +122,22 @@ def test_5_the_minimum_pairs_are_where_a_test_can_first_decide():
     assert smallest_p[0] > 0.05 > smallest_p[1]
     tail = lambda n: float(n) ** -n  # noqa: E731  (chance of the resample of n copies of the smallest value)
     assert tail(MIN_INTERVAL_ITEMS - 1) > 0.025 > tail(MIN_INTERVAL_ITEMS)
+
+
+# 6. Set-level metrics have a minimum and a reliable size ---------------------------------------
+
+def test_6_set_metrics_of_a_few_items_are_refused_or_marked():
+    from harness.features import set_rows
+    from harness.metrics.registry import set_metric
+
+    metrics = [set_metric(name) for name in ("FID", "KID", "P-IDS", "U-IDS")]
+    rng = np.random.default_rng(0)
+    real = rng.random((2, 16))
+    two = {r["metric"]: r for r in set_rows("0-20", real, real.copy(), metrics, 0)}
+    assert all(np.isnan(r["value"]) and r["note"].startswith("not computed: 2 item(s)") for r in two.values())
+    real, fake = rng.random((8, 16)), rng.random((8, 16))
+    eight = {r["metric"]: r for r in set_rows("0-20", real, fake, metrics, 0)}
+    assert all(np.isfinite(r["value"]) and r["note"].startswith("biased") for r in eight.values())  # reports mark ~
+    assert "fewer than 16" in eight["U-IDS"]["note"] and "fewer than 1000" in eight["KID×1000"]["note"]
+    big = rng.random((40, 16))
+    assert set_rows("0-20", big, big + 0.1, metrics[2:], 0)[0]["note"] == ""  # 40 items per class > 16 dims
