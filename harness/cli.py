@@ -292,7 +292,7 @@ def _paired_methods(text: str, records) -> tuple[str, str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from harness.check import Expectations, compare, expectations_from_records, find_run
+    from harness.check import Expectations, compare, expectations_from_records, find_run, verdict
     from harness.records import load_records, read_run, runs_root
     from harness.runner import run
 
@@ -313,13 +313,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         messages.print(f"Wrote expectations to {args.expected}")
         return 0
     diff = compare(expected, records)
-    bad = diff[~diff["ok"]]
+    bad = diff[~diff["ok"]] if len(diff) else diff
     messages.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
+    lines, passed = verdict(expected, diff, read_run(run_dir)[1].get("data_fingerprint"))
+    for line in lines:
+        messages.print(line, markup=False, highlight=False)
     if not bad.empty:
         console.print("[red]Regressions:[/red]")
         console.print(bad.to_string(index=False), markup=False)
-        return 1
-    return 0
+    return 0 if passed else 1
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

@@ -175,7 +175,10 @@ def find_runs(root: Path) -> list[Path]:
 
 def read_run(run_dir: Path) -> tuple[RunSpec, dict[str, Any]]:
     """The spec and run.json summary of a run folder (older folders without run.json get a minimal one)."""
-    spec = RunSpec.from_dict(json.loads((run_dir / "spec.json").read_text()))
+    try:
+        spec = RunSpec.from_dict(json.loads((run_dir / "spec.json").read_text()))
+    except ValueError as error:  # hand-edited or damaged: name the file
+        raise ValueError(f"{run_dir / 'spec.json'}: {error}") from None
     try:
         summary = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
@@ -192,6 +195,17 @@ def _numeric(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
                 raise ValueError(f"{path}: column {column} holds values that are not numbers; rerun the method "
                                  "to rewrite its records") from None
     return frame
+
+
+def _method_info(path: Path) -> dict[str, Any]:
+    """A method.json, or a ValueError naming the file when it is not a JSON object with a method."""
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path}: not JSON ({error}); rerun the method to rewrite it") from None
+    if not isinstance(info, dict) or not isinstance(info.get("method"), str):
+        raise ValueError(f"{path}: not a method's description (no 'method'); rerun the method to rewrite it")
+    return info
 
 
 def load_records(root: Path | str) -> pd.DataFrame:
@@ -212,7 +226,7 @@ def load_records(root: Path | str) -> pd.DataFrame:
             records, info_file = method_dir / "records.csv", method_dir / "method.json"
             if not records.is_file() or not info_file.is_file():
                 continue
-            info = json.loads(info_file.read_text())
+            info = _method_info(info_file)
             frame = _numeric(read_csv(records, TEXT_COLUMNS), records)
             if "status" not in frame:
                 frame["status"] = "ok"

@@ -141,3 +141,65 @@ def test_6_set_metrics_of_a_few_items_are_refused_or_marked():
     assert "fewer than 16" in eight["U-IDS"]["note"] and "fewer than 1000" in eight["KID×1000"]["note"]
     big = rng.random((40, 16))
     assert set_rows("0-20", big, big + 0.1, metrics[2:], 0)[0]["note"] == ""  # 40 items per class > 16 dims
+
+
+# harness check: a check that compares nothing fails; every expected metric is accounted for ------
+
+SPEC = {"dataset": "sample", "limit": 1, "size": 48}
+
+
+def _expectations(path: Path, aggregates, **extra) -> Path:
+    path.write_text(json.dumps({"spec": SPEC, "methods": ["telea"], "aggregates": aggregates, **extra}))
+    return path
+
+
+@pytest.fixture
+def telea_run(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert _cli(["run", "--methods", "telea", "--out", runs, *QUICK], capsys)[0] == 0
+    good = _expectations(tmp_path / "good.json", [])
+    assert _cli(["check", "--expected", good, "--runs", runs, "--no-run", "--write"], capsys)[0] == 0
+    return runs, json.loads(good.read_text())
+
+
+def test_check_with_every_metric_null_compares_nothing_and_fails(tmp_path, capsys, telea_run):
+    runs, written = telea_run
+    cells = [{**cell, **{m: None for m in ("PSNR", "SSIM", "L1", "LPIPS") if m in cell}} for cell in written["aggregates"]]
+    nulls = _expectations(tmp_path / "nulls.json", cells)
+    code, out = _cli(["check", "--expected", nulls, "--runs", runs, "--no-run"], capsys)
+    assert code == 1 and "no metric value was compared" in out
+    assert "PSNR: not checked" in out and "SSIM: not checked" in out
+
+
+def test_check_reports_every_expected_metric_as_checked_or_not(tmp_path, capsys, telea_run):
+    runs, written = telea_run
+    cells = [{**cell, "LPIPS": None} for cell in written["aggregates"]]
+    partial = _expectations(tmp_path / "partial.json", cells)
+    code, out = _cli(["check", "--expected", partial, "--runs", runs, "--no-run"], capsys)
+    assert code == 0 and "PSNR: checked in 3 cell(s)" in out and "LPIPS: not checked" in out
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda d: d.update(aggregates=[]), "no metric value was compared"),
+    (lambda d: d.update(aggregates=[{"method": "telea", "bucket": "0-20", "n": 1, "failures": 0}]), "no metric value"),
+    (lambda d: d["spec"].update(size="48"), "size is '48', not int"),
+    (lambda d: d["spec"].update(sise=48), "unknown key(s) sise"),
+    (lambda d: d["aggregates"][0].update(PNSR=20.0), "'PNSR', which is no metric"),
+    (lambda d: d["aggregates"].append(["telea"]), "not an object with method and bucket"),
+])
+def test_a_malformed_expectations_file_is_one_line_not_a_traceback(tmp_path, capsys, telea_run, edit, words):
+    runs, written = telea_run
+    edit(written)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(written))
+    code, out = _cli(["check", "--expected", path, "--runs", runs, "--no-run"], capsys)
+    assert code in (1, 2) and words in out and "Traceback" not in out
+
+
+def test_check_on_other_data_than_the_expectations_fails(tmp_path, capsys, telea_run):
+    runs, written = telea_run
+    written["data_fingerprint"] = "0" * 64
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(written))
+    code, out = _cli(["check", "--expected", path, "--runs", tmp_path / "fresh"], capsys)
+    assert code == 1 and "the data differ" in out
