@@ -203,3 +203,27 @@ def test_check_on_other_data_than_the_expectations_fails(tmp_path, capsys, telea
     path.write_text(json.dumps(written))
     code, out = _cli(["check", "--expected", path, "--runs", tmp_path / "fresh"], capsys)
     assert code == 1 and "the data differ" in out
+
+
+# torchrun (OMP_NUM_THREADS=1) and one process (many threads) score alike, bit for bit ---------------
+
+def test_item_metrics_do_not_depend_on_the_thread_count():
+    import torch
+    from types import SimpleNamespace
+
+    from harness.metrics.functional import l1_hole_percent, l1_percent, ssim_torch, truncate_uint8
+
+    generator = torch.Generator().manual_seed(0)
+    truth, composite = (torch.rand(1, 3, 256, 256, generator=generator) for _ in range(2))
+    masks = (torch.rand(1, 1, 256, 256, generator=generator) > 0.5).float()
+    views = SimpleNamespace(composite=composite, truth=truth, masks=masks, quantised=truncate_uint8(composite, truth))
+    threads, values = torch.get_num_threads(), {}
+    try:
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            values[count] = [f(views) for f in (l1_percent, l1_hole_percent, ssim_torch)]
+    finally:
+        torch.set_num_threads(threads)
+    assert values[1] == values[2] == values[3]  # exactly: the records are written with every bit
+    reference = float((composite.double() - truth.double()).abs().mean() * 100)
+    assert values[1][0][0] == pytest.approx(reference, rel=1e-6)
