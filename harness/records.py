@@ -17,6 +17,7 @@ Records are rewritten atomically as items finish; ``complete`` is false until th
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -29,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.atomic import atomic_write_text
@@ -197,6 +199,33 @@ def _numeric(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return frame
 
 
+#: Values a metric can take at all: a hand-edited or damaged cell outside them is no result.
+BOUNDS = {"PSNR": (0.0, 100.0), "PSNR (hole)": (0.0, 100.0), "SSIM": (-1.0, 1.0), "L1": (0.0, 100.0),
+          "L1 (hole)": (0.0, 100.0), "LPIPS": (0.0, math.inf), "out_of_range": (0.0, 1.0)}
+
+
+def _check_rows(frame: pd.DataFrame, path: Path, manifest_ids: set[str] | None) -> None:
+    """A records file's rows are results only if each item is in the run's manifest, appears
+    once, and its values are finite numbers a metric can take; else a ValueError naming the file."""
+    fix = "; rerun the method (with --replace) to rewrite its records"
+    if "item_id" in frame:
+        twice = frame["item_id"][frame["item_id"].duplicated()]
+        if len(twice):
+            raise ValueError(f"{path}: item {twice.iloc[0]} appears more than once{fix}")
+        if manifest_ids is not None:
+            strangers = sorted(set(frame["item_id"]) - manifest_ids)
+            if strangers:
+                raise ValueError(f"{path}: item {strangers[0]} is not in the run's manifest ({len(strangers)} such){fix}")
+    for column in [*metric_columns(frame.columns), "out_of_range"]:
+        if column not in frame:
+            continue
+        values = frame[column].dropna()
+        low, high = BOUNDS.get(column, (-math.inf, math.inf))
+        bad = values[~np.isfinite(values) | (values < low - 1e-9) | (values > high + 1e-9)]  # 1e-9: rounding
+        if len(bad):
+            raise ValueError(f"{path}: {column} holds {float(bad.iloc[0])!r}, not a value {column} can take{fix}")
+
+
 def _method_info(path: Path) -> dict[str, Any]:
     """A method.json, or a ValueError naming the file when it is not a JSON object with a method."""
     try:
@@ -222,12 +251,15 @@ def load_records(root: Path | str) -> pd.DataFrame:
         failures_file = run_dir / "input_failures.csv"
         inputs = read_csv(failures_file, FAILURE_COLUMNS) if failures_file.is_file() else pd.DataFrame(columns=FAILURE_COLUMNS)
         inputs = inputs[inputs.get("bucket", pd.Series(dtype=str)).fillna("") != ""]
+        manifest_file = run_dir / "manifest.csv"
+        manifest_ids = set(read_csv(manifest_file, ["item_id"])["item_id"]) if manifest_file.is_file() else None
         for method_dir in sorted((run_dir / "methods").glob("*")):
             records, info_file = method_dir / "records.csv", method_dir / "method.json"
             if not records.is_file() or not info_file.is_file():
                 continue
             info = _method_info(info_file)
             frame = _numeric(read_csv(records, TEXT_COLUMNS), records)
+            _check_rows(frame, records, manifest_ids)
             if "status" not in frame:
                 frame["status"] = "ok"
             failed_inputs = pd.DataFrame({

@@ -227,3 +227,43 @@ def test_item_metrics_do_not_depend_on_the_thread_count():
     assert values[1] == values[2] == values[3]  # exactly: the records are written with every bit
     reference = float((composite.double() - truth.double()).abs().mean() * 100)
     assert values[1][0][0] == pytest.approx(reference, rel=1e-6)
+
+
+# Hand-edited run folders: every doubtful file is refused in one line naming it ---------------------
+
+@pytest.fixture
+def one_run(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert _cli(["run", "--methods", "telea", "--out", runs, *QUICK], capsys)[0] == 0
+    return runs, next(runs.rglob("methods/telea"))
+
+
+def _edit_records(folder: Path, edit) -> None:
+    path = folder / "records.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    path.write_text(edit(frame).to_csv(index=False))
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda f: f.assign(PSNR=["inf"] * len(f)), "PSNR holds inf"),
+    (lambda f: f.assign(PSNR=["1e300"] * len(f)), "PSNR holds 1e+300"),
+    (lambda f: pd.concat([f, f.iloc[:1]]), "appears more than once"),
+    (lambda f: f.assign(item_id=["ghost.png"] + list(f["item_id"][1:])), "ghost.png is not in the run's manifest"),
+])
+def test_hand_edited_records_are_refused_naming_the_file(one_run, capsys, edit, words):
+    runs, folder = one_run
+    _edit_records(folder, edit)
+    code, out = _cli(["report", "--runs", runs], capsys)
+    assert code == 2 and words in out and "records.csv" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("method.json", "{not json", "method.json: not JSON"),
+    ("method.json", "[]", "method.json: not a method's description"),
+    ("spec.json", "[]", "spec.json: not a run spec: a JSON list"),
+])
+def test_a_damaged_method_or_spec_file_is_named(one_run, capsys, name, text, words):
+    runs, folder = one_run
+    (folder / name if name == "method.json" else folder.parents[1] / name).write_text(text)
+    code, out = _cli(["report", "--runs", runs], capsys)
+    assert code == 2 and words in out and "Traceback" not in out
