@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import zlib
 from collections import Counter
 from datetime import datetime
@@ -21,9 +20,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from harness.atomic import stale_temporary_files
 from harness.cache import Cache, Entry, read_payload, pack_records, unpack_floats, PackWriter, validate_metrics
 
-TEMP_AGE_SECONDS = 600
 LEGACY = ("outputs", "metrics", "features", "methods")
 
 
@@ -144,8 +143,7 @@ def prune(args: argparse.Namespace) -> tuple[list[str], int]:
     paths: list[Path] = []
     lines = []
     if args.temp:
-        cutoff = time.time() - TEMP_AGE_SECONDS
-        paths += [p for p in _files(cache.root, ".tmp-*") if p.stat().st_mtime < cutoff]
+        paths += stale_temporary_files(cache.root)
     if args.legacy:
         paths += [p for name in LEGACY for p in _files(cache.root / name, "*")]
     if args.method:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness import prediction
+from harness.atomic import stale_temporary_files
 from harness.cache import Cache
 from harness.distributed import Shard
 from harness.errors import Interrupted, StrictModeError
@@ -212,6 +213,8 @@ def run(
             result.methods.append(_evaluate(evaluation, records, manifest.items, show_progress and shard is None))
         evaluation.predictor = None  # release the model before the next method's evaluation
     write_results(run_dir)
+    for leftover in stale_temporary_files(run_dir):  # of writers killed in earlier runs (kill -9)
+        leftover.unlink(missing_ok=True)
     if strict and result.failures:
         first = result.failures[0]
         raise StrictModeError(f"{len(result.failures)} item(s) failed; first: {first.method} {first.item_id}: {first.reason}")

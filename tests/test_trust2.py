@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +268,22 @@ def test_a_damaged_method_or_spec_file_is_named(one_run, capsys, name, text, wor
     (folder / name if name == "method.json" else folder.parents[1] / name).write_text(text)
     code, out = _cli(["report", "--runs", runs], capsys)
     assert code == 2 and words in out and "Traceback" not in out
+
+
+# Rough edges: leftovers -------------------------------------------------------------------------
+
+def test_a_rerun_removes_the_temporary_files_of_killed_writers_but_not_of_live_ones(one_run, capsys):
+    import socket
+
+    runs, folder = one_run
+    host = socket.gethostname()
+    dead = folder / f".tmp-{host}-{2 ** 22 + 12345}-abc"  # above Linux's default pid_max: no such process
+    live = folder.parents[1] / f".tmp-{host}-{os.getpid()}-def"
+    for path in (dead, live):
+        path.write_text("partial")
+    assert _cli(["run", "--methods", "telea", "--out", runs, *QUICK], capsys)[0] == 0
+    assert not dead.exists() and live.exists()
+    old = time.time() - 3600
+    os.utime(live, (old, old))
+    assert _cli(["run", "--methods", "telea", "--out", runs, *QUICK], capsys)[0] == 0
+    assert not live.exists()
