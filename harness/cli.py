@@ -190,6 +190,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     root = Path(args.runs) if args.runs else runs_root()
     records, sets = _select(load_records(root), args), _select(load_set_metrics(root), args)
+    if records.empty:  # after --shard parts alone: say what is still to run
+        from harness.shardnotes import unwritten
+
+        for line in unwritten(root):
+            messages.print(line, markup=False, highlight=False)
     if args.combine:
         from harness.combine import pooled
 

@@ -192,7 +192,7 @@ def _numeric(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     for column in [*metric_columns(frame.columns), "hole_ratio", "out_of_range"]:
         if column in frame:
             try:
-                frame[column] = pd.to_numeric(frame[column])
+                frame[column] = pd.to_numeric(frame[column].replace("nan", np.nan))
             except (TypeError, ValueError):
                 raise ValueError(f"{path}: column {column} holds values that are not numbers; rerun the method "
                                  "to rewrite its records") from None
@@ -293,6 +293,8 @@ def load_set_metrics(root: Path | str) -> pd.DataFrame:
         for path in sorted((run_dir / "methods").glob("*/set_metrics.csv")):
             info = json.loads((path.parent / "method.json").read_text())
             frame = read_csv(path, ["bucket", "metric", "note"])
+            for column in ("n", "value", "ci_low", "ci_high"):  # "nan": a value not computed (too few items)
+                frame[column] = pd.to_numeric(frame[column].replace("nan", np.nan))
             frames.append(frame.assign(run=run_dir.name, dataset=spec.dataset, method=info.get("label", info["method"])))
     columns = ["run", "dataset", "method", *SET_COLUMNS]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

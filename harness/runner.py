@@ -29,6 +29,7 @@ from harness.progress import current, stage
 from harness.records import MethodRecords, claim_label, runs_root, write_run
 from harness.results import write_results
 from harness.registry import load_predictor, method_entry
+from harness.shardnotes import note_shard, records_written
 from harness.spec import RunSpec
 
 __all__ = ["Evaluation", "MethodRequest", "MethodResult", "RunResult", "parse_methods", "run", "weights_hint"]
@@ -201,6 +202,8 @@ def run(
     if shard is not None:
         shard.compute([e for _, e in evaluations], manifest.items, show_progress)
         if not writes:
+            if shard.group is None:  # --shard: tell `report` that the plain command is still to run
+                note_shard(run_dir.parent, run_dir.name, shard.index, shard.count, [r.label for r, _ in evaluations])
             return result
     for request, evaluation in evaluations:
         info = _method_info(evaluation, request, manifest.spec)
@@ -213,6 +216,7 @@ def run(
             result.methods.append(_evaluate(evaluation, records, manifest.items, show_progress and shard is None))
         evaluation.predictor = None  # release the model before the next method's evaluation
     write_results(run_dir)
+    records_written(run_dir.parent, run_dir.name)
     for leftover in stale_temporary_files(run_dir):  # of writers killed in earlier runs (kill -9)
         leftover.unlink(missing_ok=True)
     if strict and result.failures:
