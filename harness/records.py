@@ -105,6 +105,7 @@ def write_run(run_dir: Path, manifest: Manifest) -> None:
         "input_failures": len(manifest.failures),
         "unused_masks": manifest.unused_masks,
         "exif_oriented": manifest.exif_oriented,
+        "upscaled": manifest.upscaled,
     }
     atomic_write_text(run_dir / "run.json", json.dumps(summary, indent=2))
     manifest.write(run_dir / "manifest.csv")

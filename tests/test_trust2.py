@@ -287,3 +287,25 @@ def test_a_rerun_removes_the_temporary_files_of_killed_writers_but_not_of_live_o
     os.utime(live, (old, old))
     assert _cli(["run", "--methods", "telea", "--out", runs, *QUICK], capsys)[0] == 0
     assert not live.exists()
+
+
+# Rough edges: odd inputs ------------------------------------------------------------------------
+
+def test_tiny_images_are_noted_and_broken_links_are_input_failures(tmp_path, capsys):
+    from PIL import Image
+
+    images = tmp_path / "data" / "images"
+    images.mkdir(parents=True)
+    Image.fromarray(np.full((1, 1, 3), 128, np.uint8)).save(images / "dot.png")
+    Image.fromarray(np.full((50, 400, 3), 90, np.uint8)).save(images / "strip.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(images / "fine.png")
+    (images / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    runs = tmp_path / "runs"
+    code, out = _cli(["run", "--methods", "telea", "--dataset", "folder", "--data-root", tmp_path / "data",
+                      "--out", runs, "--limit", "4", "--size", "128", "--no-progress", "--no-lpips"], capsys)
+    assert code == 0
+    assert "2 images far smaller than 128 px" in " ".join(out.split())  # 64 px is not far smaller: fine.png
+    summary = json.loads(next(runs.rglob("run.json")).read_text())
+    assert sorted(summary["upscaled"]) == ["dot.png (1x1)", "strip.png (400x50)"]
+    failures = pd.read_csv(next(runs.rglob("input_failures.csv")))
+    assert failures["item_id"].str.startswith("gone.png").any()
