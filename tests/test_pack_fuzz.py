@@ -135,3 +135,17 @@ def test_an_invalid_header_is_counted_in_the_run_and_pointed_to_prune(tmp_path):
     pack.write_bytes(pack.read_bytes() + record)
     notes = Cache(tmp_path).unusable(pack.parent.name)
     assert len(notes) == 1 and "prune --damaged" in notes[0] and "JSON list" in notes[0]
+
+
+def test_verify_reports_a_cut_pack_and_a_header_that_lies_about_its_count(tmp_path):
+    _written(tmp_path)
+    pack = next(p for p in (tmp_path / "packs").glob("*/*.pack") if not p.parent.name.startswith("feat-"))
+    assert cache_admin.damaged(Cache(tmp_path)) == []
+    record = next(pack_records(pack))
+    lying = {**record.header, "count": record.header["count"] + 3}  # a valid CRC over a header that lies
+    pack.write_bytes(pack.read_bytes() + _with_crc(lying, b"x"))
+    problems = [why for _, why in cache_admin.damaged(Cache(tmp_path))]
+    assert len(problems) == 1 and "says" in problems[0]
+    pack.write_bytes(pack.read_bytes()[: pack.stat().st_size // 2])  # cut in half
+    problems = [why for _, why in cache_admin.damaged(Cache(tmp_path))]
+    assert len(problems) == 1 and "partial record" in problems[0]
