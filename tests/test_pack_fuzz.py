@@ -6,7 +6,6 @@ import shutil
 import zlib
 
 import numpy as np
-import pytest
 
 from harness import cache_admin
 from harness.cache import HEAD, MAGIC, Cache, header_problem, output_key, pack_records
