@@ -309,3 +309,23 @@ def test_tiny_images_are_noted_and_broken_links_are_input_failures(tmp_path, cap
     assert sorted(summary["upscaled"]) == ["dot.png (1x1)", "strip.png (400x50)"]
     failures = pd.read_csv(next(runs.rglob("input_failures.csv")))
     assert failures["item_id"].str.startswith("gone.png").any()
+
+
+# 2. A pack record with a damaged header is counted and recomputed, never a crash loop ----------------
+
+@pytest.mark.parametrize("header", [["kind", "output"], {"kimd": "output", "key": "x"}, {"kind": "output"}])
+def test_2_a_record_with_an_invalid_header_is_skipped_and_counted_by_runs_and_verify(one_run, capsys, header):
+    import zlib as _zlib
+
+    from harness.cache import HEAD, MAGIC
+
+    runs, _ = one_run
+    pack = next(p for p in Path(os.environ["HARNESS_CACHE"]).glob("packs/*/*.pack") if not p.parent.name.startswith("feat-"))
+    data = json.dumps(header).encode()
+    pack.write_bytes(pack.read_bytes() + HEAD.pack(MAGIC, len(data), 0, _zlib.crc32(b"", _zlib.crc32(data))) + data)
+    code, out = _cli(["run", "--methods", "telea", "--out", runs, *QUICK], capsys)
+    assert code == 0 and "1 damaged cache entry replaced" in out and "Traceback" not in out
+    code, out = _cli(["cache", "verify"], capsys)
+    assert code == 1 and "1 damaged entries" in out and "prune --damaged" in out
+    assert _cli(["cache", "prune", "--damaged"], capsys)[0] == 0
+    assert _cli(["cache", "verify"], capsys)[0] == 0
