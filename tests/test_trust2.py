@@ -329,3 +329,18 @@ def test_2_a_record_with_an_invalid_header_is_skipped_and_counted_by_runs_and_ve
     assert code == 1 and "1 damaged entries" in out and "prune --damaged" in out
     assert _cli(["cache", "prune", "--damaged"], capsys)[0] == 0
     assert _cli(["cache", "verify"], capsys)[0] == 0
+
+
+@pytest.mark.slow
+def test_one_thread_and_several_write_the_same_records_at_256_px(tmp_path):
+    """What torchrun changes on the CPU (OMP_NUM_THREADS=1 per rank) leaves the records as they are."""
+    args = ["run", "--methods", "telea", "--limit", "1", "--no-progress", "--no-lpips"]
+    folders = {}
+    for threads in ("1", "2"):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": threads, "HARNESS_CACHE": str(tmp_path / threads)}
+        out = tmp_path / f"runs-{threads}"
+        proc = subprocess.run([sys.executable, "-m", "harness", *args, "--out", str(out)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        folders[threads] = next(out.rglob("records.csv")).read_bytes()
+    assert folders["1"] == folders["2"]
