@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.errors import UnknownName
-from harness.images import prepare_mask, read_mask
+from harness.data.images import prepare_mask, read_mask
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 NVIDIA_BINS = ("(1,10]%", "(10,20]%", "(20,30]%", "(30,40]%", "(40,50]%", "(50,60]%")
@@ -58,7 +58,7 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-#: How a mask source pairs masks with images (harness.manifest implements each).
+#: How a mask source pairs masks with images (harness.data.manifest implements each).
 GENERATED, POOL, OWN = "generated", "pool", "own"
 
 

@@ -29,7 +29,7 @@ def _version(path: str) -> str:
 
 #: name → (where its version lives, the modules whose code it covers)
 PREDICTORS = {
-    "prediction path": ("harness.prediction:PREDICTION_CODE_VERSION", ["harness.prediction", "harness.adapt"]),
+    "prediction path": ("harness.engine.prediction:PREDICTION_CODE_VERSION", ["harness.engine.prediction", "harness.engine.adapt"]),
     "classical methods": ("baselines.classical:PerImagePredictor.code_version", ["baselines.classical"]),
     "misf and variants": ("misf.predictor:MISFPredictor.code_version", ["misf.predictor", "misf.networks", "misf.filtering"]),
     "edgeconnect": ("baselines.edgeconnect:EdgeConnectPredictor.code_version",

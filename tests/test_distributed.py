@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import pipeline
-from harness.cache import Cache
+from harness.engine import pipeline
+from harness.store.cache import Cache
 from harness.cli import main
-from harness.distributed import Shard, from_environment, parse_shard, plan
-from harness.manifest import ManifestItem
+from harness.engine.distributed import Shard, from_environment, parse_shard, plan
+from harness.data.manifest import ManifestItem
 from harness.metrics.inception import InceptionFeatures
-from harness.runner import run
-from harness.spec import RunSpec
+from harness.engine.runner import run
+from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
 from tests.test_set_metrics_run import Probe
 
@@ -73,7 +73,7 @@ def test_parse_shard():
 
 
 def test_a_manifest_built_from_another_process_s_image_hashes_decodes_no_image(monkeypatch):
-    import harness.manifest as manifest_module
+    import harness.data.manifest as manifest_module
 
     spec = RunSpec(limit=2, size=32)
     first = manifest_module.build_manifest(spec)

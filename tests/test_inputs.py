@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.images import InputError, prepare_mask, read_image
-from harness.manifest import build_manifest
-from harness.spec import RunSpec
+from harness.data.images import InputError, prepare_mask, read_image
+from harness.data.manifest import build_manifest
+from harness.data.spec import RunSpec
 from masks.buckets import PAPER_BUCKETS, hole_ratio, parse_buckets
 from masks.generator import free_form_mask
 from masks.sources import load_mask_set
@@ -136,7 +136,7 @@ def test_celeba_layout_and_official_splits(tmp_path):
         _save(tmp_path / "img_align_celeba" / name, rng.integers(0, 256, (218, 178, 3), dtype=np.uint8))
         lines.append(f"{name} {part}")
     (tmp_path / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     assert [i.id for i in load_dataset("celeba", tmp_path).images] == ["000004.jpg", "000005.jpg"]
     assert [i.id for i in load_dataset("celeba", tmp_path, split="train").images] == ["000001.jpg", "000002.jpg"]

@@ -6,10 +6,10 @@ import stat
 import pandas as pd
 import pytest
 
-from harness.atomic import atomic_write_text
-from harness.records import load_records
-from harness.runner import run
-from harness.spec import RunSpec
+from harness.store.atomic import atomic_write_text
+from harness.store.records import load_records
+from harness.engine.runner import run
+from harness.data.spec import RunSpec
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])

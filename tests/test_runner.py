@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.adapt import plan_fit
+from harness.engine.adapt import plan_fit
 from harness.metrics.scoring import Scorer
 from harness.predictor import SizeSpec
-from harness.records import load_failures, load_records
-from harness.report import aggregate
-from harness.runner import StrictModeError, run
-from harness.spec import RunSpec
+from harness.store.records import load_failures, load_records
+from harness.reports.report import aggregate
+from harness.engine.runner import StrictModeError, run
+from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_results(tmp_path):
 
     crashy = {**base, "HARNESS_CACHE": str(tmp_path / "cache-crash"), "MEAN_FILL_DELAY": "0.4"}
     proc = _cli([*args, "--out", str(tmp_path / "crash")], crashy)
-    from harness.cache import Cache
+    from harness.store.cache import Cache
 
     def outputs() -> int:
         return sum(e.header["kind"] == "output" for e in Cache(tmp_path / "cache-crash").entries())

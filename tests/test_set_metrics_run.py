@@ -6,12 +6,12 @@ import scipy.linalg
 import torch
 
 from harness.cli import main
-from harness.manifest import build_manifest
+from harness.data.manifest import build_manifest
 from harness.metrics.functional import composite, to_uint8_truncated
 from harness.metrics.inception import InceptionFeatures
-from harness.records import load_set_metrics
-from harness.runner import run
-from harness.spec import RunSpec
+from harness.store.records import load_set_metrics
+from harness.engine.runner import run
+from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
 
 SPEC = RunSpec(limit=6, size=32)

@@ -17,14 +17,14 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from harness.cache import Cache
+from harness.store.cache import Cache
 from harness.cli import main
-from harness.images import array_sha256, prepare_image, read_image
-from harness.manifest import build_manifest
-from harness.records import load_records
-from harness.report import aggregate, render
-from harness.runner import Evaluation, run
-from harness.spec import RunSpec
+from harness.data.images import array_sha256, prepare_image, read_image
+from harness.data.manifest import build_manifest
+from harness.store.records import load_records
+from harness.reports.report import aggregate, render
+from harness.engine.runner import Evaluation, run
+from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +167,7 @@ def test_4_check_on_a_warm_cache_catches_a_changed_metric(tmp_path, capsys, monk
 def test_4_metric_version_prediction_version_and_weights_each_force_recomputation(tmp_path, monkeypatch):
     from dataclasses import replace
 
-    import harness.prediction as prediction
+    import harness.engine.prediction as prediction
     from harness.metrics import registry
     from harness.metrics.scoring import Scorer
 
