@@ -17,7 +17,8 @@ from harness.data.datasets import ImageItem, dataset_source, load_dataset
 from harness.data.images import prepare_image
 from masks.buckets import PAPER_BUCKETS, Bucket
 from masks.generator import free_form_mask
-from masks.sources import GENERATED, OWN, FileMaskSet, mask_source
+from harness.data.mask_sets import load_mask, mask_source
+from masks.sources import GENERATED, OWN, FileMaskSet
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class MaskPool:
     def random(self, rng: np.random.Generator) -> np.ndarray:
         """A mask chosen uniformly from the pool (a generated one: uniform bucket, random index)."""
         if self.files is not None:
-            return self.files.load(self.files.files[int(rng.integers(len(self.files.files)))], self.size, self.resize)
+            chosen = self.files.files[int(rng.integers(len(self.files.files)))]
+            return load_mask(self.files, chosen, self.size, self.resize)
         bucket = self.buckets[int(rng.integers(len(self.buckets)))]
         return free_form_mask(self.size, bucket, self.seed, int(rng.integers(2**31)))
 
@@ -45,7 +47,7 @@ class MaskPool:
         """The held-out set's mask ``index`` of ``count``: evenly spread over the sorted files or buckets."""
         if self.files is not None:
             files = self.files.files
-            return self.files.load(files[index * len(files) // count], self.size, self.resize)
+            return load_mask(self.files, files[index * len(files) // count], self.size, self.resize)
         return free_form_mask(self.size, self.buckets[index % len(self.buckets)], self.seed, index)
 
 

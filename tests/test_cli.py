@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.cli.app import parse_checkpoints
+from harness.cli.run import parse_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = ROOT / "results" / "expected" / "sample-classical.json"
@@ -50,7 +50,7 @@ def test_report_paper_layout_and_statistics(tmp_path, capsys):
 
 def test_unknown_method_and_missing_dataset_are_clear_errors(tmp_path, capsys):
     assert main(["run", "--methods", "nope", "--limit", "1", "--out", str(tmp_path)]) == 2
-    assert "Unknown method 'nope'" in capsys.readouterr().err
+    assert "unknown method 'nope'" in capsys.readouterr().err
     assert main(["run", "--methods", "telea", "--dataset", "places2", "--out", str(tmp_path)]) == 2
     assert "HARNESS_DATA_PLACES2" in capsys.readouterr().err
 

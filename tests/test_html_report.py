@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from harness.reports import plotdata
-from harness.reports.html.viewmodel import paper_tables
+from misf.paper.views import paper_tables
 from harness.store.records import load_records
 from harness.reports.stats import bootstrap_ci, cell_confidence
 from tests.report_tools import METHODS, build_sample_report, embedded_data

@@ -8,7 +8,7 @@ from harness.data.manifest import build_manifest
 from harness.data.spec import RunSpec
 from masks.buckets import PAPER_BUCKETS, hole_ratio, parse_buckets
 from masks.generator import free_form_mask
-from masks.sources import load_mask_set
+from harness.data.mask_sets import load_mask, load_mask_set
 
 
 def test_modes_become_uint8_rgb(tmp_path):
@@ -108,7 +108,7 @@ def test_nvidia_masks_measured_ratio_matches_source_bin(nvidia_masks):
     # At native resolution the measured ratio lies in the file's nominal bin: white = hole.
     for index, (low, high) in [(0, (0.01, 0.1)), (5000, (0.2, 0.3)), (11999, (0.5, 0.6))]:
         mask = mask_set.files[index]
-        ratio = hole_ratio(mask_set.load(mask, 512))
+        ratio = hole_ratio(load_mask(mask_set, mask, 512))
         assert low <= ratio <= high + 1e-9, (mask.id, mask.source_bin, ratio)
 
 

@@ -77,7 +77,7 @@ def test_compare_scores_must_exist(runs, capsys, tmp_path):
     (["--masks", "bogus"], "unknown mask set 'bogus'"),
     (["--device", "cuda:7" if torch.cuda.is_available() else "cuda"], "--device cuda"),
     (["--device", "toaster"], "not a device name"),
-    (["--methods", "nope"], "Unknown method 'nope'"),
+    (["--methods", "nope"], "unknown method 'nope'"),
 ])
 def test_run_flags(tmp_path, capsys, extra, expected):
     args = ["run", "--methods", "telea", "--out", tmp_path, *FAST, *extra]
@@ -150,12 +150,12 @@ def test_cache_inside_a_file(tmp_path, capsys, monkeypatch):
 
 def test_a_programming_error_keeps_its_traceback(monkeypatch):
     """Only user-facing errors become exit 2: a KeyError from a bug is not swallowed."""
-    import harness.cli.app
+    import harness.cli.list
 
     def bug(args):
         return {}["missing"]
 
-    monkeypatch.setattr(harness.cli.app, "cmd_list", bug)
+    monkeypatch.setattr(harness.cli.list, "cmd_list", bug)
     with pytest.raises(KeyError):
         main(["list"])
 

@@ -15,7 +15,7 @@ from torchvision.models import vgg
 from harness.cli import main
 from harness.data.datasets import load_dataset
 from harness.registry import load_predictor
-from masks.sources import load_mask_set
+from harness.data.mask_sets import load_mask_set
 from misf.losses import VGGFeatures, load_vgg19
 from misf.training_data import BatchSampler, MaskPool
 from misf.training import TrainConfig, Trainer, checkpoint_paths

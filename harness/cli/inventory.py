@@ -8,7 +8,7 @@ from harness.data.datasets import datasets
 from harness.metrics import profiles
 from harness.metrics.lpips_model import backbone_status
 from harness.registry import methods
-from masks.sources import mask_sources
+from harness.data.mask_sets import mask_sources
 
 
 def _weights_status(entry) -> str:

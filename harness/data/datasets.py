@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from harness.errors import UnknownName
 from harness.data.images import read_image
+from harness.registry import DATASETS
 from masks.sources import FileMaskSet, MaskFile, image_files
 
 
@@ -174,48 +173,31 @@ CELEBA_DOWNLOAD = ("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cro
                    "and Eval/list_eval_partition.txt)")
 DUNHUANG_DOWNLOAD = "the MISF/JPGNet authors' copy: https://drive.google.com/file/d/1zqFX_gg6Pp4kf4PrmKB7NIojQDSxS3xr"
 
-_DATASETS: dict[str, DatasetSource] = {}
+SAMPLE = DatasetSource("sample", "9 colour photos shipped with scikit-image (embedded default, offline)", _sample,
+                       needs_root=False)
+CELEBA = DatasetSource("celeba", "CelebA aligned (img_align_celeba/ + list_eval_partition.txt), official test split",
+                       _celeba, CELEBA_DOWNLOAD, splits=tuple(CELEBA_PARTITIONS))
+PLACES2 = DatasetSource("places2", "Places365-Standard validation images (val_large/ or val_256/), or --file-list",
+                        _places2,
+                        "http://places2.csail.mit.edu/download.html (Places365-Standard validation images, val_large.tar)")
+DUNHUANG = DatasetSource("dunhuang", "e-Heritage 2019 Dunhuang challenge: test/ (*_mask.jpg) + test_gt/", _dunhuang,
+                         DUNHUANG_DOWNLOAD)
+FOLDER = DatasetSource("folder", "any folder of images (images/ and optional masks/ with the same stems, or flat)",
+                       _folder)
 
 
 def register_dataset(source: DatasetSource) -> DatasetSource:
-    old = _DATASETS.get(source.name)
-    if old is not None and old != source:
-        raise ValueError(f"dataset '{source.name}' is already registered; choose another name")
-    _DATASETS[source.name] = source
-    return source
-
-
-for _source in (
-    DatasetSource("sample", "9 colour photos shipped with scikit-image (embedded default, offline)", _sample,
-                  needs_root=False),
-    DatasetSource("celeba", "CelebA aligned (img_align_celeba/ + list_eval_partition.txt), official test split",
-                  _celeba, CELEBA_DOWNLOAD, splits=tuple(CELEBA_PARTITIONS)),
-    DatasetSource("places2", "Places365-Standard validation images (val_large/ or val_256/), or --file-list", _places2,
-                  "http://places2.csail.mit.edu/download.html (Places365-Standard validation images, val_large.tar)"),
-    DatasetSource("dunhuang", "e-Heritage 2019 Dunhuang challenge: test/ (*_mask.jpg) + test_gt/", _dunhuang,
-                  DUNHUANG_DOWNLOAD),
-    DatasetSource("folder", "any folder of images (images/ and optional masks/ with the same stems, or flat)", _folder),
-):
-    register_dataset(_source)
-
-_PLUGINS_LOADED = False
+    """Add a dataset source under its name (the registry :data:`harness.registry.DATASETS`)."""
+    return DATASETS.add(source.name, source)
 
 
 def datasets() -> dict[str, DatasetSource]:
-    """Every registered dataset, plug-ins (entry points ``inpainting_harness.datasets``) included."""
-    global _PLUGINS_LOADED
-    if not _PLUGINS_LOADED:
-        _PLUGINS_LOADED = True
-        for entry in entry_points(group="inpainting_harness.datasets"):
-            register_dataset(entry.load())
-    return dict(_DATASETS)
+    """Every registered dataset, plug-ins included."""
+    return DATASETS.all()
 
 
 def dataset_source(name: str) -> DatasetSource:
-    known = datasets()
-    if name not in known:
-        raise UnknownName(f"unknown dataset '{name}'; known: {', '.join(known)}")
-    return known[name]
+    return DATASETS.get(name)
 
 
 def _root(source: DatasetSource, data_root: str | os.PathLike | None) -> Path:

@@ -36,7 +36,8 @@ from harness.engine.progress import stage, track
 from harness.data.spec import RunSpec
 from masks.buckets import DEFAULT_BUCKET, Bucket, bucket_of, hole_ratio, parse_buckets
 from masks.generator import free_form_mask
-from masks.sources import GENERATED, OWN, FileMaskSet, mask_source
+from harness.data.mask_sets import load_mask, mask_source
+from masks.sources import GENERATED, OWN, FileMaskSet
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec) -> list[_Measured]
     measured = []
     for mask in track(mask_set.files, "measuring masks"):
         try:
-            array = mask_set.load(mask, spec.size, spec.resize)
+            array = load_mask(mask_set, mask, spec.size, spec.resize)
         except InputError as error:
             measured.append(_Measured(mask.id, None, "", mask.source_bin, str(error)))
             continue
@@ -149,7 +150,7 @@ def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec) -> list[_Measured]
 
 
 def _file_loaders(mask_set: FileMaskSet, spec: RunSpec) -> dict[str, MaskLoader]:
-    return {m.id: (lambda m=m: mask_set.load(m, spec.size, spec.resize)) for m in mask_set.files}
+    return {m.id: (lambda m=m: load_mask(mask_set, m, spec.size, spec.resize)) for m in mask_set.files}
 
 
 def mask_problem(m: _Measured) -> str | None:

@@ -1,7 +1,7 @@
 """``harness train``: train MISF or an ablation variant with the official recipe (misf/training.py).
 
-Kept apart from harness/cli.py (which only calls :func:`add_train_parser`) so the training
-command and the evaluation commands can change independently.
+Registered as a subcommand in :mod:`misf.plugin`: the harness's command line builds its parser
+from the registry and knows nothing of training.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pandas as pd
 from harness.reports.html import images as pictures
 from harness.reports.html.data import RunData, load_runs
 from harness.reports.html.template import render_page
-from harness.reports.html.viewmodel import fig7_view, paper_tables, run_view
+from harness.reports.html.viewmodel import fig7_view, paper_section, run_view
 from harness.store.records import environment
 
 PanelFactory = Callable[[RunData], pictures.PanelSource]
@@ -67,7 +67,7 @@ def write_report(root: Path, records: pd.DataFrame, sets: pd.DataFrame, output: 
         "title": "Inpainting evaluation report", "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "version": version, "commit": (env.get("git_commit") or "")[:12], "root": str(root), "runs": views,
         "orphans": [fig7_view(f, figures.get(str(f.folder))) for f in orphans],
-        "published": [] if any(v["paper"] for v in views) else paper_tables(None),
+        "published": [] if any(v["paper"] for v in views) else paper_section(None, None),
     }
     data = {"runs": {view["key"]: view["data"] for view in views}}
     index = output / "index.html"

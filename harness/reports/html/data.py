@@ -42,9 +42,13 @@ def _method_info(run_dir: Path, label: str) -> dict[str, Any]:
 
 
 def fig7_results(root: Path) -> list[Fig7Result]:
-    """Every ``fig7/<folder>/fig7_values.csv`` beside the runs (``harness fig7``'s default place)."""
-    from misf.fig7_files import read_fig7
+    """Every ``fig7/<folder>/fig7_values.csv`` beside the runs (``harness fig7``'s default place), read by
+    the registry's HTML section ``fig7`` (none without the plug-in that writes them)."""
+    from harness.registry import HTML_SECTIONS
 
+    if "fig7" not in HTML_SECTIONS:
+        return []
+    read_fig7 = HTML_SECTIONS.get("fig7")
     root = Path(root)
     bases = [root, root.parent] if (root / "spec.json").is_file() else [root]
     folders = sorted({p.parent for base in bases for p in (base / "fig7").glob("*/fig7_values.csv")})

@@ -126,43 +126,12 @@ def results_table(run: RunData, n_resamples: int = 2000) -> dict[str, Any]:
             "methods": list(dict.fromkeys(table["method"]))}
 
 
-def paper_tables(records: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """The paper's Tables 2-4: published beside measured, the difference coloured by how far it
-    lies from the published value relative to the reproduction tolerance."""
-    from misf.paper.tables import DATASET_LABELS, DEFAULT_TOLERANCES, RATIO_LABELS, TABLE_TITLES, TABLES, table_columns, table_frame
+def paper_section(records: pd.DataFrame | None, dataset: str | None) -> list[dict[str, Any]]:
+    """The published tables a plug-in lays out beside the measurements (the registry's HTML
+    section ``paper``; none without it). ``dataset`` None: every table, published values only."""
+    from harness.registry import HTML_SECTIONS
 
-    tables = []
-    for name in TABLES:
-        frame = table_frame(records, name)
-        columns = table_columns(name)
-        body = []
-        for metric, block in frame.groupby("metric", sort=False):
-            tolerance = DEFAULT_TOLERANCES[metric]
-            for method, cells in block.groupby("method", sort=False):
-                out = []
-                for _, cell in cells.iterrows():
-                    entry = {"published": _text(cell["published"], metric), "measured": None, "diff": None, "tone": "",
-                             "best": cell["rank"] == 1, "n": None}
-                    if not pd.isna(cell["measured"]):
-                        entry.update(measured=_text(cell["measured"], metric), n=f"{int(cell['n'])} ({int(cell['failures'])} failed)")
-                        if not pd.isna(cell["diff"]):
-                            diff = float(cell["diff"])
-                            better = diff > 0 if higher_is_better(metric) else diff < 0
-                            entry["diff"] = f"{diff:+.{digits(metric)}f}"
-                            entry["tone"] = "near" if abs(round(diff, digits(metric))) <= tolerance else ("better" if better else "worse")
-                    out.append(entry)
-                marks = "".join(m.text for m, flag in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained"))
-                                if cells[flag].any())
-                first = not body or body[-1]["metric_name"] != metric
-                body.append({"metric": f"{metric} {'↑' if higher_is_better(metric) else '↓'}", "metric_name": metric,
-                             "span": block["method"].nunique() if first else 0, "method": method + marks,
-                             "harness": cells["harness"].iloc[0] if isinstance(cells["harness"].iloc[0], str) else "",
-                             "cells": out})
-        tables.append({"name": name, "title": TABLE_TITLES[name], "measured": bool(frame["measured"].notna().any()),
-                       "columns": [f"{DATASET_LABELS.get(d, d)} {RATIO_LABELS.get(r, r)}" for d, r in columns],
-                       "rows": body, "tolerances": ", ".join(f"{m} {t:g}" for m, t in DEFAULT_TOLERANCES.items()),
-                       "published_only": PUBLISHED_ONLY.meaning})
-    return tables
+    return HTML_SECTIONS.get("paper")(records, dataset) if "paper" in HTML_SECTIONS else []
 
 
 def _curves(records: pd.DataFrame, metric: str, bins, n_resamples: int) -> dict[str, list[dict]]:
@@ -222,8 +191,6 @@ def fig7_view(result: Fig7Result, picture: str | None) -> dict[str, Any]:
 def run_view(run: RunData, key: str, images: dict[str, Any] | None, fig7_pictures: dict[str, str],
              n_resamples: int = 2000, pair: tuple[str, str] | None = None) -> dict[str, Any]:
     """Everything one run's section shows; ``images`` describes its pictures (or None)."""
-    from misf.paper.tables import DATASET_LABELS
-
     results = results_table(run, n_resamples)
     methods = results["methods"]
     metrics = [m for m in metric_columns(run.records.columns) if run.records[m].notna().any()]
@@ -238,6 +205,6 @@ def run_view(run: RunData, key: str, images: dict[str, Any] | None, fig7_picture
     }
     return {
         "key": key, "name": run.name, "dataset": run.spec.dataset, "card": card(run), "results": results,
-        "paper": paper_tables(run.records) if run.spec.dataset in DATASET_LABELS else [],
+        "paper": paper_section(run.records, run.spec.dataset),
         "fig7": [fig7_view(f, fig7_pictures.get(str(f.folder))) for f in run.fig7], "data": data,
     }

@@ -1,0 +1,42 @@
+"""The baselines' entries in the harness registries: one line per method, lazy targets only.
+
+The harness imports this module when a registry is first read (:data:`harness.registry.BUILTIN_PLUGINS`);
+a new baseline is its own module(s), one line here and a test.
+"""
+from harness.registry import register_method
+
+_W = "baselines.weights"
+
+register_method("telea", "baselines.classical:telea", description="OpenCV Telea fast marching (radius 3)",
+                tags=("classical",))
+register_method("navier-stokes", "baselines.classical:navier_stokes", description="OpenCV Navier-Stokes (radius 3)",
+                tags=("classical",))
+register_method("biharmonic", "baselines.classical:biharmonic", description="scikit-image biharmonic inpainting",
+                tags=("classical",))
+register_method("edgeconnect", "baselines.edgeconnect:edgeconnect",
+                description="EdgeConnect (Nazeri et al. 2019), official test path; option dataset=places2|celeba|psv",
+                weights=f"{_W}:edgeconnect_weights", tags=("baseline", "misf-table"))
+register_method("ctsdg", "baselines.ctsdg:ctsdg",
+                description="CTSDG (Guo et al. ICCV 2021) at 256x256; edges from the ground truth as upstream; "
+                "option dataset=places2|celeba|psv",
+                weights=f"{_W}:ctsdg_weights", tags=("baseline", "misf-table", "reads-ground-truth"))
+register_method("rfrnet", "baselines.rfrnet:rfrnet",
+                description="RFR-Net (Li et al. CVPR 2020), official test path at 256; option dataset=celeba|psv "
+                "(no Places2 weights exist)",
+                weights=f"{_W}:rfrnet_weights", tags=("baseline", "misf-table"))
+register_method("pconv", "baselines.pconv:pconv",
+                description="PConv (Liu et al. ECCV 2018) as released by OpenMMLab, mmagic test path (BGR); "
+                "option dataset=places2|celeba",
+                weights=f"{_W}:pconv_weights", tags=("baseline", "misf-table"))
+register_method("jpgnet", "baselines.jpgnet:jpgnet",
+                description="JPGNet (Guo et al. ACM MM 2021), edge_kpn_fusion fusion_test at 256; "
+                "option dataset=places2|celeba|dunhuang",
+                weights=f"{_W}:jpgnet_weights", tags=("baseline", "misf-table"))
+register_method("structureflow", "baselines.structureflow:structureflow",
+                description="StructureFlow (Ren et al. ICCV 2019), official test path; RTV structure of the ground "
+                "truth as upstream (option structure_from=image to smooth the hole-zeroed image, "
+                "rtv_settings=function-defaults|script); option dataset=places2|celeba|psv",
+                weights=f"{_W}:structureflow_weights", tags=("baseline", "misf-table", "reads-ground-truth"))
+register_method("lama", "baselines.lama:lama",
+                description="big-LaMa (Suvorov et al. WACV 2022), Places2-trained, symmetric padding to a multiple of 8",
+                weights=f"{_W}:LAMA_WEIGHTS", tags=("baseline",))
