@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from harness.errors import PluginError, UnknownName, UsageError
 
@@ -201,6 +201,19 @@ SUBCOMMANDS = Registry("command", "inpainting_harness.commands")
 Factory = Callable[..., "Predictor"]
 
 
+class CodeVersion(NamedTuple):
+    """Where a built-in predictor's explicit code version lives and the modules it covers.
+
+    The version is part of every cache key of the predictor's outputs; tests/test_code_versions.py
+    holds it against a hash of the covered modules, read from the registry (``name`` is the lock's
+    entry, shared by methods of one code, e.g. MISF's variants).
+    """
+
+    name: str
+    where: str  # "module:Class.code_version"
+    covers: tuple[str, ...]
+
+
 @dataclass
 class MethodEntry:
     name: str
@@ -230,11 +243,15 @@ def register_method(
     description: str = "",
     weights: "WeightsInfo | str | None" = None,
     tags: tuple[str, ...] = (),
+    code_version: CodeVersion | None = None,
 ) -> Any:
-    """Register a method factory; usable directly or as ``@register_method("name")``."""
+    """Register a method factory; usable directly or as ``@register_method("name")``.
+
+    Built-in methods give ``code_version`` (their outputs are cached under an explicit version the
+    lock test holds against their code); a user's plug-in may leave it out."""
 
     def add(fn: Factory | str) -> Factory | str:
-        METHODS.add(name, fn, description=description, weights=weights, tags=tuple(tags))
+        METHODS.add(name, fn, description=description, weights=weights, tags=tuple(tags), code_version=code_version)
         return fn
 
     return add if target is None else add(target)

@@ -3,7 +3,7 @@
 
 The harness imports this module when a registry is first read (:data:`harness.registry.BUILTIN_PLUGINS`).
 """
-from harness.registry import HTML_SECTIONS, REPORT_VIEWS, SUBCOMMANDS, register_method
+from harness.registry import HTML_SECTIONS, REPORT_VIEWS, SUBCOMMANDS, CodeVersion, register_method
 
 _METHODS = {
     "misf": "MISF (Li et al. CVPR 2022), official generator; option dataset=celeba|places2|dunhuang",
@@ -14,10 +14,13 @@ _METHODS = {
     "misf-en-decoder": "MISF ablation En-decoder (Table 3): no dynamic filtering",
     "misf-en-decoder-filter": "MISF ablation En-decoder-Filter (Table 3): image filtering of the output",
 }
+#: One code for MISF and its variants (configurations of the same networks).
+CODE_VERSION = CodeVersion("misf and variants", "misf.predictor:MISFPredictor.code_version",
+                           ("misf.predictor", "misf.networks", "misf.filtering"))
 for _name, _description in _METHODS.items():
     register_method(_name, f"misf.predictor:{_name.replace('-', '_')}", description=_description,
                     weights="misf.weights:WEIGHTS",
-                    tags=("misf", "misf-table") if _name == "misf" else ("misf", "ablation"))
+                    tags=("misf", "misf-table") if _name == "misf" else ("misf", "ablation"), code_version=CODE_VERSION)
 
 REPORT_VIEWS.add("paper", "misf.paper.views:paper_view", arguments=(
     ("--paper", {"choices": ["table2", "table3", "table4"], "help": "the paper's table layout, measured beside published"}),
