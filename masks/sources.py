@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 NVIDIA_BINS = ("(1,10]%", "(10,20]%", "(20,30]%", "(30,40]%", "(40,50]%", "(50,60]%")
@@ -62,7 +62,7 @@ class MaskSource:
     ``pairing``: GENERATED (drawn per image and bucket, no files), POOL (files measured at
     evaluation size and drawn per bucket) or OWN (the dataset's own masks, one per image).
     ``load(root, hole_is_white)`` lists a POOL's files; ``env`` names the variable that can
-    hold its root.
+    hold its root (looked up in the ``roots`` the harness reads from the environment).
     """
 
     name: str
@@ -71,13 +71,15 @@ class MaskSource:
     load: Callable[[Path, bool], FileMaskSet] | None = None
     env: str | None = None
 
-    def root(self, root: str | os.PathLike | None) -> Path | None:
-        value = root or (os.environ.get(self.env) if self.env else None)
+    def root(self, root: str | os.PathLike | None, roots: Mapping[str, str] | None = None) -> Path | None:
+        """``root``, else the folder the variable ``env`` names in ``roots`` (the caller's environment)."""
+        value = root or ((roots or {}).get(self.env) if self.env else None)
         return Path(value).expanduser() if value else None
 
-    def files(self, root: str | os.PathLike | None, hole_is_white: bool = True) -> FileMaskSet:
+    def files(self, root: str | os.PathLike | None, hole_is_white: bool = True,
+              roots: Mapping[str, str] | None = None) -> FileMaskSet:
         """The pool's files; a missing folder is an error saying what to get."""
-        folder = self.root(root)
+        folder = self.root(root, roots)
         if self.load is None:
             raise ValueError(f"mask set '{self.name}' has no files of its own")
         if folder is None or not folder.is_dir():
@@ -86,11 +88,11 @@ class MaskSource:
                                     + (f". Get them from {NVIDIA_SOURCE}" if self.name == "nvidia" else ""))
         return self.load(folder, hole_is_white)
 
-    def status(self) -> str:
+    def status(self, roots: Mapping[str, str] | None = None) -> str:
         """Where this machine has it (for ``harness list``)."""
         if self.pairing != POOL:
             return "embedded" if self.pairing == GENERATED else "the dataset's own"
-        folder = self.root(None)
+        folder = self.root(None, roots)
         if folder is not None and folder.is_dir():
             return f"present ({folder})"
         return "set --mask-root" + (f" or ${self.env}" if self.env else "")

@@ -18,6 +18,7 @@ from harness.data.images import prepare_image
 from masks.buckets import PAPER_BUCKETS, Bucket
 from masks.generator import free_form_mask
 from harness.data.mask_sets import load_mask, mask_source
+from harness.environment import Environment
 from masks.sources import GENERATED, OWN, FileMaskSet
 
 
@@ -137,4 +138,4 @@ def mask_pool(
         if paired is None:
             raise ValueError("this dataset has no masks of its own; choose --masks")
         return MaskPool(size, paired, seed=seed, resize=resize)
-    return MaskPool(size, source.files(mask_root), seed=seed, resize=resize)
+    return MaskPool(size, source.files(mask_root, roots=Environment.read().roots), seed=seed, resize=resize)

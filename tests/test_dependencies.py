@@ -19,7 +19,8 @@ APPLICATION = ("misf.plugin", "baselines.plugin", "misf.paper", "misf.training_d
 #: the small utilities they need, and the registries plug-ins add themselves to. Everything else may
 #: import it; it imports nothing else.
 CORE = {"harness.predictor", "harness.data.images", "harness.data.spec", "harness.checkpoints", "harness.hashing",
-        "harness.store.atomic", "harness.store.csvfiles", "harness.errors", "harness.registry"}
+        "harness.store.atomic", "harness.store.csvfiles", "harness.errors", "harness.registry",
+        "harness.environment"}
 
 
 def _is_core(module: str) -> bool:

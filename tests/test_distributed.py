@@ -18,6 +18,7 @@ from harness.cli import main
 from harness.engine.distributed import Shard, from_environment, parse_shard, plan
 from harness.data.manifest import ManifestItem
 from harness.metrics.inception import InceptionFeatures
+from harness.config import RunConfig
 from harness.engine.runner import run
 from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
@@ -134,8 +135,8 @@ def test_shards_then_a_plain_run_write_the_single_process_records_and_set_metric
 
     def evaluate(out: Path, shard: Shard | None = None):
         extractor = InceptionFeatures.from_module(Probe(), "probe")
-        return run(spec, methods, out=out, show_progress=False, metrics=NO_LPIPS, set_metrics=("FID", "KID"),
-                   extractor=extractor, set_bootstrap=5, shard=shard)
+        return run(RunConfig.of(spec, methods, out=out, metrics=NO_LPIPS, set_metrics=("FID", "KID"),
+                   extractor=extractor, set_bootstrap=5, shard=shard))
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache-single"))
     evaluate(tmp_path / "single")

@@ -8,6 +8,7 @@ import pytest
 
 from harness.store.atomic import atomic_write_text
 from harness.store.records import load_records
+from harness.config import RunConfig
 from harness.engine.runner import run
 from harness.data.spec import RunSpec
 
@@ -24,8 +25,7 @@ def test_atomic_writes_respect_the_umask(tmp_path, umask, mode):
 
 def test_results_json_and_parquet_sum_up_the_run(tmp_path):
     broken = "tests.plugin_methods:nan_first"  # NaN for the first item of each batch: every item at batch size 1
-    result = run(RunSpec(limit=1, size=48), ["telea", "biharmonic", broken], out=tmp_path, show_progress=False,
-                 metrics=("PSNR", "SSIM", "L1"), batch_size=1)
+    result = run(RunConfig.of(RunSpec(limit=1, size=48), ["telea", "biharmonic", broken], out=tmp_path, metrics=("PSNR", "SSIM", "L1"), batch_size=1))
     data = json.loads((result.run_dir / "results.json").read_text())
     assert data["spec"]["size"] == 48 and data["run"] == result.run_dir.name
     records = load_records(result.run_dir)

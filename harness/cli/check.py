@@ -24,19 +24,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from harness.reports.check import Expectations, compare, expectations_from_records, find_run
-    from harness.store.records import load_records, read_run, runs_root
+    from harness.store.records import load_records, read_run
+    from harness.config import RunConfig
     from harness.engine.runner import run
+    from harness.environment import Environment
 
+    env = Environment.read()
     expected = Expectations.read(args.expected)
-    root = Path(args.runs) if args.runs else runs_root()
+    root = Path(args.runs) if args.runs else env.runs_root
     if args.no_run:
         run_dir = find_run(root, expected)
     else:  # metrics are recomputed from the cached outputs: a changed metric is caught on a warm cache
         from harness.engine.progress import display
 
         with display(not args.no_progress):
-            run_dir = run(expected.spec, list(expected.methods), out=root, show_progress=not args.no_progress,
-                          replace=True, rescore=True).run_dir
+            config = RunConfig.of(expected.spec, list(expected.methods), env, out=root,
+                                  progress=not args.no_progress, replace=True, rescore=True)
+            run_dir = run(config).run_dir
     records = load_records(run_dir)
     if args.write:
         fingerprint = read_run(run_dir)[1].get("data_fingerprint")

@@ -16,8 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.cli.inventory import inventory_tables
+    from harness.environment import Environment
 
-    for title, table in inventory_tables():
+    for title, table in inventory_tables(Environment.read()):
         console.print(f"[bold]{title}[/bold]")
         console.print(table, markup=False)
         console.print()

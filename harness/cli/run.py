@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import UsageError
 from harness.cli.app import add_spec_arguments, console, csv_list, messages, positive, spec_from_args, subparser
-from harness.data.spec import RunSpec
+
+if TYPE_CHECKING:
+    from harness.config import RunConfig
+    from harness.environment import Environment
 
 EXAMPLES = """examples:
   harness run --methods telea,biharmonic --limit 2              # quick look on the embedded sample
@@ -86,43 +89,56 @@ def parse_checkpoints(values: list[str] | None, names: list[str]) -> dict[str, s
     return result
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
+    """The run's one configuration from the flags and the environment (read once by the caller):
+    methods with labels, checkpoints and options; the device resolved once; scoring; output."""
+    from harness.config import ExecutionConfig, OutputConfig, RunConfig, ScoringConfig, parse_methods
     from harness.engine.distributed import from_environment
-    from harness.store.records import load_records, load_set_metrics
-    from harness.reports.report import render
-    from harness.errors import StrictModeError
     from harness.engine.execution import Execution
     from harness.engine.options import parse_pairs
     from harness.predictor import pick_device
-    from harness.engine.progress import display
     from harness.registry import add_include_path
-    from harness.engine.runner import parse_methods, run
-    from harness.engine.summary import run_summary
 
     entries = method_entries(args)
     if not entries:
         raise UsageError("name at least one method with --methods (see `harness list`)")
     add_include_path(*(args.include_path or []))
-    if args.lpips_weights:
-        os.environ["HARNESS_LPIPS_WEIGHTS"] = str(Path(args.lpips_weights).expanduser().resolve())
-    for device in (args.device, args.metrics_device):
-        pick_device(device)  # an unusable --device is an error before anything is built
+    device = str(pick_device(args.device))  # an unusable --device is an error before anything is built
+    if args.metrics_device is not None:
+        pick_device(args.metrics_device)
     names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
-    base = spec_from_args(args)
-    shard = from_environment(args.shard, args.rank_timeout)  # torchrun's ranks, --shard I/N, or None
-    for profile in csv_list(base.profile) or ["paper"]:  # several profiles score one set of cached predictions
-        spec = dataclasses.replace(base, profile=profile)
+    spec = spec_from_args(args)
+    lpips_weights = Path(args.lpips_weights).expanduser().resolve() if args.lpips_weights else None
+    return RunConfig(
+        spec, tuple(parse_methods(entries, parse_checkpoints(args.checkpoint, names))), parse_pairs(args.option),
+        ExecutionConfig(device, args.metrics_device, args.batch_size, args.workers,
+                        Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
+                        args.keep_outputs, args.strict, args.replace, name_plugins=True,
+                        shard=from_environment(args.shard, args.rank_timeout)),  # torchrun's ranks, --shard I/N, or None
+        ScoringConfig(None, tuple(csv_list(args.set_metrics)), args.set_bootstrap,
+                      env.model_files(lpips_weights),
+                      Path(args.inception_weights).expanduser() if args.inception_weights else env.inception_weights,
+                      without_lpips=args.no_lpips),
+        OutputConfig(Path(args.out) if args.out else env.runs_root, env.cache_root, not args.no_progress),
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.engine.progress import display
+    from harness.engine.runner import run
+    from harness.engine.summary import run_summary
+    from harness.environment import Environment
+    from harness.errors import StrictModeError
+    from harness.reports.report import render
+    from harness.store.records import load_records, load_set_metrics
+
+    base = run_config(args, Environment.read())
+    shard = base.execution.shard
+    for profile in csv_list(base.spec.profile) or ["paper"]:  # several profiles score one set of cached predictions
+        config = dataclasses.replace(base, spec=dataclasses.replace(base.spec, profile=profile))
         try:
-            with display(not args.no_progress and (shard is None or shard.shows_progress)) as shown:
-                result = run(
-                    spec, entries, parse_checkpoints(args.checkpoint, names), args.device, args.batch_size,
-                    Path(args.out) if args.out else None, args.strict, not args.no_progress, parse_pairs(args.option),
-                    _metric_names(spec, args.no_lpips), replace=args.replace, set_metrics=csv_list(args.set_metrics),
-                    inception_weights=args.inception_weights, set_bootstrap=args.set_bootstrap,
-                    execution=Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
-                    keep=args.keep_outputs, workers=args.workers, metrics_device=args.metrics_device,
-                    name_plugins=True, shard=shard,
-                )
+            with display(base.output.progress and (shard is None or shard.shows_progress)) as shown:
+                result = run(config)
         except StrictModeError as error:
             messages.print(f"[red]--strict: {error}[/red]", highlight=False)
             return 1
@@ -137,15 +153,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             messages.print(line, markup=False, highlight=False)
         _print_failures(result.failures)
     return 0
-
-
-def _metric_names(spec: RunSpec, no_lpips: bool) -> tuple[str, ...] | None:
-    """The profile's item metrics, without LPIPS for --no-lpips (None: all of them)."""
-    from harness.metrics import get_profile
-
-    if not no_lpips:
-        return None
-    return tuple(m.name for m in get_profile(spec.profile).metric_objects() if "LPIPS" not in m.name)
 
 
 def _print_failures(failures) -> None:

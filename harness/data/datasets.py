@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.data.images import read_image
+from harness.environment import Environment
 from harness.registry import DATASETS
 from masks.sources import FileMaskSet, MaskFile, image_files
 
@@ -161,11 +162,11 @@ class DatasetSource:
     needs_root: bool = True
     splits: tuple[str, ...] = ("test",)  # e.g. CelebA's official train/val/test partition
 
-    def status(self) -> str:
+    def status(self, environment: Environment | None = None) -> str:
         """Where this machine has it (for ``harness list``)."""
         if not self.needs_root:
             return "embedded"
-        root = os.environ.get(f"HARNESS_DATA_{self.name.upper()}")
+        root = (environment or Environment.read()).root(f"HARNESS_DATA_{self.name.upper()}")
         return f"present ({root})" if root and Path(root).is_dir() else f"set --data-root or $HARNESS_DATA_{self.name.upper()}"
 
 
@@ -202,7 +203,7 @@ def dataset_source(name: str) -> DatasetSource:
 
 def _root(source: DatasetSource, data_root: str | os.PathLike | None) -> Path:
     name = source.name
-    value = data_root or os.environ.get(f"HARNESS_DATA_{name.upper()}")
+    value = data_root or Environment.read().root(f"HARNESS_DATA_{name.upper()}")
     if not value:
         raise FileNotFoundError(
             f"Dataset '{name}' needs --data-root DIR or $HARNESS_DATA_{name.upper()}. Expected layout: {source.layout}. "

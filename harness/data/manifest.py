@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from harness.store.atomic import atomic_write_text
-from harness.store.cache import cache_root
+from harness.store.cache import cache_root as default_cache_root
 from harness.store.csvfiles import csv_text
 from harness.data.datasets import Dataset, ImageItem, load_dataset
 from harness.data.images import InputError, array_sha256, exif_orientation, prepare_image
@@ -37,6 +37,7 @@ from harness.data.spec import RunSpec
 from masks.buckets import DEFAULT_BUCKET, Bucket, bucket_of, hole_ratio, parse_buckets
 from masks.generator import free_form_mask
 from harness.data.mask_sets import load_mask, mask_source
+from harness.environment import Environment
 from masks.sources import GENERATED, OWN, FileMaskSet
 
 
@@ -128,11 +129,11 @@ class _Measured:
     reason: str = ""
 
 
-def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec) -> list[_Measured]:
+def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec, index_root: Path) -> list[_Measured]:
     """Ratio and hash of every mask at evaluation size, memoised in the cache by file stats."""
     stats = [(m.id, str(m.path.resolve()), m.path.stat().st_size, m.path.stat().st_mtime_ns) for m in mask_set.files]
     key = hashlib.sha256(json.dumps([2, stats, spec.size, spec.resize, mask_set.threshold, mask_set.hole_is_white]).encode()).hexdigest()
-    index_file = cache_root() / "mask-index" / f"{key}.json"
+    index_file = index_root / "mask-index" / f"{key}.json"
     try:
         return [_Measured(*row) for row in json.loads(index_file.read_text())]
     except (OSError, ValueError, TypeError):
@@ -171,8 +172,8 @@ def _outside(ratio: float, buckets: tuple[Bucket, ...]) -> str:
 class _Builder:
     """Collects pairs (bucket, image index, mask) and failures for one spec."""
 
-    def __init__(self, spec: RunSpec, dataset: Dataset, buckets: tuple[Bucket, ...]):
-        self.spec, self.dataset, self.buckets = spec, dataset, buckets
+    def __init__(self, spec: RunSpec, dataset: Dataset, buckets: tuple[Bucket, ...], index_root: Path):
+        self.spec, self.dataset, self.buckets, self.index_root = spec, dataset, buckets, index_root
         self.limit = spec.limit or len(dataset.images)
         self.pairs: list[tuple[Bucket, int, _Measured]] = []
         self.failures: list[Failure] = []
@@ -185,7 +186,7 @@ class _Builder:
         index_of = {image.id: i for i, image in enumerate(self.dataset.images)}
         for image_id, reason in self.dataset.unmatched:
             self.failures.append(Failure(INPUT, image_id, "mask", reason))
-        measured = {m.mask_id: m for m in _measure_file_masks(own, self.spec)}
+        measured = {m.mask_id: m for m in _measure_file_masks(own, self.spec, self.index_root)}
         counts: dict[str, int] = {}
         for mask in own.files:
             m, item_id = measured[mask.id], f"{mask.image_id}|{mask.id}"
@@ -213,7 +214,7 @@ class _Builder:
 
     def pool(self, mask_set: FileMaskSet) -> dict[str, MaskLoader]:
         usable = []
-        for m in _measure_file_masks(mask_set, self.spec):
+        for m in _measure_file_masks(mask_set, self.spec, self.index_root):
             problem = mask_problem(m)
             if problem is not None:
                 self.failures.append(Failure(INPUT, m.mask_id, "mask", problem))
@@ -242,26 +243,27 @@ class Decoded:
     exif: tuple[str, ...]
 
 
-def build_manifest(spec: RunSpec, decoded: Decoded | None = None) -> Manifest:
+def build_manifest(spec: RunSpec, decoded: Decoded | None = None, cache_root: Path | None = None) -> Manifest:
     """The manifest of ``spec``; with ``decoded`` (from a manifest of the same spec built
-    elsewhere) no image is decoded."""
+    elsewhere) no image is decoded. ``cache_root`` holds the memo of measured mask files
+    (default: the environment's cache)."""
     with stage("manifest"):
-        return _build(spec, decoded)
+        return _build(spec, decoded, cache_root or default_cache_root())
 
 
-def _build(spec: RunSpec, decoded: Decoded | None) -> Manifest:
+def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path) -> Manifest:
     dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white)
     buckets = parse_buckets(spec.buckets)
     source = mask_source(spec.masks or dataset.default_masks)
     whole = source.pairing == OWN and dataset.paired_masks is not None and dataset.paired_masks.single_bucket
     resolved = replace(spec, masks=source.name, buckets=None if whole else ",".join(b.label for b in buckets))
-    builder = _Builder(resolved, dataset, buckets)
+    builder = _Builder(resolved, dataset, buckets, cache_root)
     if source.pairing == OWN:
         loaders = builder.paired()
     elif source.pairing == GENERATED:
         loaders = builder.generated()
     else:
-        loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white))
+        loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white, Environment.read().roots))
     needed = [dataset.images[index] for index in sorted({p[1] for p in builder.pairs})]
     if decoded is None:
         decoded = _decode(resolved, needed)

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from harness.data.images import prepare_mask, read_mask
+from harness.environment import Environment
 from harness.registry import MASK_SOURCES
 from masks.sources import FileMaskSet, MaskFile, MaskSource
 
@@ -30,7 +31,7 @@ def mask_source(name: str) -> MaskSource:
 
 def load_mask_set(name: str, root: str | os.PathLike | None = None, hole_is_white: bool = True) -> FileMaskSet:
     """The files of a pool mask set by name."""
-    return mask_source(name).files(root, hole_is_white)
+    return mask_source(name).files(root, hole_is_white, Environment.read().roots)
 
 
 def load_mask(mask_set: FileMaskSet, mask: MaskFile, size: int, resize_method: str = "pil-bilinear") -> np.ndarray:

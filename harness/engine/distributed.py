@@ -20,15 +20,16 @@
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
+from harness.environment import Environment
 from harness.errors import Interrupted, RankError
 from harness.engine.evaluation import Evaluation
 from harness.data.manifest import Manifest, ManifestItem, build_manifest
@@ -98,9 +99,14 @@ class Shard:
     done: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
+    def single(self) -> bool:
+        """The whole run in this one process (``Shard(0, 1)``): nothing to share or wait for."""
+        return self.count == 1 and self.group is None
+
+    @property
     def writes_records(self) -> bool:
-        """Rank 0 of torchrun; never an independent shard (a plain ``harness run`` writes them)."""
-        return self.group is not None and self.index == 0
+        """One process, or rank 0 of torchrun; never an independent shard (a plain ``harness run`` writes them)."""
+        return self.single or (self.group is not None and self.index == 0)
 
     @property
     def shows_progress(self) -> bool:
@@ -115,6 +121,8 @@ class Shard:
         """Device, metrics device and loader workers of this rank. Under torchrun ``cuda`` (or no
         device with CUDA present) means this rank's GPU (ranks beyond the GPU count share them),
         and the machine's cores are shared by its ranks' loader workers."""
+        if self.single:
+            return device, metrics_device, workers
         if rescore:
             raise ValueError("rescoring runs in one process (harness check); run it without torchrun or --shard")
         if self.group is None:
@@ -126,19 +134,19 @@ class Shard:
             device = mine if device in (None, "cuda") else device
             metrics_device = mine if metrics_device == "cuda" else metrics_device
         if workers is None:
-            workers = defaults(torch.device(device or "cpu"), share=int(os.environ.get("LOCAL_WORLD_SIZE", "1"))).workers
+            workers = defaults(torch.device(device or "cpu"), share=Environment.read().local_world_size).workers
         return device, metrics_device, workers
 
-    def manifest(self, spec: RunSpec) -> Manifest:
+    def manifest(self, spec: RunSpec, cache_root: Path | None = None) -> Manifest:
         """Built by rank 0; the other ranks get its image hashes and check that they hold the same manifest."""
         if self.group is None:
-            return build_manifest(spec)
+            return build_manifest(spec, cache_root=cache_root)
         import torch.distributed as dist
 
         payload: list[Any] = [None, None]
         if self.index == 0:
             try:
-                manifest = build_manifest(spec)
+                manifest = build_manifest(spec, cache_root=cache_root)
                 payload = [manifest.decoded, manifest.fingerprint()]
             except Exception as error:
                 payload = [None, f"{type(error).__name__}: {error}"]
@@ -150,7 +158,7 @@ class Shard:
         decoded, fingerprint = payload
         if decoded is None:
             raise RankError(f"rank {self.index}: rank 0 could not build the manifest ({fingerprint})")
-        manifest = build_manifest(spec, decoded)
+        manifest = build_manifest(spec, decoded, cache_root)
         if manifest.fingerprint() != fingerprint:
             raise RankError(f"rank {self.index} built another manifest than rank 0 from the same spec: do the "
                             "ranks see the same data (paths, files) on every machine?")
@@ -236,7 +244,8 @@ def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT)
     whatever the device); a caller that set up torch.distributed itself keeps its group and gets
     a gloo group beside it.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    environment = Environment.read()
+    world = environment.world_size
     if shard:
         if world > 1:
             raise ValueError("--shard is for independent processes; under torchrun the ranks share the work already")
@@ -249,7 +258,7 @@ def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT)
     if not dist.is_initialized():  # torn down when the process ends
         dist.init_process_group("gloo", timeout=timedelta(seconds=timeout))
     group = dist.group.WORLD if dist.get_backend() == "gloo" else dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout))
-    return Shard(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), group, timeout)
+    return Shard(dist.get_rank(), dist.get_world_size(), environment.local_rank, group, timeout)
 
 
 class _Monitor:

@@ -25,6 +25,7 @@ from harness.hashing import sha256_json
 from harness.data.manifest import Failure, Manifest, ManifestItem
 from harness.metrics import get_profile
 from harness.metrics.functional import out_of_range
+from harness.metrics.model_files import ModelFiles
 from harness.metrics.registry import Metric
 from harness.metrics.scoring import Scorer, Views, no_tf32
 from harness.engine.pipeline import Batch, InlineSink, ItemSource, Sink, defaults, loader
@@ -75,7 +76,7 @@ class Evaluation:
 
     ``batch_size``, ``workers`` and ``prefetch`` default per device (harness.engine.pipeline.defaults);
     ``keep`` is what of each prediction the cache keeps: "holes" (default; lossless for every
-    metric and grid), "full" or "none".
+    metric and grid), "full" or "none"; ``files``: where model-based metrics' networks come from.
     """
 
     def __init__(
@@ -83,7 +84,7 @@ class Evaluation:
         metrics: Sequence[str] | None = None, method: str | None = None, rescore: bool = False,
         device: str | torch.device | None = None, features: FeatureStore | None = None,
         set_metrics: Sequence[Metric] = (), set_bootstrap: int = 50, keep: str = "holes",
-        workers: int | None = None, prefetch: int | None = None,
+        workers: int | None = None, prefetch: int | None = None, files: ModelFiles = ModelFiles(),
     ):
         self.manifest, self.predictor, self.label = manifest, predictor, label
         self.cache, self.rescore = cache, rescore
@@ -99,7 +100,8 @@ class Evaluation:
         # Metrics run on the predictor's device unless told otherwise; put on the CPU explicitly,
         # they run the reference code itself (scikit-image) where a metric names one.
         metrics_on = pick_device(device) if device is not None else predictor.device
-        self.scorer = Scorer(self.profile, metrics_on, metrics, reference=device is not None and metrics_on.type == "cpu")
+        self.scorer = Scorer(self.profile, metrics_on, metrics, reference=device is not None and metrics_on.type == "cpu",
+                             files=files)
         self.metrics = self.scorer.names
         self.features, self.set_metrics, self.set_bootstrap = features, tuple(set_metrics), set_bootstrap
         if self.set_metrics and features is None:

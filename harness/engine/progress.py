@@ -11,7 +11,6 @@ through :func:`current`, :func:`track` and :func:`stage` without it being passed
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -25,7 +24,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
-INTERVAL_ENV = "HARNESS_PROGRESS_SECONDS"
+from harness.environment import Environment
+
 T = TypeVar("T")
 
 
@@ -53,7 +53,7 @@ class Display:
                  live: bool | None = None):
         self.enabled, self.stream = enabled, stream or sys.stderr
         self.live = bool(enabled and (self.stream.isatty() if live is None else live))
-        self.interval = float(os.environ.get(INTERVAL_ENV, 5)) if interval is None else interval
+        self.interval = Environment.read().progress_seconds if interval is None else interval
         self._tasks: dict[int, _Task] = {}
         self._expected = 0
         self._started = time.monotonic()

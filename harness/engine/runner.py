@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace as _replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from harness.engine import prediction
 from harness.store.cache import Cache
@@ -24,42 +24,14 @@ from harness.engine.options import bind, check_known
 from harness.engine.pipeline import tune_allocator
 from harness.predictor import pick_device
 from harness.engine.progress import current, stage
-from harness.store.records import MethodRecords, claim_label, runs_root, write_run
+from harness.store.records import MethodRecords, claim_label, write_run
 from harness.store.results import write_results
 from harness.registry import load_predictor, method_entry
+from harness.config import MethodRequest, RunConfig, parse_methods
 from harness.data.spec import RunSpec
 
+
 __all__ = ["Evaluation", "MethodRequest", "MethodResult", "RunResult", "parse_methods", "run", "weights_hint"]
-
-
-@dataclass(frozen=True)
-class MethodRequest:
-    """One method entry of a run: the label its results go under, the registered name or
-    ``pkg.module:factory``, and its checkpoint."""
-
-    label: str
-    method: str
-    checkpoint: str | None = None
-
-
-def parse_methods(entries: Sequence[str | MethodRequest], checkpoints: dict[str, str] | None = None) -> list[MethodRequest]:
-    """``"method"`` or ``"label=method"`` entries; checkpoints are looked up by label, then by method."""
-    checkpoints = checkpoints or {}
-    requests = []
-    for entry in entries:
-        if isinstance(entry, MethodRequest):
-            requests.append(entry)
-            continue
-        label, sep, method = entry.partition("=")
-        label, method = (label.strip(), method.strip()) if sep else (entry.strip(), entry.strip())
-        if not label or not method:
-            raise ValueError(f"bad method entry {entry!r}: use METHOD or LABEL=METHOD")
-        requests.append(MethodRequest(label, method, checkpoints.get(label, checkpoints.get(method))))
-    labels = [r.label for r in requests]
-    twice = sorted({label for label in labels if labels.count(label) > 1})
-    if twice:
-        raise ValueError(f"method label(s) {', '.join(twice)} given twice; name each entry (LABEL=METHOD)")
-    return requests
 
 
 @dataclass
@@ -115,68 +87,44 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
     }
 
 
-def run(
-    spec: RunSpec,
-    methods: Sequence[str | MethodRequest],
-    checkpoints: dict[str, str] | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    out: Path | None = None,
-    strict: bool = False,
-    show_progress: bool = True,
-    options: dict[str, Any] | None = None,
-    metrics: Sequence[str] | None = None,
-    replace: bool = False,
-    rescore: bool = False,
-    set_metrics: Sequence[str] = (),
-    extractor: Any = None,
-    inception_weights: str | None = None,
-    set_bootstrap: int = 50,
-    execution: Execution = Execution(),
-    keep: str = "holes",
-    workers: int | None = None,
-    metrics_device: str | None = None,
-    name_plugins: bool = False,
-    shard: Shard | None = None,
-) -> RunResult:
-    """Evaluate ``methods`` on ``spec``; writes ``<out>/<run name>/`` and returns it.
+def run(config: RunConfig) -> RunResult:
+    """Evaluate the configured methods on the configured protocol; writes
+    ``<runs root>/<run name>/`` and returns it.
 
     Every predictor is built (weights checked) and every label claimed before anything runs,
     so a missing checkpoint or a taken label stops the run before hours of work, not after.
     ``rescore`` ignores cached metrics (not cached outputs): ``harness check`` uses it so that
-    a metric change is caught even on a warm cache. ``set_metrics`` (FID, KID×1000, P-IDS,
-    U-IDS) are computed per bucket from cached per-item features of ``extractor`` (default:
-    torch-fidelity's Inception with ``inception_weights``), with ``set_bootstrap`` resamples
-    for their intervals. ``execution`` (precision, channels_last, compile, cuDNN autotuning) is
-    part of each predictor's identity; ``keep`` is what of each prediction the cache keeps
-    (holes, full, none); ``batch_size`` and ``workers`` default per device. ``name_plugins``
-    labels unlabelled plug-ins by their predictor's name (:func:`plugin_label`; the command line does).
-    ``shard`` (from harness.engine.distributed) makes this process do its part of a run shared with
-    others; only the process that writes the records (rank 0 of torchrun) goes on to write them.
+    a metric change is caught even on a warm cache. Set-level metrics (FID, KID×1000, P-IDS,
+    U-IDS) are computed per bucket from cached per-item features of the configured extractor
+    (default: torch-fidelity's Inception). The execution settings are part of each predictor's
+    identity. ``name_plugins`` labels unlabelled plug-ins by their predictor's name
+    (:func:`plugin_label`; the command line does). A process of a run shared with others
+    (harness.engine.distributed) does its part; only the one that writes the records goes on.
     """
-    requests = parse_methods(methods, checkpoints)
-    if shard is not None:
-        device, metrics_device, workers = shard.settings(device, metrics_device, workers, rescore)
-    manifest = build_manifest(spec) if shard is None else shard.manifest(spec)
-    run_dir = Path(out or runs_root()) / manifest.run_name()
-    writes = shard is None or shard.writes_records
-    if writes:
+    ex, scoring, output = config.execution, config.scoring, config.output
+    shard = ex.shard or Shard(0, 1)  # one process is the one-shard case
+    device, metrics_device, workers = shard.settings(ex.device, ex.metrics_device, ex.workers, ex.rescore)
+    manifest = shard.manifest(config.spec, output.cache_root)
+    run_dir = output.runs_root / manifest.run_name()
+    if shard.writes_records:
         write_run(run_dir, manifest)
     result = RunResult(run_dir, manifest)
+    requests = list(config.methods)
     if current() is not None:
         current().expect(len(manifest.items) * len(requests))
-    if strict and manifest.failures:
+    if ex.strict and manifest.failures:
         raise StrictModeError(f"{len(manifest.failures)} input(s) failed; first: {manifest.failures[0].reason}")
-    cache = Cache()
-    chosen_sets = [set_metric(name) for name in set_metrics]
+    cache = Cache(output.cache_root)
+    chosen_sets = [set_metric(name) for name in scoring.set_metrics]
     store = None
     if chosen_sets:
+        extractor = scoring.extractor
         if extractor is None:
             from harness.metrics.inception import InceptionFeatures
 
-            extractor = InceptionFeatures(pick_device(device), inception_weights)
+            extractor = InceptionFeatures(pick_device(device), scoring.inception_weights)
         store = FeatureStore(cache, extractor, manifest.spec.size)
-    hint, options = weights_hint(manifest.spec), options or {}
+    hint, options = weights_hint(manifest.spec), dict(config.options)
     factories = {r.label: method_entry(r.method).factory() for r in requests}
     check_known(factories, options)
     evaluations, taken = [], {r.label for r in requests}
@@ -184,19 +132,21 @@ def run(
         chosen = bind(factories[request.label], options, hint)
         with stage("load models"):
             predictor = load_predictor(request.method, checkpoint=request.checkpoint, device=device, **chosen)
-        if name_plugins:
+        if ex.name_plugins:
             request = plugin_label(request, predictor, taken)
             taken.add(request.label)
-        configure(predictor, execution)
+        configure(predictor, ex.execution or Execution())
         if predictor.device.type == "cpu":
             tune_allocator()
-        evaluation = Evaluation(manifest, predictor, request.label, cache, batch_size, metrics, request.method, rescore,
-                                metrics_device, store, chosen_sets, set_bootstrap, keep, workers)
-        evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), replace)
+        evaluation = Evaluation(manifest, predictor, request.label, cache, ex.batch_size,
+                                scoring.item_metrics(manifest.spec.profile), request.method,
+                                ex.rescore, metrics_device, store, chosen_sets, scoring.set_bootstrap, ex.keep, workers,
+                                files=scoring.models)
+        evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace)
         evaluations.append((request, evaluation))
-    if shard is not None:
-        shard.compute([e for _, e in evaluations], manifest.items, show_progress)
-        if not writes:
+    if not shard.single:
+        shard.compute([e for _, e in evaluations], manifest.items, output.progress)
+        if not shard.writes_records:
             return result
     for request, evaluation in evaluations:
         info = _method_info(evaluation, request, manifest.spec)
@@ -206,10 +156,10 @@ def run(
                                                        "checkpoint": request.checkpoint, "config": info["config"]})
         with stage(f"evaluate {request.label}"):
             # after a shared computation everything is cached: rank 0's progress line already counted it
-            result.methods.append(_evaluate(evaluation, records, manifest.items, show_progress and shard is None))
+            result.methods.append(_evaluate(evaluation, records, manifest.items, output.progress and shard.single))
         evaluation.predictor = None  # release the model before the next method's evaluation
     write_results(run_dir)
-    if strict and result.failures:
+    if ex.strict and result.failures:
         first = result.failures[0]
         raise StrictModeError(f"{len(result.failures)} item(s) failed; first: {first.method} {first.item_id}: {first.reason}")
     return result

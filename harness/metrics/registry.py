@@ -39,7 +39,7 @@ class Metric:
     #: between MISF and the runner-up in Table 2 (a larger deviation could change the paper's
     #: conclusions) and above the bootstrap 95 % half-width of a cell of about 1,000 images.
     meaningful: float
-    implementation: str  # "module:attribute": fn(views) -> values, or with "model" in needs a factory(device)
+    implementation: str  # "module:attribute": fn(views) -> values, or with "model" in needs a factory(device, files)
     #: of "float", "quantised", "model", "features", and "conv" (float32 convolutions on the device)
     needs: tuple[str, ...] = ("quantised",)
     kind: str = ITEM  # ITEM: one value per image; SET: one value per bucket, from features

@@ -32,6 +32,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from harness.environment import Environment
 from harness.store.atomic import atomic_write_text
 
 CACHE_VERSION = 3
@@ -42,7 +43,7 @@ KEEP = ("none", "holes", "full")  # what of each prediction is kept (--keep-outp
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "inpainting-harness"))
+    return Environment.read().cache_root
 
 
 def output_key(fingerprint: str, image_sha: str, mask_sha: str, size: int) -> str:

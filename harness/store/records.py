@@ -17,7 +17,6 @@ Records are rewritten atomically as items finish; ``complete`` is false until th
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import subprocess
@@ -31,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.environment import Environment
 from harness.store.atomic import atomic_write_text
 from harness.store.csvfiles import csv_text, read_csv
 from harness.data.manifest import Failure, Manifest
@@ -54,7 +54,7 @@ FLUSH_SECONDS = 5.0
 
 
 def runs_root() -> Path:
-    return Path(os.environ.get("HARNESS_RUNS", "runs"))
+    return Environment.read().runs_root
 
 
 def write_failures(path: Path, failures: list[Failure]) -> None:
