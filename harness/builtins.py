@@ -3,7 +3,7 @@
 Lazy ``"module:attribute"`` targets only, so reading a registry imports no more than it uses.
 Metrics and profiles register beside their definitions in :mod:`harness.metrics.registry`.
 """
-from harness.registry import DATASETS, MASK_SOURCES, REPORT_VIEWS, SUBCOMMANDS
+from harness.registry import DATASETS, MASK_SOURCES, SUBCOMMANDS
 
 for _name, _attr in (("sample", "SAMPLE"), ("celeba", "CELEBA"), ("places2", "PLACES2"), ("dunhuang", "DUNHUANG"),
                      ("folder", "FOLDER")):

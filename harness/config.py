@@ -62,7 +62,8 @@ class ExecutionConfig:
     replace: bool = False
     rescore: bool = False
     name_plugins: bool = False
-    #: This process's part of a run shared with others (harness.engine.distributed); None: all of it.
+    #: This process's part of a run shared with others (harness.engine.distributed); None: all of it
+    #: (``Shard(0, 1)``, the one-shard case).
     shard: Any = None
 
 

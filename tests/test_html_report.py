@@ -3,7 +3,6 @@ computations (literal loops, numpy, harness.reports.stats), and the folder needs
 import json
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -114,7 +114,7 @@ def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
         ExecutionConfig(device, args.metrics_device, args.batch_size, args.workers,
                         Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
                         args.keep_outputs, args.strict, args.replace, name_plugins=True,
-                        shard=from_environment(args.shard, args.rank_timeout)),  # torchrun's ranks, --shard I/N, or None
+                        shard=from_environment(args.shard, args.rank_timeout)),  # torchrun's ranks, --shard I/N, or one
         ScoringConfig(None, tuple(csv_list(args.set_metrics)), args.set_bootstrap,
                       env.model_files(lpips_weights),
                       Path(args.inception_weights).expanduser() if args.inception_weights else env.inception_weights,
@@ -137,12 +137,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     for profile in csv_list(base.spec.profile) or ["paper"]:  # several profiles score one set of cached predictions
         config = dataclasses.replace(base, spec=dataclasses.replace(base.spec, profile=profile))
         try:
-            with display(base.output.progress and (shard is None or shard.shows_progress)) as shown:
+            with display(base.output.progress and shard.shows_progress) as shown:
                 result = run(config)
         except StrictModeError as error:
             messages.print(f"[red]--strict: {error}[/red]", highlight=False)
             return 1
-        if shard is not None and not shard.writes_records:
+        if not shard.writes_records:
             messages.print(shard.report(), markup=False, highlight=False)
             continue
         labels = [m.label for m in result.methods]

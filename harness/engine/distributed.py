@@ -237,8 +237,9 @@ def _gather(evaluations: list[Evaluation], states: list[dict[str, Any]]) -> None
         evaluation.result.damaged = [d for c in counts for d in c[2]]
 
 
-def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Shard | None:
-    """``--shard I/N``, else torchrun's ranks (``WORLD_SIZE`` > 1), else None (one process).
+def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Shard:
+    """``--shard I/N``, else torchrun's ranks (``WORLD_SIZE`` > 1), else ``Shard(0, 1)`` (one process:
+    the one-shard case of a shared run).
 
     Under torchrun the ranks join a gloo process group (only Python objects cross it, so gloo
     whatever the device); a caller that set up torch.distributed itself keeps its group and gets
@@ -252,7 +253,7 @@ def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT)
         index, count = parse_shard(shard)
         return Shard(index, count, timeout=timeout)
     if world <= 1:
-        return None
+        return Shard(0, 1, timeout=timeout)
     import torch.distributed as dist
 
     if not dist.is_initialized():  # torn down when the process ends

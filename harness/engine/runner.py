@@ -18,7 +18,7 @@ from harness.errors import Interrupted, StrictModeError
 from harness.engine.evaluation import Evaluation, MethodResult
 from harness.engine.execution import Execution, configure
 from harness.engine.features import FeatureStore
-from harness.data.manifest import Failure, Manifest, ManifestItem, build_manifest
+from harness.data.manifest import Failure, Manifest, ManifestItem
 from harness.metrics.registry import set_metric
 from harness.engine.options import bind, check_known
 from harness.engine.pipeline import tune_allocator

@@ -36,7 +36,7 @@ def html_paper_tables(records: Any, dataset: str | None) -> list[dict[str, Any]]
     return paper_tables(records)
 
 
-def paper_tables(records: pd.DataFrame | None) -> list[dict[str, Any]]:
+def paper_tables(records: Any) -> list[dict[str, Any]]:
     """The paper's Tables 2-4: published beside measured, the difference coloured by how far it
     lies from the published value relative to the reproduction tolerance."""
     import pandas as pd

@@ -15,7 +15,7 @@ import pandas as pd
 
 from harness.reports import plotdata
 from harness.reports.html.data import Fig7Result, RunData
-from harness.reports.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, flagged, legend
+from harness.reports.marks import METHOD_MARKS, OTHER_PROTOCOL, READS_GROUND_TRUTH, UNTRAINED, flagged, legend
 from harness.metrics.registry import digits, higher_is_better, metric_columns
 from harness.reports.report import aggregate, best_methods, bucket_order, prepare, set_best
 from harness.reports.stats import cell_confidence, set_confidence
