@@ -91,11 +91,13 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """Where results go and what is shown."""
+    """Where results go, what is shown, and the folders the environment names for the data."""
 
     runs_root: Path = Path("runs")
     cache_root: Path = field(default_factory=home_cache)
     progress: bool = True
+    #: The data and mask folders the environment names ($HARNESS_DATA_<NAME>, $HARNESS_NVIDIA_MASKS).
+    roots: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,4 +130,4 @@ class RunConfig:
         scoring.setdefault("inception_weights", env.inception_weights)
         return cls(spec, tuple(parse_methods(methods, dict(checkpoints or {}))), dict(options or {}),
                    ExecutionConfig(**parts[ExecutionConfig]), ScoringConfig(**scoring),
-                   OutputConfig(Path(out) if out else env.runs_root, env.cache_root, progress))
+                   OutputConfig(Path(out) if out else env.runs_root, env.cache_root, progress, env.roots))

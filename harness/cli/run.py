@@ -119,7 +119,7 @@ def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
                       env.model_files(lpips_weights),
                       Path(args.inception_weights).expanduser() if args.inception_weights else env.inception_weights,
                       without_lpips=args.no_lpips),
-        OutputConfig(Path(args.out) if args.out else env.runs_root, env.cache_root, not args.no_progress),
+        OutputConfig(Path(args.out) if args.out else env.runs_root, env.cache_root, not args.no_progress, env.roots),
     )
 
 

@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -201,9 +201,9 @@ def dataset_source(name: str) -> DatasetSource:
     return DATASETS.get(name)
 
 
-def _root(source: DatasetSource, data_root: str | os.PathLike | None) -> Path:
+def _root(source: DatasetSource, data_root: str | os.PathLike | None, roots: Mapping[str, str] | None) -> Path:
     name = source.name
-    value = data_root or Environment.read().root(f"HARNESS_DATA_{name.upper()}")
+    value = data_root or (Environment.read().roots if roots is None else roots).get(f"HARNESS_DATA_{name.upper()}")
     if not value:
         raise FileNotFoundError(
             f"Dataset '{name}' needs --data-root DIR or $HARNESS_DATA_{name.upper()}. Expected layout: {source.layout}. "
@@ -221,14 +221,17 @@ def load_dataset(
     file_list: str | None = None,
     mask_hole_is_white: bool = True,
     split: str = "test",
+    roots: Mapping[str, str] | None = None,
 ) -> Dataset:
     """A dataset by name; a missing one is an error saying where to get it and its layout.
 
     ``split`` selects a partition of datasets that have them (CelebA: train, val, test); the
-    others have one list (pass a training list to Places2 with ``file_list``).
+    others have one list (pass a training list to Places2 with ``file_list``). Without
+    ``data_root`` the root comes from ``$HARNESS_DATA_<NAME>`` in ``roots`` (the environment's
+    when None).
     """
     source = dataset_source(name)
     if split not in source.splits:
         raise ValueError(f"dataset '{name}' has no split '{split}'; its splits: {', '.join(source.splits)}")
-    root = _root(source, data_root) if source.needs_root else None
+    root = _root(source, data_root, roots) if source.needs_root else None
     return source.load(root, file_list=file_list, split=split, mask_hole_is_white=mask_hole_is_white)

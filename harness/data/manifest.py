@@ -23,12 +23,11 @@ import hashlib
 import json
 from dataclasses import astuple, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
 from harness.store.atomic import atomic_write_text
-from harness.store.cache import cache_root as default_cache_root
 from harness.store.csvfiles import csv_text
 from harness.data.datasets import Dataset, ImageItem, load_dataset
 from harness.data.images import InputError, array_sha256, exif_orientation, prepare_image
@@ -243,16 +242,19 @@ class Decoded:
     exif: tuple[str, ...]
 
 
-def build_manifest(spec: RunSpec, decoded: Decoded | None = None, cache_root: Path | None = None) -> Manifest:
+def build_manifest(spec: RunSpec, decoded: Decoded | None = None, cache_root: Path | None = None,
+                   roots: Mapping[str, str] | None = None) -> Manifest:
     """The manifest of ``spec``; with ``decoded`` (from a manifest of the same spec built
-    elsewhere) no image is decoded. ``cache_root`` holds the memo of measured mask files
-    (default: the environment's cache)."""
+    elsewhere) no image is decoded. ``cache_root`` holds the memo of measured mask files;
+    ``roots`` the data and mask folders the environment names (both default to the environment's)."""
+    environment = Environment.read() if cache_root is None or roots is None else None
     with stage("manifest"):
-        return _build(spec, decoded, cache_root or default_cache_root())
+        return _build(spec, decoded, cache_root or environment.cache_root,
+                      environment.roots if roots is None else roots)
 
 
-def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path) -> Manifest:
-    dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white)
+def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path, roots: Mapping[str, str]) -> Manifest:
+    dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white, roots=roots)
     buckets = parse_buckets(spec.buckets)
     source = mask_source(spec.masks or dataset.default_masks)
     whole = source.pairing == OWN and dataset.paired_masks is not None and dataset.paired_masks.single_bucket
@@ -263,7 +265,7 @@ def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path) -> Manifest
     elif source.pairing == GENERATED:
         loaders = builder.generated()
     else:
-        loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white, Environment.read().roots))
+        loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white, roots))
     needed = [dataset.images[index] for index in sorted({p[1] for p in builder.pairs})]
     if decoded is None:
         decoded = _decode(resolved, needed)

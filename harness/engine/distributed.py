@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -137,16 +137,16 @@ class Shard:
             workers = defaults(torch.device(device or "cpu"), share=Environment.read().local_world_size).workers
         return device, metrics_device, workers
 
-    def manifest(self, spec: RunSpec, cache_root: Path | None = None) -> Manifest:
+    def manifest(self, spec: RunSpec, cache_root: Path | None = None, roots: Mapping[str, str] | None = None) -> Manifest:
         """Built by rank 0; the other ranks get its image hashes and check that they hold the same manifest."""
         if self.group is None:
-            return build_manifest(spec, cache_root=cache_root)
+            return build_manifest(spec, cache_root=cache_root, roots=roots)
         import torch.distributed as dist
 
         payload: list[Any] = [None, None]
         if self.index == 0:
             try:
-                manifest = build_manifest(spec, cache_root=cache_root)
+                manifest = build_manifest(spec, cache_root=cache_root, roots=roots)
                 payload = [manifest.decoded, manifest.fingerprint()]
             except Exception as error:
                 payload = [None, f"{type(error).__name__}: {error}"]
@@ -158,7 +158,7 @@ class Shard:
         decoded, fingerprint = payload
         if decoded is None:
             raise RankError(f"rank {self.index}: rank 0 could not build the manifest ({fingerprint})")
-        manifest = build_manifest(spec, decoded, cache_root)
+        manifest = build_manifest(spec, decoded, cache_root, roots)
         if manifest.fingerprint() != fingerprint:
             raise RankError(f"rank {self.index} built another manifest than rank 0 from the same spec: do the "
                             "ranks see the same data (paths, files) on every machine?")

@@ -104,7 +104,7 @@ def run(config: RunConfig) -> RunResult:
     ex, scoring, output = config.execution, config.scoring, config.output
     shard = ex.shard or Shard(0, 1)  # one process is the one-shard case
     device, metrics_device, workers = shard.settings(ex.device, ex.metrics_device, ex.workers, ex.rescore)
-    manifest = shard.manifest(config.spec, output.cache_root)
+    manifest = shard.manifest(config.spec, output.cache_root, output.roots)
     run_dir = output.runs_root / manifest.run_name()
     if shard.writes_records:
         write_run(run_dir, manifest)
