@@ -144,10 +144,9 @@ def run(config: RunConfig) -> RunResult:
                                 files=scoring.models)
         evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace)
         evaluations.append((request, evaluation))
-    if not shard.single:
-        shard.compute([e for _, e in evaluations], manifest.items, output.progress)
-        if not shard.writes_records:
-            return result
+    shard.compute([e for _, e in evaluations], manifest.items, output.progress)
+    if not shard.writes_records:
+        return result
     for request, evaluation in evaluations:
         info = _method_info(evaluation, request, manifest.spec)
         records = MethodRecords(run_dir, request.label, request.method, evaluation.predictor.identity(), info,
