@@ -7,8 +7,8 @@ import zlib
 
 import numpy as np
 
-from harness import cache_admin
-from harness.cache import HEAD, MAGIC, Cache, header_problem, output_key, pack_records
+from harness.store import cache_admin
+from harness.store.cache import HEAD, MAGIC, Cache, header_problem, output_key, pack_records
 
 SHAPE = (3, 16, 16)
 

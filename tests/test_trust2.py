@@ -117,7 +117,7 @@ def test_5_paired_and_confidence_below_their_minimum_n_decide_nothing(tmp_path, 
 def test_5_the_minimum_pairs_are_where_a_test_can_first_decide():
     from scipy import stats as scipy_stats
 
-    from harness.stats import MIN_INTERVAL_ITEMS, MIN_PAIRS
+    from harness.reports.stats import MIN_INTERVAL_ITEMS, MIN_PAIRS
 
     smallest_p = [scipy_stats.wilcoxon(np.arange(1.0, n + 1)).pvalue for n in (MIN_PAIRS - 1, MIN_PAIRS)]
     assert smallest_p[0] > 0.05 > smallest_p[1]
@@ -128,7 +128,7 @@ def test_5_the_minimum_pairs_are_where_a_test_can_first_decide():
 # 6. Set-level metrics have a minimum and a reliable size ---------------------------------------
 
 def test_6_set_metrics_of_a_few_items_are_refused_or_marked():
-    from harness.features import set_rows
+    from harness.engine.features import set_rows
     from harness.metrics.registry import set_metric
 
     metrics = [set_metric(name) for name in ("FID", "KID", "P-IDS", "U-IDS")]
@@ -317,7 +317,7 @@ def test_tiny_images_are_noted_and_broken_links_are_input_failures(tmp_path, cap
 def test_2_a_record_with_an_invalid_header_is_skipped_and_counted_by_runs_and_verify(one_run, capsys, header):
     import zlib as _zlib
 
-    from harness.cache import HEAD, MAGIC
+    from harness.store.cache import HEAD, MAGIC
 
     runs, _ = one_run
     pack = next(p for p in Path(os.environ["HARNESS_CACHE"]).glob("packs/*/*.pack") if not p.parent.name.startswith("feat-"))
