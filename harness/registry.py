@@ -32,7 +32,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from harness.errors import PluginError, UnknownName, UsageError
-from harness.engine.guard import no_exit
+from harness.guard import no_exit
 
 if TYPE_CHECKING:
     from harness.checkpoints import WeightsInfo

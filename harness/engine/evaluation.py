@@ -21,7 +21,7 @@ import torch
 from harness.engine import prediction
 from harness.store.cache import KEEP, PREFIX, Cache, output_key
 from harness.engine.features import FeatureStore, set_rows
-from harness.engine.guard import no_exit
+from harness.guard import no_exit
 from harness.hashing import sha256_json
 from harness.data.manifest import Failure, Manifest, ManifestItem
 from harness.metrics import get_profile
