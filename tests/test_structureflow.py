@@ -3,7 +3,7 @@ literal transcription of the CUDA kernel, the test path's inputs, the structure 
 batch independence, missing weights and an end-to-end run.
 
 The expected state_dict layouts are written out from the published architecture
-(RenYurui/StructureFlow ``src/network.py`` with the ``src/models.py`` settings; specs/baselines.md
+(RenYurui/StructureFlow ``src/network.py`` with the ``src/models.py`` settings; docs/baselines.md
 §4), not read from our module.
 """
 from __future__ import annotations
