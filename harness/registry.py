@@ -58,19 +58,29 @@ def add_include_path(*folders: str | os.PathLike) -> None:
             sys.path.insert(0, folder)
 
 
+def search_current_folder() -> None:
+    """Let plug-ins be found in the current directory, after the installed packages."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
+
+
+def missing_module(module_name: str, target: str) -> UsageError:
+    """The error for a plug-in whose module is nowhere to be found."""
+    return UsageError(f"cannot import '{module_name}' for {target}: no such module in the current directory "
+                      "or the installed packages (add its folder with --include-path DIR)")
+
+
 def import_target(target: str) -> Any:
     """Import ``"pkg.module:attr"``; the current directory is searched after the installed packages."""
     module_name, sep, attr = target.partition(":")
     if not sep or not attr or not module_name:
         raise UsageError(f"'{target}' is not of the form pkg.module:factory")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
+    search_current_folder()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name and module_name.startswith(error.name):
-            raise UsageError(f"cannot import '{module_name}' for {target}: no such module in the current directory "
-                             "or the installed packages (add its folder with --include-path DIR)") from None
+            raise missing_module(module_name, target) from None
         raise PluginError(f"plug-in {target}: importing {module_name} failed: {_described(error)}") from error
     except Exception as error:
         raise PluginError(f"plug-in {target}: importing {module_name} failed: {_described(error)}") from error
