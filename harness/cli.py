@@ -189,6 +189,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     records, sets = _select(load_records(root), args), _select(load_set_metrics(root), args)
     if args.format == "html":
         return _html_report(root, records, sets, args)
+    if args.no_images or args.image_format:
+        raise UsageError("--no-images and --image-format apply to --format html")
     text = _report_text(records, sets, args).rstrip("\n")
     if args.output:
         Path(args.output).write_text(text + "\n")
@@ -202,9 +204,14 @@ def _html_report(root: Path, records, sets, args: argparse.Namespace) -> int:
 
     if not args.output:
         raise UsageError("--format html writes a folder: give it with --output DIR")
+    text_only = [flag for flag in ("view", "paper", "extra_methods", "reproduction", "confidence", "profiles", "combine")
+                 if getattr(args, flag)]
+    if text_only:
+        raise UsageError(f"{', '.join('--' + f.replace('_', '-') for f in text_only)}: text views; --format html writes the "
+                         "whole report (each run's results, the paper's tables, plots, images; --paired A,B its pair)")
     pair = tuple(_csv(args.paired)) if args.paired else None
     index = write_report(root, records, sets, Path(args.output), images=not args.no_images,
-                         image_format=args.image_format, pair=pair)
+                         image_format=args.image_format or "jpeg", pair=pair)
     messages.print(f"Wrote {index} (open it in a browser; the folder can be copied as a whole)", markup=False)
     return 0
 
@@ -235,53 +242,33 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The old modal flags of ``report``, each an alias of a view.
+_VIEW_FLAGS = {"paper": lambda value: f"paper-{value}", "reproduction": lambda value: "reproduction",
+               "confidence": lambda value: "confidence", "profiles": lambda value: "profiles",
+               "paired": lambda value: "paired"}
+
+
+def _report_view(args: argparse.Namespace) -> str:
+    """The one view that ``--view`` and the alias flags name (default results); two that
+    disagree are an error, not first-match-wins."""
+    chosen = {f"--view {args.view}": args.view} if args.view else {}
+    for flag, alias in _VIEW_FLAGS.items():
+        value = getattr(args, flag)
+        if value and not (flag == "paired" and args.view):  # with --view, --paired only names the pair
+            chosen[f"--{flag}"] = alias(value)
+    if len(set(chosen.values())) > 1:
+        raise UsageError("conflicting report views: " + ", ".join(f"{flag} selects {name}" for flag, name in chosen.items())
+                         + "; choose one with --view NAME")
+    return next(iter(chosen.values()), "results")
+
+
 def _report_text(records, sets, args: argparse.Namespace) -> str:
-    import pandas as pd
+    from harness.table import render
+    from harness.views import ViewOptions, build
 
-    from harness import render
-    from harness.report import render as render_runs
-
-    fmt = args.format
-    if args.paper:
-        from harness.paper import paper_table
-
-        return paper_table(records, args.paper, fmt, _csv(args.extra_methods))
-    if args.profiles:
-        from harness.profiles_report import render_profiles
-
-        return render_profiles(records, _csv(args.profiles), fmt)
-    if args.reproduction:
-        from harness.paper import render_reproduction
-
-        return render_reproduction(records, fmt=fmt)
-    if args.confidence:
-        from harness.stats import cell_confidence, set_confidence
-
-        table = pd.concat([cell_confidence(records), set_confidence(sets)], ignore_index=True)
-        return render.table(table, fmt, ["mean", "ci_low", "ci_high"], "metric",
-                            "Per cell: images with a value, failed items, mean (set-level metrics: their value) "
-                            "and bootstrap 95% interval")
-    if args.paired:
-        from harness.stats import paired_comparison
-
-        method_a, method_b = _paired_methods(args.paired, records)
-        return render.table(paired_comparison(records, method_a, method_b), fmt,
-                            ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
-                            f"Paired comparison {method_a} (a) vs {method_b} (b) on the items both scored")
-    return render_runs(records, fmt, combine=args.combine, set_metrics=sets)
-
-
-def _paired_methods(text: str, records) -> tuple[str, str]:
-    """``--paired A,B``: two different methods, each with records here."""
-    names = _csv(text)
-    if len(names) != 2 or names[0] == names[1]:
-        raise UsageError(f"--paired takes two different methods A,B, got '{text}'")
-    present = list(dict.fromkeys(records["method"])) if len(records) else []
-    absent = [n for n in names if n not in present]
-    if absent:
-        raise UsageError(f"--paired: no records of {', '.join(absent)} here (methods with records: "
-                         f"{', '.join(present) or 'none'})")
-    return names[0], names[1]
+    options = ViewOptions(args.combine, tuple(_csv(args.extra_methods)), tuple(_csv(args.paired)), tuple(_csv(args.profiles)))
+    tables = build(_report_view(args), records, sets, options)
+    return render(tables, args.format) if tables else "No records found."
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -404,7 +391,8 @@ EXAMPLES = {
     "report": """examples:
   harness report                                  # one markdown table per run under ./runs
   harness report --format latex --output table.tex
-  harness report --paired misf,rfrnet             # paired test per metric and bucket
+  harness report --view paper-table2 --format latex   # the paper's Table 2, measured beside published
+  harness report --paired misf,rfrnet             # paired test per metric and bucket (= --view paired)
   harness report --format html --output report    # report/index.html: tables, plots, image browser (offline)""",
     "plot": """examples:
   harness plot --output plots                     # per run: metric vs hole ratio, per-bucket distributions
@@ -483,24 +471,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_arguments(p)
     p.set_defaults(func=cmd_run)
 
+    from harness.table import formats
+    from harness.views import VIEWS
+
     p = _sub(sub, "report", "tables from run folders (no recomputation)")
     p.add_argument("--runs", metavar="DIR", help="runs folder or one run (default ./runs or $HARNESS_RUNS)")
-    p.add_argument("--format", choices=["markdown", "latex", "csv", "html"], default="markdown",
+    p.add_argument("--view", metavar="NAME",
+                   help="which table: " + "; ".join(f"{v.name}: {v.help}" for v in VIEWS.values()).replace("%", "%%"))
+    p.add_argument("--format", choices=[*formats(), "html"], default="markdown",
                    help="default markdown; html: a folder (--output DIR) with index.html, plots and an image browser, offline")
     p.add_argument("--no-images", action="store_true", help="html: no image browser pictures (metrics only)")
-    p.add_argument("--image-format", choices=["jpeg", "png", "webp"], default="jpeg",
+    p.add_argument("--image-format", choices=["jpeg", "png", "webp"],
                    help="html: pictures as JPEG (quality 92, default), PNG (lossless) or WebP (lossless)")
     p.add_argument("--dataset", metavar="NAME", help="only runs of this dataset")
     p.add_argument("--run", metavar="PREFIX", help="only runs whose folder name starts with this")
     p.add_argument("--methods", metavar="LIST", help="only these methods or labels (comma-separated)")
-    p.add_argument("--combine", action="store_true", help="pool the runs of each dataset into one table (says which)")
-    p.add_argument("--profiles", metavar="A,B", help="the same items under several metric profiles, side by side")
+    p.add_argument("--combine", action="store_true", help="results view: pool the runs of each dataset into one table (says which)")
     p.add_argument("--output", metavar="PATH", help="write to this file instead of stdout (html: the folder to write)")
-    p.add_argument("--paper", choices=["table2", "table3", "table4"], help="the paper's table layout, measured beside published")
-    p.add_argument("--extra-methods", metavar="LIST", help="with --paper: harness methods to add as rows (measured only)")
-    p.add_argument("--reproduction", action="store_true", help="measured - published per cell, tolerances, the paper's claims")
-    p.add_argument("--confidence", action="store_true", help="per cell: images and bootstrap 95%% CI of the mean")
-    p.add_argument("--paired", metavar="A,B", help="paired test of two methods per metric and bucket (html: the pair shown first)")
+    p.add_argument("--paired", metavar="A,B", help="the pair of methods: the paired view (alone: --view paired) and, "
+                   "with --format html, the pair the report shows first")
+    p.add_argument("--profiles", metavar="A,B", help="the metric profiles of the profiles view (alone: --view profiles)")
+    p.add_argument("--extra-methods", metavar="LIST", help="paper views: harness methods to add as rows (measured only)")
+    aliases = p.add_argument_group("old view flags (aliases of --view; two that disagree are an error)")
+    aliases.add_argument("--paper", choices=["table2", "table3", "table4"], help="--view paper-TABLE")
+    aliases.add_argument("--reproduction", action="store_true", help="--view reproduction")
+    aliases.add_argument("--confidence", action="store_true", help="--view confidence")
     p.set_defaults(func=cmd_report)
 
     p = _sub(sub, "plot", "the report's plots as PNG and PDF for papers, one folder per run")

@@ -53,7 +53,8 @@ def misf_records() -> pd.DataFrame:
 
 
 def _parse_markdown(text: str) -> dict[tuple[str, str, str], str]:
-    """(metric, method, column header) → cell text of a rendered markdown table."""
+    """(metric, method, column header) → cell text of a rendered markdown table, without emphasis."""
+    text = re.sub(r"\*\*|</?u>", "", text)  # best (bold) and second best (underlined) shown values
     lines = [line for line in text.splitlines() if line.startswith("|")]
     split = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     headers, body = split[0], split[2:]

@@ -15,7 +15,8 @@ import pandas as pd
 
 from harness import plotdata
 from harness.htmlreport.data import Fig7Result, RunData
-from harness.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, flagged, legend
+from harness.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, flagged
+from harness.marks import used as used_marks
 from harness.metrics.registry import digits, higher_is_better, metric_columns
 from harness.report import aggregate, best_methods, bucket_order, prepare, set_best
 from harness.stats import cell_confidence, set_confidence
@@ -104,7 +105,7 @@ def results_table(run: RunData, n_resamples: int = 2000) -> dict[str, Any]:
     for method in dict.fromkeys(table["method"]):
         flags = _flags(table, method)
         used += [METHOD_MARKS[k] for k, v in flags.items() if v]
-        label = flagged(method, flags, "markdown")
+        label = flagged(method, flags)
         for bucket in buckets:
             cell = table[(table["method"] == method) & (table["bucket"] == bucket)]
             if cell.empty:
@@ -122,7 +123,7 @@ def results_table(run: RunData, n_resamples: int = 2000) -> dict[str, Any]:
             rows.append({"method": method, "label": label, "bucket": bucket, "n": int(cell["n"]),
                          "failures": int(cell["failures"]), "values": values})
     headers = [{"name": m, "arrow": "↑" if higher_is_better(m) else "↓"} for m in metrics]
-    return {"metrics": headers, "rows": rows, "buckets": buckets, "legend": legend(used, "markdown"),
+    return {"metrics": headers, "rows": rows, "buckets": buckets, "legend": [f"{m.text} {m.meaning}" for m in used_marks(used)],
             "methods": list(dict.fromkeys(table["method"]))}
 
 
