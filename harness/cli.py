@@ -183,15 +183,16 @@ def _select(frame, args: argparse.Namespace):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """The chosen view as text, or with ``--format html`` the report folder; the flags are
+    checked before any run is read."""
     from harness.records import load_records, load_set_metrics, runs_root
 
+    view = _html_flags(args) if args.format == "html" else _report_view(args)
     root = Path(args.runs) if args.runs else runs_root()
     records, sets = _select(load_records(root), args), _select(load_set_metrics(root), args)
-    if args.format == "html":
+    if view is None:
         return _html_report(root, records, sets, args)
-    if args.no_images or args.image_format:
-        raise UsageError("--no-images and --image-format apply to --format html")
-    text = _report_text(records, sets, args).rstrip("\n")
+    text = _report_text(records, sets, view, args).rstrip("\n")
     if args.output:
         Path(args.output).write_text(text + "\n")
     else:
@@ -199,9 +200,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _html_report(root: Path, records, sets, args: argparse.Namespace) -> int:
-    from harness.htmlreport import write_report
-
+def _html_flags(args: argparse.Namespace) -> None:
+    """``--format html`` writes the whole report: it takes a folder, no text view."""
     if not args.output:
         raise UsageError("--format html writes a folder: give it with --output DIR")
     text_only = [flag for flag in ("view", "paper", "extra_methods", "reproduction", "confidence", "profiles", "combine")
@@ -209,6 +209,11 @@ def _html_report(root: Path, records, sets, args: argparse.Namespace) -> int:
     if text_only:
         raise UsageError(f"{', '.join('--' + f.replace('_', '-') for f in text_only)}: text views; --format html writes the "
                          "whole report (each run's results, the paper's tables, plots, images; --paired A,B its pair)")
+
+
+def _html_report(root: Path, records, sets, args: argparse.Namespace) -> int:
+    from harness.htmlreport import write_report
+
     pair = tuple(_csv(args.paired)) if args.paired else None
     index = write_report(root, records, sets, Path(args.output), images=not args.no_images,
                          image_format=args.image_format or "jpeg", pair=pair)
@@ -243,31 +248,34 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 #: The old modal flags of ``report``, each an alias of a view.
-_VIEW_FLAGS = {"paper": lambda value: f"paper-{value}", "reproduction": lambda value: "reproduction",
-               "confidence": lambda value: "confidence", "profiles": lambda value: "profiles",
-               "paired": lambda value: "paired"}
+_VIEW_FLAGS = {"paper": "paper-{}", "reproduction": "reproduction", "confidence": "confidence", "profiles": "profiles",
+               "paired": "paired"}
 
 
 def _report_view(args: argparse.Namespace) -> str:
     """The one view that ``--view`` and the alias flags name (default results); two that
     disagree are an error, not first-match-wins."""
+    from harness.views import get
+
     chosen = {f"--view {args.view}": args.view} if args.view else {}
     for flag, alias in _VIEW_FLAGS.items():
         value = getattr(args, flag)
         if value and not (flag == "paired" and args.view):  # with --view, --paired only names the pair
-            chosen[f"--{flag}"] = alias(value)
+            chosen[f"--{flag}"] = alias.format(value)
     if len(set(chosen.values())) > 1:
         raise UsageError("conflicting report views: " + ", ".join(f"{flag} selects {name}" for flag, name in chosen.items())
                          + "; choose one with --view NAME")
-    return next(iter(chosen.values()), "results")
+    if args.no_images or args.image_format:
+        raise UsageError("--no-images and --image-format apply to --format html")
+    return get(next(iter(chosen.values()), "results")).name
 
 
-def _report_text(records, sets, args: argparse.Namespace) -> str:
+def _report_text(records, sets, view: str, args: argparse.Namespace) -> str:
     from harness.table import render
     from harness.views import ViewOptions, build
 
     options = ViewOptions(args.combine, tuple(_csv(args.extra_methods)), tuple(_csv(args.paired)), tuple(_csv(args.profiles)))
-    tables = build(_report_view(args), records, sets, options)
+    tables = build(view, records, sets, options)
     return render(tables, args.format) if tables else "No records found."
 
 
@@ -296,8 +304,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     bad = diff[~diff["ok"]]
     messages.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
     if not bad.empty:
+        from harness.check import comparison_table
+        from harness.table import render
+
         console.print("[red]Regressions:[/red]")
-        console.print(bad.to_string(index=False), markup=False)
+        console.print(render(comparison_table(bad)).rstrip("\n"), markup=False)
         return 1
     return 0
 

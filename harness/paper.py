@@ -7,6 +7,7 @@ come to the paper and to its relative claims.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -166,7 +167,7 @@ def _cell(cell: pd.Series) -> Cell:
     """A cell: the shown value (measured, else published with a mark) ranked in its column,
     beside a measurement the published value and the difference; the facts in ``data``."""
     if pd.isna(cell["shown"]):
-        return Cell("–")
+        return Cell("–", math.nan)
     decimals = DECIMALS[cell["metric"]]
     rank = int(cell["rank"]) if cell["rank"] in (1, 2) else 0
     facts = {k: (None if pd.isna(cell[k]) else float(cell[k])) for k in ("published", "measured", "diff", "n", "failures")}
@@ -199,7 +200,7 @@ def _sections(frame: pd.DataFrame) -> list[tuple[Row, ...]]:
         per_column = cells.groupby(["dataset", "mask_ratio"], sort=False)[["n", "failures"]].max()
         if per_column["n"].isna().all():
             continue
-        texts = [Cell("–") if pd.isna(n) else Cell(f"{int(n)} ({int(f)} failed)", int(n)) for n, f in per_column.to_numpy()]
+        texts = [Cell("–", math.nan) if pd.isna(n) else Cell(f"{int(n)} ({int(f)} failed)", int(n)) for n, f in per_column.to_numpy()]
         counts.append((Cell("n (failed)" if not counts else ""), _method_cell(label, cells), *texts))
     if counts:
         sections.append(tuple(counts))

@@ -118,7 +118,7 @@ def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> t
     block = table["block"].iloc[0]
     buckets = bucket_order(table["bucket"])
     metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
-    columns = [Column("method")] + [Column(f"{b} {h}", marks=marks) for b in buckets
+    columns = [Column("method")] + [Column(h, b, marks) for b in buckets
                                     for h, marks in [("n", ()), ("fail", ()), *((m, (direction(higher_is_better(m)),)) for m in metrics)]]
     rows, used = [], []
     for method, part in table.groupby("method", sort=False):
@@ -129,15 +129,14 @@ def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> t
         row = [Cell(method, marks=method_marks(flags))]
         for bucket in buckets:
             if bucket not in cells.index:
-                row += [Cell("0", 0), Cell("0", 0)] + [Cell("–")] * len(metrics)
+                row += [Cell("0", 0), Cell("0", 0)] + [Cell("–", math.nan)] * len(metrics)
                 continue
             cell = cells.loc[bucket]
             row += [Cell(str(int(cell["n"])), int(cell["n"])), Cell(str(int(cell["failures"])), int(cell["failures"]))]
             for metric in metrics:
-                value = None if pd.isna(cell[metric]) else float(cell[metric])
                 small = (cell["run"], method, bucket, metric) in biased
                 used += [SMALL_SAMPLE] if small else []
-                row.append(Cell(_format(cell[metric], metric), value, 1 if method in best.get((block, bucket, metric), set()) else 0,
+                row.append(Cell(_format(cell[metric], metric), float(cell[metric]), 1 if method in best.get((block, bucket, metric), set()) else 0,
                                 (SMALL_SAMPLE,) if small else ()))
         rows.append(tuple(row))
     return columns, rows, used

@@ -10,6 +10,7 @@ view model reads the same tables. Nothing here knows a format.
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Cell:
     """One cell: ``text`` as printed (unescaped), the number it shows at full precision
-    (``value``), its ``rank`` among its column's values (1 best, 2 second best, 0 unranked),
+    (``value``; NaN: a number that is missing, None: not a number), its ``rank`` among its column's values (1 best, 2 second best, 0 unranked),
     ``detail`` texts shown smaller after it in brackets (the paper's published value and
     difference), its ``marks`` and, for richer views, the facts behind it (``data``)."""
 
@@ -151,7 +152,7 @@ def frame_table(
     def cell(name: str, value: Any, metric: str | None) -> Cell:
         if name in numbers:
             if pd.isna(value):
-                return Cell("")
+                return Cell("", math.nan)
             places = digits(metric if metric_of_row else name)
             return Cell(f"{value:{'+' if name in signed else ''}.{places}f}", float(value))
         number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -30,7 +30,11 @@ class ViewOptions:
     profiles: tuple[str, ...] = ()
 
     def given(self) -> set[str]:
-        return {name for name in ("combine", "extra_methods", "pair", "profiles") if getattr(self, name)}
+        return {name for name in FLAGS if getattr(self, name)}
+
+
+#: The command line's flag of each option.
+FLAGS = {"combine": "--combine", "extra_methods": "--extra-methods", "pair": "--paired", "profiles": "--profiles"}
 
 
 Builder = Callable[["pd.DataFrame", "pd.DataFrame", ViewOptions], list[Table]]
@@ -72,10 +76,8 @@ def build(name: str, records: "pd.DataFrame", sets: "pd.DataFrame", options: Vie
     chosen = get(name)
     unused = sorted(options.given() - chosen.options)
     if unused:
-        flags = ", ".join("--" + option.replace("_", "-") for option in unused)
-        raise UsageError(f"{flags} does not apply to the {name} view"
-                         + (f" (it reads {', '.join('--' + o.replace('_', '-') for o in sorted(chosen.options))})"
-                            if chosen.options else ""))
+        reads = f" (it reads {', '.join(FLAGS[o] for o in sorted(chosen.options))})" if chosen.options else ""
+        raise UsageError(f"{', '.join(FLAGS[o] for o in unused)} does not apply to the {name} view{reads}")
     return chosen.build(records, sets, options)
 
 

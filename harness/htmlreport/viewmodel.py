@@ -15,11 +15,12 @@ import pandas as pd
 
 from harness import plotdata
 from harness.htmlreport.data import Fig7Result, RunData
-from harness.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, flagged
-from harness.marks import used as used_marks
+from harness.marks import OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED
 from harness.metrics.registry import digits, higher_is_better, metric_columns
-from harness.report import aggregate, best_methods, bucket_order, prepare, set_best
+from harness.report import results_tables
 from harness.stats import cell_confidence, set_confidence
+from harness.styles import html
+from harness.table import Cell
 
 FIG7_COLUMNS = {"ncc_pre": "pre-filtered, all cells", "ncc_post": "filtered, all cells",
                 "ncc_pre_hole": "pre-filtered, hole cells", "ncc_post_hole": "filtered, hole cells"}
@@ -36,12 +37,6 @@ def _number(value: Any, places: int) -> float | None:
 
 def _text(value: Any, metric: str) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.{digits(metric)}f}"
-
-
-def _flags(table: pd.DataFrame, method: str) -> dict[str, bool]:
-    rows = table[table["method"] == method]
-    return {"reads_ground_truth": bool(rows["reads_ground_truth"].any()), "untrained": bool(rows["untrained"].any()),
-            "partial": bool(rows["partial"].any()), "incomplete": not bool(rows["complete"].all())}
 
 
 def card(run: RunData) -> dict[str, Any]:
@@ -90,77 +85,71 @@ def card(run: RunData) -> dict[str, Any]:
 
 
 def results_table(run: RunData, n_resamples: int = 2000) -> dict[str, Any]:
-    """One row per (method, bucket): n, failures, each metric's mean with its bootstrap 95 %
-    interval, best values marked (by the means over the items every method scored)."""
-    records = prepare(run.records)
-    table = aggregate(run.records, set_metrics=run.sets if len(run.sets) else None)
+    """The run's results table (:func:`harness.report.results_tables`, best values marked by the
+    means over the items every method scored) as one row per (method, bucket): n, failures,
+    each metric's mean with its bootstrap 95 % interval."""
+    table = results_tables(run.records, set_metrics=run.sets)[0]
     intervals = pd.concat([cell_confidence(run.records, n_resamples=n_resamples), set_confidence(run.sets)], ignore_index=True)
     intervals = intervals.set_index(["method", "bucket", "metric"])
-    best = best_methods(records)
-    if len(run.sets):  # set-level metrics: best only where every method scored the same items, as report does
-        best.update(set_best(table, run.sets))
-    metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
-    buckets = bucket_order(table["bucket"])
-    rows, used = [], []
-    for method in dict.fromkeys(table["method"]):
-        flags = _flags(table, method)
-        used += [METHOD_MARKS[k] for k, v in flags.items() if v]
-        label = flagged(method, flags)
-        for bucket in buckets:
-            cell = table[(table["method"] == method) & (table["bucket"] == bucket)]
-            if cell.empty:
+    buckets = list(dict.fromkeys(c.group for c in table.columns[table.stub:]))
+    width = (len(table.columns) - table.stub) // len(buckets)  # per bucket: n, fail, the metrics
+    metrics = table.columns[table.stub + 2:table.stub + width]
+    rows = []
+    for row in table.rows:
+        method = row[0].text
+        for start, bucket in zip(range(table.stub, len(row), width), buckets):
+            n, failures, *cells = row[start:start + 2 + len(metrics)]
+            if not n.value and not failures.value:  # no item of this method in this bucket
                 continue
-            cell = cell.iloc[0]
             values = []
-            for metric in metrics:
-                mean = cell[metric]
-                key = (method, bucket, metric)
+            for column, cell in zip(metrics, cells):
+                key = (method, bucket, column.text)
                 low, high = (intervals.loc[key, ["ci_low", "ci_high"]] if key in intervals.index else (None, None))
-                is_best = method in best.get((cell["block"], bucket, metric), set())
-                values.append({"value": _number(mean, digits(metric) + 3), "text": _text(mean, metric),
-                               "ci": f"{_text(low, metric)}–{_text(high, metric)}" if low is not None and not pd.isna(low) else "",
-                               "best": is_best})
-            rows.append({"method": method, "label": label, "bucket": bucket, "n": int(cell["n"]),
-                         "failures": int(cell["failures"]), "values": values})
-    headers = [{"name": m, "arrow": "↑" if higher_is_better(m) else "↓"} for m in metrics]
-    return {"metrics": headers, "rows": rows, "buckets": buckets, "legend": [f"{m.text} {m.meaning}" for m in used_marks(used)],
-            "methods": list(dict.fromkeys(table["method"]))}
+                values.append({"value": _number(cell.value, digits(column.text) + 3), "text": html.text(cell),
+                               "ci": f"{_text(low, column.text)}–{_text(high, column.text)}" if low is not None and not pd.isna(low) else "",
+                               "best": cell.rank == 1})
+            rows.append({"method": method, "label": html.text(row[0]), "bucket": bucket, "n": int(n.value),
+                         "failures": int(failures.value), "values": values})
+    headers = [{"name": c.text, "arrow": "".join(m.html for m in c.marks)} for c in metrics]
+    return {"metrics": headers, "rows": rows, "buckets": buckets, "legend": html.notes(table),
+            "methods": [row[0].text for row in table.rows]}
+
+
+def _paper_cell(cell: Cell, metric: str, tolerance: float) -> dict[str, Any]:
+    """A cell of the HTML paper table: published, measured and difference coloured by how far it
+    lies from the published value relative to the reproduction tolerance."""
+    facts = cell.data
+    entry = {"published": _text(facts.get("published"), metric), "measured": None, "diff": None, "tone": "",
+             "best": cell.rank == 1, "n": None}
+    if facts.get("measured") is not None:
+        entry.update(measured=_text(facts["measured"], metric), n=f"{int(facts['n'])} ({int(facts['failures'])} failed)")
+        if facts["diff"] is not None:
+            diff = facts["diff"]
+            better = diff > 0 if higher_is_better(metric) else diff < 0
+            entry["diff"] = f"{diff:+.{digits(metric)}f}"
+            entry["tone"] = "near" if abs(round(diff, digits(metric))) <= tolerance else ("better" if better else "worse")
+    return entry
 
 
 def paper_tables(records: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """The paper's Tables 2-4: published beside measured, the difference coloured by how far it
-    lies from the published value relative to the reproduction tolerance."""
-    from harness.paper import DATASET_LABELS, DEFAULT_TOLERANCES, RATIO_LABELS, TABLE_TITLES, TABLES, table_columns, table_frame
+    """The paper's Tables 2-4 (:func:`harness.paper.paper_layout`): published beside measured, the
+    difference coloured against the reproduction tolerance; the metric sections only."""
+    from harness.paper import DEFAULT_TOLERANCES, TABLES, paper_layout
 
     tables = []
     for name in TABLES:
-        frame = table_frame(records, name)
-        columns = table_columns(name)
+        table = paper_layout(records, name)
         body = []
-        for metric, block in frame.groupby("metric", sort=False):
-            tolerance = DEFAULT_TOLERANCES[metric]
-            for method, cells in block.groupby("method", sort=False):
-                out = []
-                for _, cell in cells.iterrows():
-                    entry = {"published": _text(cell["published"], metric), "measured": None, "diff": None, "tone": "",
-                             "best": cell["rank"] == 1, "n": None}
-                    if not pd.isna(cell["measured"]):
-                        entry.update(measured=_text(cell["measured"], metric), n=f"{int(cell['n'])} ({int(cell['failures'])} failed)")
-                        if not pd.isna(cell["diff"]):
-                            diff = float(cell["diff"])
-                            better = diff > 0 if higher_is_better(metric) else diff < 0
-                            entry["diff"] = f"{diff:+.{digits(metric)}f}"
-                            entry["tone"] = "near" if abs(round(diff, digits(metric))) <= tolerance else ("better" if better else "worse")
-                    out.append(entry)
-                marks = "".join(m.text for m, flag in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained"))
-                                if cells[flag].any())
-                first = not body or body[-1]["metric_name"] != metric
-                body.append({"metric": f"{metric} {'↑' if higher_is_better(metric) else '↓'}", "metric_name": metric,
-                             "span": block["method"].nunique() if first else 0, "method": method + marks,
-                             "harness": cells["harness"].iloc[0] if isinstance(cells["harness"].iloc[0], str) else "",
-                             "cells": out})
-        tables.append({"name": name, "title": TABLE_TITLES[name], "measured": bool(frame["measured"].notna().any()),
-                       "columns": [f"{DATASET_LABELS.get(d, d)} {RATIO_LABELS.get(r, r)}" for d, r in columns],
+        for section in table.sections:
+            metric = section[0][0].data.get("metric")
+            if metric is None:  # the images-scored section
+                continue
+            for first, method, *cells in section:
+                body.append({"metric": html.text(section[0][0]), "metric_name": metric, "span": len(section) if first.text else 0,
+                             "method": html.text(method), "harness": method.data["harness"],
+                             "cells": [_paper_cell(c, metric, DEFAULT_TOLERANCES[metric]) for c in cells]})
+        measured = any(c.data.get("measured") is not None for row in table.rows for c in row)
+        tables.append({"name": name, "title": table.title, "measured": measured, "columns": html.body_headers(table),
                        "rows": body, "tolerances": ", ".join(f"{m} {t:g}" for m, t in DEFAULT_TOLERANCES.items()),
                        "published_only": PUBLISHED_ONLY.meaning})
     return tables

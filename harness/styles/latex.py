@@ -41,22 +41,23 @@ def _header(column: Column) -> str:
 
 
 def _headers(table: Table) -> list[str]:
+    """One header row, or with groups: the groups (spanning, with rules under them), then the
+    columns; the stub's cells name the two rows (``axes``) or, without axes, its columns."""
     stub, body = table.columns[:table.stub], table.columns[table.stub:]
     if not table.grouped:
         return [" & ".join(_header(c) for c in table.columns) + r" \\"]
-    axes = list(table.axes) or ["", ""]
     groups, rules, start = [], [], table.stub + 1
     for group, members in groupby(body, key=lambda c: c.group):
         span = len(list(members))
         if group:
-            groups.append(rf"\multicolumn{{{span}}}{{c}}{{{escape(group)}}}")
+            groups.append(rf"\multicolumn{{{span}}}{{c}}{{{_RANGE.sub('--', escape(group))}}}")
             rules.append(rf"\cmidrule(lr){{{start}-{start + span - 1}}}")
         else:
             groups += [""] * span
         start += span
     blank = [""] * (len(stub) - 1)
-    return [" & ".join([axes[0], *blank, *groups]) + r" \\", " ".join(rules),
-            " & ".join([axes[1], *blank, *(_header(c) for c in body)]) + r" \\"]
+    top, bottom = ([table.axes[0], *blank], [table.axes[1], *blank]) if table.axes else ([""] * len(stub), [_header(c) for c in stub])
+    return [" & ".join([*top, *groups]) + r" \\", " ".join(rules), " & ".join([*bottom, *(_header(c) for c in body)]) + r" \\"]
 
 
 def table(table: Table) -> str:
