@@ -159,8 +159,10 @@ def frame_table(
         return Cell("" if value is None else str(value), number)
 
     metrics = frame[metric_of_row] if metric_of_row else [None] * len(frame)
+    # Numbers read back from CSV files can be text ("nan"); anything that is not a number is an error.
+    shown = frame.assign(**{name: frame[name].astype(float) for name in numbers if name in frame})
     rows = tuple(tuple(cell(name, value, metric) for name, value in zip(columns, values))
-                 for values, metric in zip(frame.itertuples(index=False), metrics))
+                 for values, metric in zip(shown.itertuples(index=False), metrics))
     labels = [not pd.api.types.is_numeric_dtype(frame[c]) and c not in numbers for c in frame.columns]
     stub = labels.index(False) if False in labels else len(labels)
     return Table(title, tuple(Column(c) for c in columns), (rows,), stub=max(stub, 1), data=frame)

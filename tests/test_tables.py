@@ -68,6 +68,24 @@ def test_formats_are_the_style_modules_that_register_themselves():
         render(TABLE, "rst")
 
 
+def test_a_new_text_format_is_one_module_that_registers_itself(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from harness import styles
+
+    (tmp_path / "tsv.py").write_text(
+        "from harness.table import register_format\n\n\n"
+        "@register_format('tsv')\n"
+        "def render(tables):\n"
+        "    return ''.join('\\t'.join(c.text for c in row) + '\\n' for t in tables for row in t.rows)\n")
+    monkeypatch.setattr(styles, "__path__", [*styles.__path__, str(tmp_path)])
+    monkeypatch.setattr("harness.table.FORMATS", dict(FORMATS))
+    monkeypatch.delitem(sys.modules, "harness.styles.tsv", raising=False)
+    assert render(TABLE, "tsv").splitlines()[1] == "rfrnet\t29.281\t0.9700\t30.500\t0.9000"
+    assert build_parser().parse_args(["report", "--format", "tsv"]).format == "tsv"  # the CLI offers it
+    sys.modules.pop("harness.styles.tsv", None)
+
+
 def test_the_paper_table_ranks_its_shown_values_in_markdown_too():
     from harness.paper import paper_layout
 
