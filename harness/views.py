@@ -88,18 +88,19 @@ def _results(records, sets, options: ViewOptions) -> list[Table]:
     return results_tables(records, options.combine, sets)
 
 
-def _paper(table: str) -> Builder:
+def _paper(table: str, what: str) -> None:
+    """Register the paper's ``table`` as the view paper-``table``."""
+    @view(f"paper-{table}", f"the paper's {table.replace('table', 'Table ')} ({what}), measured beside published",
+          ["extra_methods"])
     def build(records, sets, options: ViewOptions) -> list[Table]:
         from harness.paper import paper_layout
 
         return [paper_layout(records, table, options.extra_methods)]
 
-    return build
 
-
-for _number, _what in (("2", "comparison with the baselines"), ("3", "ablation"), ("4", "Sem-Filter's deep features")):
-    view(f"paper-table{_number}", f"the paper's Table {_number} ({_what}), measured beside published",
-         ["extra_methods"])(_paper(f"table{_number}"))
+_paper("table2", "comparison with the baselines")
+_paper("table3", "ablation")
+_paper("table4", "Sem-Filter's deep features")
 
 
 @view("reproduction", "measured - published per cell, tolerances, the paper's relative claims")
