@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell: ``text`` as printed (unescaped), the number it shows at full precision
-    (``value``; NaN: a number that is missing, None: not a number), its ``rank`` among its column's values (1 best, 2 second best, 0 unranked),
-    ``detail`` texts shown smaller after it in brackets (the paper's published value and
-    difference), its ``marks`` and, for richer views, the facts behind it (``data``)."""
+    """One cell: ``text`` as printed (unescaped); ``value``, the number it shows at full
+    precision (NaN: a missing number, None: not a number); ``rank`` among its column's values
+    (1 best, 2 second best, 0 unranked); ``detail``, texts shown smaller after it in brackets
+    (the paper's published value and difference); its ``marks``; and for richer views the
+    facts behind it (``data``)."""
 
     text: str = ""
     value: float | None = None
