@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.cli import _report_view, build_parser, main
+from harness.cli.app import build_parser, main
+from harness.cli.report import _report_view
 from harness.errors import UnknownName, UsageError
-from harness.marks import HIGHER, OTHER_PROTOCOL, PUBLISHED_ONLY, UNTRAINED
-from harness.styles import html
-from harness.table import FORMATS, Cell, Column, Table, formats, mark_note, note, render
-from harness.views import VIEWS, ViewOptions, build, get
+from harness.reports.marks import HIGHER, OTHER_PROTOCOL, PUBLISHED_ONLY, UNTRAINED
+from harness.registry import REPORT_FORMATS, REPORT_VIEWS
+from harness.reports.html import style
+from harness.reports.table import Cell, Column, Table, mark_note, note, render
+from harness.reports.views import ViewOptions, build
 
 # Two methods, two groups of two columns; ranks, marks and a detail, and a note with a mark.
 ROWS = (
@@ -49,9 +51,9 @@ def test_one_table_renders_in_every_style_with_the_same_cells_and_marks():
     assert list(csv.columns) == ["Method", "A 0-20 PSNR", "A 0-20 SSIM", "B PSNR", "B SSIM"]
     assert csv["A 0-20 PSNR"].tolist() == [31.4351, 29.281] and csv["B SSIM"].isna().tolist() == [True, False]
     assert csv["B SSIM"][1] == 0.9 and csv["Method"].tolist() == ["misf", "rfrnet"]
-    assert [[html.text(c) for c in row] for row in TABLE.rows] == HTML
-    assert html.body_headers(TABLE) == ["A 0-20 PSNR↑", "A 0-20 SSIM↑", "B PSNR↑", "B SSIM↑"]
-    assert html.notes(TABLE) == ["‡ random or untrained weights: not a result of the method", "plain & 50%"]
+    assert [[style.text(c) for c in row] for row in TABLE.rows] == HTML
+    assert style.body_headers(TABLE) == ["A 0-20 PSNR↑", "A 0-20 SSIM↑", "B PSNR↑", "B SSIM↑"]
+    assert style.notes(TABLE) == ["‡ random or untrained weights: not a result of the method", "plain & 50%"]
 
 
 def test_a_table_with_data_writes_its_data_as_csv_and_a_row_must_fill_the_columns():
@@ -62,32 +64,33 @@ def test_a_table_with_data_writes_its_data_as_csv_and_a_row_must_fill_the_column
         Table("t", (Column("a"), Column("b")), (((Cell("x"),),),))
 
 
-def test_formats_are_the_style_modules_that_register_themselves():
-    assert {"markdown", "latex", "csv"} <= set(formats()) and "html" not in FORMATS
-    with pytest.raises(UnknownName, match="Unknown format 'rst'"):
+def test_formats_are_the_style_modules():
+    assert {"markdown", "latex", "csv"} <= set(REPORT_FORMATS) and "html" not in REPORT_FORMATS
+    with pytest.raises(UnknownName, match="unknown report format 'rst'"):
         render(TABLE, "rst")
 
 
-def test_a_new_text_format_is_one_module_that_registers_itself(tmp_path, monkeypatch, capsys):
+def test_a_new_text_format_is_one_module(tmp_path, monkeypatch):
     import sys
 
-    from harness import styles
+    from harness.reports import styles
 
     (tmp_path / "tsv.py").write_text(
-        "from harness.table import register_format\n\n\n"
-        "@register_format('tsv')\n"
         "def render(tables):\n"
         "    return ''.join('\\t'.join(c.text for c in row) + '\\n' for t in tables for row in t.rows)\n")
     monkeypatch.setattr(styles, "__path__", [*styles.__path__, str(tmp_path)])
-    monkeypatch.setattr("harness.table.FORMATS", dict(FORMATS))
-    monkeypatch.delitem(sys.modules, "harness.styles.tsv", raising=False)
+    REPORT_FORMATS.names()  # filled before the copy the test restores
+    monkeypatch.setattr(REPORT_FORMATS, "items", {**REPORT_FORMATS.items})
+    monkeypatch.setattr(REPORT_FORMATS, "info", {**REPORT_FORMATS.info})
+    monkeypatch.delitem(sys.modules, "harness.reports.styles.tsv", raising=False)
+    styles.register(REPORT_FORMATS)  # what harness.builtins does when the registry is first read
     assert render(TABLE, "tsv").splitlines()[1] == "rfrnet\t29.281\t0.9700\t30.500\t0.9000"
     assert build_parser().parse_args(["report", "--format", "tsv"]).format == "tsv"  # the CLI offers it
-    sys.modules.pop("harness.styles.tsv", None)
+    sys.modules.pop("harness.reports.styles.tsv", None)
 
 
 def test_the_paper_table_ranks_its_shown_values_in_markdown_too():
-    from harness.paper import paper_layout
+    from misf.paper.tables import paper_layout
 
     table = paper_layout(None, "table4")
     psnr = {row[1].text: row[2] for row in table.sections[0]}  # the first column: CelebA 0%-20%
@@ -98,12 +101,12 @@ def test_the_paper_table_ranks_its_shown_values_in_markdown_too():
 
 
 def test_unknown_view_suggests_the_closest_names(capsys):
-    with pytest.raises(UnknownName, match="did you mean paper-table2"):
-        get("paper-tabel2")
+    with pytest.raises(UnknownName, match="Did you mean 'paper-table2'"):
+        REPORT_VIEWS.get("paper-tabel2")
     assert main(["report", "--runs", "nowhere", "--view", "confidense"]) == 2
-    assert "did you mean confidence" in capsys.readouterr().err
+    assert "Did you mean 'confidence'" in capsys.readouterr().err
     assert {"results", "paper-table2", "paper-table3", "paper-table4", "reproduction", "confidence", "paired",
-            "profiles"} <= set(VIEWS)
+            "profiles"} <= set(REPORT_VIEWS)
 
 
 def _view(*argv: str) -> str:
