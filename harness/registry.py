@@ -134,7 +134,7 @@ class Registry:
     def add(self, name: str, value: Any, **info: Any) -> Any:
         """Register ``value`` (an object or ``"module:attribute"``) under ``name``; returns it."""
         old = self.items.get(name)
-        if old is not None and old != value and not (_is_target(old) and self.info.get(name, {}).get("target") == value):
+        if old is not None and old != value and self.info.get(name, {}).get("target") != value:
             shown = old if _is_target(old) else type(old).__name__
             raise RegistryConflict(f"{self.kind} '{name}' is already registered ({shown}); choose another name")
         if self._check is not None and not _is_target(value):
@@ -195,10 +195,14 @@ METHODS = Registry("method", "inpainting_harness.methods")
 DATASETS = Registry("dataset", "inpainting_harness.datasets")
 #: Mask sources (masks.sources.MaskSource).
 MASK_SOURCES = Registry("mask set", "inpainting_harness.mask_sources")
-#: Report views a plug-in adds: ``view(records, sets, args) -> str`` in ``args.format``; info:
-#: ``arguments``, the ``(flag, add_argument keywords)`` of the options that select and tune it
-#: (its first flag selects it).
+#: Report views (``harness report --view NAME``): ``build(records, sets, options) -> list[Table]``
+#: (:class:`harness.reports.views.ViewOptions`, :class:`harness.reports.table.Table`); info: ``help``,
+#: ``options`` (the ViewOptions fields it reads) and optionally ``alias``, ``(flag, add_argument
+#: keywords, name)``: a flag that selects it, ``name.format(value)`` naming the view.
 REPORT_VIEWS = Registry("report view", "inpainting_harness.report_views")
+#: Text formats of ``harness report``: ``render(tables) -> str``, one module each
+#: (:mod:`harness.reports.styles`).
+REPORT_FORMATS = Registry("report format", "inpainting_harness.report_formats")
 #: Sections of the HTML report a plug-in fills: ``paper`` (records, dataset) -> tables of the
 #: paper's layout, ``fig7`` (folder) -> Fig. 7 values written beside the runs.
 HTML_SECTIONS = Registry("HTML report section", "inpainting_harness.html_sections")
