@@ -54,6 +54,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     for line in lines:
         messages.print(line, markup=False, highlight=False)
     if not bad.empty:
+        from harness.reports.check import comparison_table
+        from harness.reports.table import render
+
         console.print("[red]Regressions:[/red]")
-        console.print(bad.to_string(index=False), markup=False)
+        console.print(render(comparison_table(bad)).rstrip("\n"), markup=False)
     return 0 if passed else 1

@@ -21,6 +21,7 @@ from harness.metrics.registry import column, metric_columns
 from harness.store.records import find_runs, read_run
 from harness.reports.report import aggregate
 from harness.data.spec import RunSpec, spec_problem
+from harness.reports.table import Table, frame_table
 
 COUNTS = ("n", "failures")
 
@@ -157,6 +158,12 @@ def verdict(expected: Expectations, diff: pd.DataFrame, data_fingerprint: str | 
                      f"{data_fingerprint[:12]}, expected {expected.data_fingerprint[:12]})")
         ok = False
     return lines, ok
+
+
+def comparison_table(diff: pd.DataFrame, title: str = "") -> Table:
+    """:func:`compare`'s rows (or some of them, e.g. the regressions) as a table; numbers at full
+    precision, since a regression can hide below the printed digits."""
+    return frame_table(diff, title=title)
 
 
 def find_run(root: Path, expected: Expectations) -> Path:
