@@ -1,0 +1,74 @@
+"""The seeded LaMa / MAT / Co-Mod-GAN mask sources against the official generators re-stated."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from masks import seeded
+from tests.upstream_masks import LAMA_YAML, MAT_CALLS, lama_reference, mat_reference
+
+SEEDS = (0, 7, 2**32 - 1)
+INDICES = (0, 1, 4099)
+
+
+def test_every_source_has_a_reference():
+    assert set(seeded.GENERATORS) == set(LAMA_YAML) | set(MAT_CALLS)
+    assert len(seeded.GENERATORS) == 6 + 4 + 5
+
+
+@pytest.mark.parametrize("name", sorted(LAMA_YAML))
+def test_lama_sources_equal_process_images(name, tmp_path, capsys):
+    for seed in SEEDS:
+        for index in INDICES:
+            ours = seeded.seeded_mask(name, seed, index)
+            reference = lama_reference(name, seed, index, tmp_path)
+            assert ours.dtype == np.uint8 and ours.shape == reference.shape == (seeded.mask_size(name),) * 2
+            assert np.array_equal(ours, reference), (name, seed, index)
+    assert "Could not make masks" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(MAT_CALLS))
+def test_mat_and_comodgan_sources_equal_random_mask(name):
+    for seed in SEEDS:
+        for index in INDICES:
+            ours = seeded.seeded_mask(name, seed, index)
+            reference = mat_reference(name, seed, index)
+            assert ours.dtype == np.uint8 and ours.shape == reference.shape
+            assert np.array_equal(ours, reference), (name, seed, index)
+
+
+def test_comodgan_masks_lie_in_their_open_hole_range():
+    for k, (low, high) in enumerate(((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0))):
+        for index in range(3):
+            ratio = np.mean(seeded.seeded_mask(f"comodgan-h{k}-512", 3, index) == 255)
+            assert low < ratio < high
+
+
+def test_a_mask_depends_only_on_seed_and_index_and_leaves_the_global_stream_alone():
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    forward = [seeded.seeded_mask("mat-small-256", 5, i) for i in range(4)]
+    backward = [seeded.seeded_mask("mat-small-256", 5, i) for i in reversed(range(4))][::-1]
+    assert all(np.array_equal(a, b) for a, b in zip(forward, backward))
+    assert np.array_equal(np.random.get_state()[1], before)
+    assert not np.array_equal(forward[0], seeded.seeded_mask("mat-small-256", 6, 0))
+    assert not np.array_equal(forward[0], forward[1])
+    assert set(np.unique(forward[0])) <= {0, 255}
+
+
+def test_lama_masks_respect_max_tamper_area():
+    for name in LAMA_YAML:
+        assert 0 < np.mean(seeded.seeded_mask(name, 1, 2) == 255) <= 0.5
+
+
+def test_bad_names_and_seeds_are_clear_errors():
+    with pytest.raises(Exception, match="unknown seeded mask source 'lama-huge-256'"):
+        seeded.seeded_mask("lama-huge-256", 0, 0)
+    with pytest.raises(ValueError, match=r"\[0, 2\*\*32\)"):
+        seeded.seeded_mask("mat-small-256", 2**32, 0)
+
+
+def test_hole_ratio_histogram_counts_ten_equal_bins():
+    bins = seeded.hole_ratio_histogram([0.0, 0.05, 0.1, 0.55, 0.999, 1.0])
+    assert [b[2] for b in bins] == [2, 1, 0, 0, 0, 1, 0, 0, 0, 2]
+    assert bins[0][:2] == (0.0, 0.1) and bins[-1][1] == 1.0
