@@ -8,6 +8,8 @@ own published mask files are not draws of this contract (docs/masks.md) and stay
 """
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -25,6 +27,20 @@ GENERATORS: dict[str, tuple[int, Draw]] = {
 }
 
 
+def describe(name: str) -> str:
+    """One line for ``harness list``."""
+    size = mask_size(name)
+    if name in lama.CONFIGS:
+        kind = name.split("-")[1]
+        what = f"LaMa's {kind} masks (configs/data_gen/random_{kind}_{size}.yaml)"
+    elif name.startswith("mat-"):
+        what = f"MAT's {name.split('-')[1]} RandomMask"
+    else:
+        low, high = mat.CONFIGS[name].hole_range
+        what = f"Co-Mod-GAN's RandomMask, hole ratio in ({low:g}, {high:g})"
+    return f"{what}, {size}x{size}, mask i of seed S drawn after np.random.seed([S, i]) (no files needed)"
+
+
 def mask_size(name: str) -> int:
     """Side of the masks a source draws."""
     if name not in GENERATORS:
@@ -38,6 +54,17 @@ def seeded_mask(name: str, seed: int, index: int) -> np.ndarray:
     if not (0 <= seed < WORD and 0 <= index < WORD):
         raise ValueError(f"seed {seed} and mask index {index} must lie in [0, 2**32)")
     return GENERATORS[name][1](name, np.random.RandomState([seed, index]))
+
+
+def seeded_hole_mask(name: str, seed: int, index: int) -> np.ndarray:
+    """The harness's mask form of :func:`seeded_mask`: float32, 1 = hole."""
+    return (seeded_mask(name, seed, index) == 255).astype(np.float32)
+
+
+def generator_version(name: str) -> str:
+    """Hash of the code that draws ``name``'s masks (keys cached measurements)."""
+    module = lama if name in lama.CONFIGS else mat
+    return hashlib.sha256(Path(module.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()[:16]
 
 
 def hole_ratio_histogram(ratios: list[float], bins: int = 10) -> list[tuple[float, float, int]]:

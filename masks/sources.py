@@ -6,6 +6,9 @@
   six nominal bins of 2,000 ordered by ratio). Path from ``--mask-root`` or ``$HARNESS_NVIDIA_MASKS``.
 * ``buckets``: MISF-style folders ``0%-20%``, ``20%-40%``, ``40%-60%`` (white = hole).
 * ``folder``: any folder of mask images (white = hole unless ``--mask-polarity black``).
+* ``lama-{thin,medium,thick}-{256,512}``, ``mat-{large,small}-{512,256}``, ``comodgan-h{0..4}-512``:
+  the published generators under the seeding contract of masks.seeded; image i gets mask i of
+  the run's seed, bucketed by its measured ratio; one bucket 0-100 unless ``--buckets`` is given.
 
 Masks from files are binarised as the official MISF loader does (bilinear resize, ``> 0``).
 """
@@ -19,6 +22,7 @@ from typing import Callable
 
 from harness.errors import UnknownName
 from harness.images import prepare_mask, read_mask
+from masks import seeded
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 NVIDIA_BINS = ("(1,10]%", "(10,20]%", "(20,30]%", "(30,40]%", "(40,50]%", "(50,60]%")
@@ -59,7 +63,7 @@ def image_files(folder: Path) -> list[Path]:
 
 
 #: How a mask source pairs masks with images (harness.manifest implements each).
-GENERATED, POOL, OWN = "generated", "pool", "own"
+GENERATED, POOL, OWN, SEEDED = "generated", "pool", "own", "seeded"
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,10 @@ class MaskSource:
     """A mask set by name.
 
     ``pairing``: GENERATED (drawn per image and bucket, no files), POOL (files measured at
-    evaluation size and drawn per bucket) or OWN (the dataset's own masks, one per image).
-    ``load(root, hole_is_white)`` lists a POOL's files; ``env`` names the variable that can
-    hold its root.
+    evaluation size and drawn per bucket), OWN (the dataset's own masks, one per image) or
+    SEEDED (a published generator, mask i for image i, masks.seeded). ``load(root,
+    hole_is_white)`` lists a POOL's files; ``env`` names the variable that can hold its root;
+    ``default_buckets`` replaces the paper's buckets when ``--buckets`` is not given.
     """
 
     name: str
@@ -77,6 +82,7 @@ class MaskSource:
     pairing: str
     load: Callable[[Path, bool], FileMaskSet] | None = None
     env: str | None = None
+    default_buckets: str | None = None
 
     def root(self, root: str | os.PathLike | None) -> Path | None:
         value = root or (os.environ.get(self.env) if self.env else None)
@@ -96,7 +102,7 @@ class MaskSource:
     def status(self) -> str:
         """Where this machine has it (for ``harness list``)."""
         if self.pairing != POOL:
-            return "embedded" if self.pairing == GENERATED else "the dataset's own"
+            return "the dataset's own" if self.pairing == OWN else "embedded"
         folder = self.root(None)
         if folder is not None and folder.is_dir():
             return f"present ({folder})"
@@ -142,6 +148,12 @@ for _source in (
     MaskSource("paired", "the dataset's own masks, one per image (Dunhuang, folders with masks/)", OWN),
 ):
     register_mask_source(_source)
+
+
+#: The default bucket of the seeded protocol sources: their papers score every mask together.
+WHOLE_RANGE = "0-100"
+for _name in seeded.GENERATORS:
+    register_mask_source(MaskSource(_name, seeded.describe(_name), SEEDED, default_buckets=WHOLE_RANGE))
 
 _PLUGINS_LOADED = False
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.manifest import build_manifest
+from harness.spec import RunSpec
 from masks import seeded
 from tests.upstream_masks import LAMA_YAML, MAT_CALLS, lama_reference, mat_reference
 
@@ -72,3 +74,30 @@ def test_hole_ratio_histogram_counts_ten_equal_bins():
     bins = seeded.hole_ratio_histogram([0.0, 0.05, 0.1, 0.55, 0.999, 1.0])
     assert [b[2] for b in bins] == [2, 1, 0, 0, 0, 1, 0, 0, 0, 2]
     assert bins[0][:2] == (0.0, 0.1) and bins[-1][1] == 1.0
+
+
+def test_a_run_pairs_image_i_with_mask_i_in_one_default_bucket():
+    manifest = build_manifest(RunSpec(masks="mat-small-256", size=256))
+    assert manifest.spec.buckets == "0-100"
+    assert len(manifest.items) == len(manifest.dataset.images) and {i.bucket for i in manifest.items} == {"0-100"}
+    for index, item in enumerate(manifest.items):
+        assert item.image_id == manifest.dataset.images[index].id
+        _, mask = manifest.load(item)
+        assert np.array_equal(mask, (mat_reference("mat-small-256", 0, index) == 255).astype(np.float32))
+        assert item.hole_ratio == pytest.approx(mask.mean())
+
+
+def test_given_buckets_sort_the_masks_by_measured_ratio_and_limit_counts_per_bucket():
+    spec = RunSpec(masks="lama-thick-256", buckets="0-20,20-40", limit=2, seed=0, size=256)
+    manifest = build_manifest(spec)
+    ratios = [np.mean(seeded.seeded_mask("lama-thick-256", 0, i) == 255) for i in range(len(manifest.dataset.images))]
+    expected = {"0-20": [i for i, r in enumerate(ratios) if r < 0.2][:2], "20-40": [i for i, r in enumerate(ratios) if 0.2 <= r < 0.4][:2]}
+    position = {image.id: i for i, image in enumerate(manifest.dataset.images)}
+    got = {b: [position[it.image_id] for it in manifest.items if it.bucket == b] for b in expected}
+    assert got == expected
+    assert build_manifest(spec).to_csv() == manifest.to_csv()  # second build: from the cached index
+
+
+def test_a_source_of_another_size_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"draws 512x512 masks; run it with --size 512"):
+        build_manifest(RunSpec(masks="comodgan-h2-512", size=256, limit=1))
