@@ -564,6 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
     from harness.train_cli import add_train_parser
     add_train_parser(sub)
+    from harness.mask_cli import add_masks_parser
+    add_masks_parser(sub)
     return parser
 
 

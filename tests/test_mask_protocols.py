@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from harness.cli import main
 from harness.manifest import build_manifest
 from harness.spec import RunSpec
 from masks import seeded
@@ -101,3 +103,22 @@ def test_given_buckets_sort_the_masks_by_measured_ratio_and_limit_counts_per_buc
 def test_a_source_of_another_size_is_a_clear_error():
     with pytest.raises(ValueError, match=r"draws 512x512 masks; run it with --size 512"):
         build_manifest(RunSpec(masks="comodgan-h2-512", size=256, limit=1))
+
+
+def test_masks_command_writes_the_official_masks_and_their_histogram(tmp_path, capsys):
+    assert main(["masks", "--source", "mat-small-256", "--seed", "7", "--count", "3", "--out", str(tmp_path / "m")]) == 0
+    files = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert files == ["00000.png", "00001.png", "00002.png"]
+    for index, name in enumerate(files):
+        with Image.open(tmp_path / "m" / name) as image:
+            assert image.mode == "L"
+            assert np.array_equal(np.array(image), mat_reference("mat-small-256", 7, index))
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "%" in line.split("|")[1]]
+    assert len(rows) == 10 and sum(int(r[2]) for r in rows) == 3
+
+
+def test_masks_command_rejects_bad_arguments(tmp_path, capsys):
+    assert main(["masks", "--source", "lama-huge-256", "--count", "1", "--out", str(tmp_path)]) == 2
+    assert main(["masks", "--source", "lama-thin-256", "--count", "0", "--out", str(tmp_path)]) == 2
+    assert main(["masks", "--source", "lama-thin-256", "--seed", "-1", "--count", "1", "--out", str(tmp_path)]) == 2
+    assert "error: --seed must lie in [0, 2**32)" in capsys.readouterr().err.replace("\n", "")
