@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness import datasets_modern
 from harness.errors import UnknownName
 from harness.images import read_image
 from masks.sources import FileMaskSet, MaskFile, image_files
@@ -166,8 +167,13 @@ class DatasetSource:
         """Where this machine has it (for ``harness list``)."""
         if not self.needs_root:
             return "embedded"
-        root = os.environ.get(f"HARNESS_DATA_{self.name.upper()}")
-        return f"present ({root})" if root and Path(root).is_dir() else f"set --data-root or $HARNESS_DATA_{self.name.upper()}"
+        root = os.environ.get(self.env)
+        return f"present ({root})" if root and Path(root).is_dir() else f"set --data-root or ${self.env}"
+
+    @property
+    def env(self) -> str:
+        """The variable that can hold its root (``places365-val``: HARNESS_DATA_PLACES365_VAL)."""
+        return f"HARNESS_DATA_{self.name.upper().replace('-', '_')}"
 
 
 CELEBA_DOWNLOAD = ("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped images img_align_celeba.zip "
@@ -198,6 +204,21 @@ for _source in (
 ):
     register_dataset(_source)
 
+
+def _protocol_source(fixed: datasets_modern.ProtocolSet) -> DatasetSource:
+    """A fixed evaluation list of today's protocols (harness.datasets_modern) as a dataset."""
+
+    def load(root: Path, **_: Any) -> Dataset:
+        items = tuple(ImageItem(image_id, (lambda path=path: fixed.geometry(read_image(path))), path)
+                      for image_id, path in fixed.files(root))
+        return Dataset(fixed.name, items, default_masks=fixed.default_masks)
+
+    return DatasetSource(fixed.name, fixed.layout, load, fixed.download)
+
+
+for _fixed in datasets_modern.SETS:
+    register_dataset(_protocol_source(_fixed))
+
 _PLUGINS_LOADED = False
 
 
@@ -220,10 +241,10 @@ def dataset_source(name: str) -> DatasetSource:
 
 def _root(source: DatasetSource, data_root: str | os.PathLike | None) -> Path:
     name = source.name
-    value = data_root or os.environ.get(f"HARNESS_DATA_{name.upper()}")
+    value = data_root or os.environ.get(source.env)
     if not value:
         raise FileNotFoundError(
-            f"Dataset '{name}' needs --data-root DIR or $HARNESS_DATA_{name.upper()}. Expected layout: {source.layout}. "
+            f"Dataset '{name}' needs --data-root DIR or ${source.env}. Expected layout: {source.layout}. "
             f"Download: {source.download}"
         )
     root = Path(value).expanduser()

@@ -1,0 +1,108 @@
+"""The evaluation sets of today's 512-px protocols, each with its official geometry.
+
+* ``places365-val``: Places365-Standard ``val_large``, all 36,500 images (the set of MAT's and
+  Co-Mod-GAN's ``fid36k5`` / ``ids36k5``) with MAT's validation geometry: reflect-pad the bottom
+  and right edges up to 512, then the central 512 x 512 (no resize).
+* ``places365-test30k``: LaMa's 30,000 Places365-Standard ``test_large`` images
+  (``configs/test_large_30k.lst``): the shorter side resized to 512 with PIL bicubic, as LaMa's
+  ``gen_mask_dataset.py``; the harness then takes the central square where LaMa picks a random,
+  mask-dependent square (docs/protocol-datasets.md).
+* ``celebahq-lama``: LaMa's 2,000 CelebA-HQ evaluation images (``fetch_data/val_shuffled.flist``)
+  of the 256 x 256 ``data256x256`` release, used as they are.
+
+The image lists are fixed by the protocol: a file missing from the folder is an input failure
+of its items (counted in every table), never a silently smaller set. harness.datasets registers
+each :class:`ProtocolSet` as a dataset (this module does not import it: no cycle).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from harness.lists import lama_celebahq_visual_test, lama_places365_test_30k
+
+MAT_SIZE = 512
+PLACES_VAL_COUNT = 36_500
+LAMA_SIZE = 512
+
+PLACES_DOWNLOAD = "http://places2.csail.mit.edu/download.html (Places365-Standard high-resolution images: {})"
+CELEBAHQ_DOWNLOAD = ("LaMa's README, CelebA section: data256x256.zip from "
+                     "https://drive.google.com/drive/folders/11Vz0fqHS2rXDb5pprgTjpD7S2BAJhi1P")
+
+
+def mat_val_crop(image: np.ndarray, size: int = MAT_SIZE) -> np.ndarray:
+    """MAT's ``ImageFolderMaskDataset._load_raw_image`` (datasets/dataset_512_val.py): reflect-pad
+    bottom/right to at least ``size`` (cv2.BORDER_REFLECT), then the central size x size."""
+    height, width = image.shape[:2]
+    if height < size or width < size:
+        image = cv2.copyMakeBorder(image, 0, max(0, size - height), 0, max(0, size - width), cv2.BORDER_REFLECT)
+        height, width = image.shape[:2]
+    top, left = (height - size) // 2, (width - size) // 2
+    return np.ascontiguousarray(image[top:top + size, left:left + size])
+
+
+def lama_rescale(image: np.ndarray, out_min_size: int = LAMA_SIZE) -> np.ndarray:
+    """LaMa's ``process_images``: scale so that the shorter side is ``out_min_size`` (each side
+    ``round(side * factor)``), PIL bicubic; an image already at that size is kept."""
+    pil = Image.fromarray(image)
+    factor = out_min_size / min(pil.size)
+    out_size = tuple(int(v) for v in (np.array(pil.size) * factor).round().astype("uint32"))
+    return np.array(pil.resize(out_size, resample=Image.BICUBIC))
+
+
+@dataclass(frozen=True)
+class ProtocolSet:
+    """A fixed evaluation list; harness.datasets registers each as a dataset."""
+
+    name: str
+    layout: str
+    download: str
+    #: root -> [(image id, file)] in evaluation order.
+    files: Callable[[Path], list[tuple[str, Path]]]
+    #: The official geometry, applied to the decoded RGB image before the harness's own crop/resize.
+    geometry: Callable[[np.ndarray], np.ndarray]
+    default_masks: str
+
+
+def _folder(root: Path, subfolder: str) -> Path:
+    return root / subfolder if (root / subfolder).is_dir() else root
+
+
+def _places365_val(root: Path) -> list[tuple[str, Path]]:
+    folder = _folder(root, "val_large")
+    names = [f"Places365_val_{n:08d}.jpg" for n in range(1, PLACES_VAL_COUNT + 1)]
+    return [(name, folder / name) for name in names]
+
+
+def _places365_test30k(root: Path) -> list[tuple[str, Path]]:
+    folder = _folder(root, "test_large")
+    return [(name, folder / name) for name in lama_places365_test_30k()]
+
+
+def _celebahq_lama(root: Path) -> list[tuple[str, Path]]:
+    """``N.jpg`` (LaMa's re-indexed name) is ``data256x256/{N+1:05d}.jpg`` of the release, or
+    ``N.jpg`` itself in a folder LaMa's prepare script wrote."""
+    ids = sorted(lama_celebahq_visual_test(), key=lambda name: int(Path(name).stem))
+    if (root / "data256x256").is_dir():
+        return [(i, root / "data256x256" / f"{int(Path(i).stem) + 1:05d}.jpg") for i in ids]
+    folder = _folder(root, "visual_test_source_256")
+    return [(i, folder / i) for i in ids]
+
+
+def _as_stored(image: np.ndarray) -> np.ndarray:
+    return image
+
+
+SETS: tuple[ProtocolSet, ...] = (
+    ProtocolSet("places365-val", "Places365-Standard val_large, all 36,500 (MAT, Co-Mod-GAN), MAT's 512 crop",
+                PLACES_DOWNLOAD.format("val_large.tar"), _places365_val, mat_val_crop, "mat-large-512"),
+    ProtocolSet("places365-test30k", "LaMa's 30,000 of Places365-Standard test_large, shorter side 512 (bicubic)",
+                PLACES_DOWNLOAD.format("test_large.tar"), _places365_test30k, lama_rescale, "lama-thick-512"),
+    ProtocolSet("celebahq-lama", "LaMa's 2,000 CelebA-HQ 256 evaluation images (data256x256/ or re-indexed N.jpg)",
+                CELEBAHQ_DOWNLOAD, _celebahq_lama, _as_stored, "lama-thick-256"),
+)
