@@ -7,6 +7,9 @@
   (``configs/test_large_30k.lst``): the shorter side resized to 512 with PIL bicubic, as LaMa's
   ``gen_mask_dataset.py``; the harness then takes the central square where LaMa picks a random,
   mask-dependent square (docs/protocol-datasets.md).
+* ``celebahq-val``: CelebA-HQ's validation split (2,993 of 30,000: CelebA's partition through
+  CelebAMask-HQ's id mapping), the split MAT reports on; the harness resizes the 1024 px
+  images to ``--size`` with its own ``--resize`` (MAT's 512 px copies are not described upstream).
 * ``celebahq-lama``: LaMa's 2,000 CelebA-HQ evaluation images (``fetch_data/val_shuffled.flist``)
   of the 256 x 256 ``data256x256`` release, used as they are.
 
@@ -29,8 +32,11 @@ from harness.lists import lama_celebahq_visual_test, lama_places365_test_30k
 MAT_SIZE = 512
 PLACES_VAL_COUNT = 36_500
 LAMA_SIZE = 512
+CELEBAHQ_VAL_COUNT = 2_993
 
 PLACES_DOWNLOAD = "http://places2.csail.mit.edu/download.html (Places365-Standard high-resolution images: {})"
+CELEBAHQ_VAL_DOWNLOAD = ("https://github.com/switchablenorms/CelebAMask-HQ (CelebA-HQ-img/, CelebA-HQ-to-CelebA-mapping.txt) "
+                         "and list_eval_partition.txt from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html")
 CELEBAHQ_DOWNLOAD = ("LaMa's README, CelebA section: data256x256.zip from "
                      "https://drive.google.com/drive/folders/11Vz0fqHS2rXDb5pprgTjpD7S2BAJhi1P")
 
@@ -94,6 +100,23 @@ def _celebahq_lama(root: Path) -> list[tuple[str, Path]]:
     return [(i, folder / i) for i in ids]
 
 
+def _celebahq_val(root: Path) -> list[tuple[str, Path]]:
+    """CelebA's own val partition carried over to CelebA-HQ by CelebAMask-HQ's id mapping
+    (24,183 / 2,993 / 2,824): the 2,993 images whose CelebA original is in partition 1."""
+    mapping, partition = root / "CelebA-HQ-to-CelebA-mapping.txt", root / "list_eval_partition.txt"
+    if not mapping.is_file() or not partition.is_file():
+        raise FileNotFoundError(f"celebahq-val at {root} needs CelebA-HQ-img/, CelebA-HQ-to-CelebA-mapping.txt "
+                                f"(CelebAMask-HQ) and CelebA's list_eval_partition.txt")
+    split = dict(line.split()[:2] for line in partition.read_text().splitlines() if len(line.split()) >= 2)
+    rows = [line.split() for line in mapping.read_text().splitlines()[1:] if line.strip()]
+    hq = sorted(int(idx) for idx, _, orig_file in rows if split.get(orig_file) == "1")
+    if len(hq) != CELEBAHQ_VAL_COUNT:
+        raise ValueError(f"celebahq-val: {mapping.name} and {partition.name} give {len(hq)} validation images, "
+                         f"not CelebA-HQ's {CELEBAHQ_VAL_COUNT}; are they the official files?")
+    folder = _folder(root, "CelebA-HQ-img")
+    return [(f"{n}.jpg", folder / f"{n}.jpg") for n in hq]
+
+
 def _as_stored(image: np.ndarray) -> np.ndarray:
     return image
 
@@ -103,6 +126,8 @@ SETS: tuple[ProtocolSet, ...] = (
                 PLACES_DOWNLOAD.format("val_large.tar"), _places365_val, mat_val_crop, "mat-large-512"),
     ProtocolSet("places365-test30k", "LaMa's 30,000 of Places365-Standard test_large, shorter side 512 (bicubic)",
                 PLACES_DOWNLOAD.format("test_large.tar"), _places365_test30k, lama_rescale, "lama-thick-512"),
+    ProtocolSet("celebahq-val", "CelebA-HQ validation split, 2,993 (CelebA's partition via CelebAMask-HQ's mapping)",
+                CELEBAHQ_VAL_DOWNLOAD, _celebahq_val, _as_stored, "mat-large-512"),
     ProtocolSet("celebahq-lama", "LaMa's 2,000 CelebA-HQ 256 evaluation images (data256x256/ or re-indexed N.jpg)",
                 CELEBAHQ_DOWNLOAD, _celebahq_lama, _as_stored, "lama-thick-256"),
 )

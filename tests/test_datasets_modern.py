@@ -128,3 +128,28 @@ def test_stored_lists_rebuild_the_upstream_files():
         "cdde2843dfce0e11b5711a0e4ae12674cf2d01a9dffc967538a2237eb0966ebf")
     with pytest.raises(RuntimeError, match="damaged"):
         lists._checked({"count": 2, "sha256_of_list_file": "0" * 64}, ["a", "b"])
+
+
+def _celebahq_tables(root, val_every: int = 10, val_count: int = 2993):
+    """CelebAMask-HQ's mapping layout (header, idx orig_idx orig_file) and CelebA's partition file,
+    synthetic: HQ image k maps to CelebA file 200000 - k; every tenth (up to val_count) is val."""
+    rows = ["idx orig_idx orig_file"] + [f"{k} {199999 - k} {200000 - k:06d}.jpg" for k in range(30000)]
+    (root / "CelebA-HQ-to-CelebA-mapping.txt").write_text("\n".join(rows) + "\n")
+    val = {k for k in range(0, 30000, val_every)}
+    val = set(sorted(val)[:val_count])
+    partition = [f"{200000 - k:06d}.jpg {'1' if k in val else '0'}" for k in range(30000)]
+    (root / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
+    return sorted(val)
+
+
+def test_celebahq_val_is_celebas_partition_through_the_mapping(tmp_path):
+    val = _celebahq_tables(tmp_path)
+    for k in val[:2]:
+        _save(tmp_path / "CelebA-HQ-img" / f"{k}.jpg", _photo(300, 300))
+    dataset = load_dataset("celebahq-val", tmp_path)
+    assert [i.id for i in dataset.images] == [f"{k}.jpg" for k in val]
+    manifest = build_manifest(RunSpec(dataset="celebahq-val", data_root=str(tmp_path), limit=2, size=512))
+    assert [i.image_id for i in manifest.items] == ["0.jpg", "10.jpg"] and not manifest.failures
+    _celebahq_tables(tmp_path, val_count=2990)
+    with pytest.raises(ValueError, match="give 2990 validation images, not CelebA-HQ's 2993"):
+        load_dataset("celebahq-val", tmp_path)
