@@ -10,6 +10,9 @@
 * ``celebahq-val``: CelebA-HQ's validation split (2,993 of 30,000: CelebA's partition through
   CelebAMask-HQ's id mapping), the split MAT reports on; the harness resizes the 1024 px
   images to ``--size`` with its own ``--resize`` (MAT's 512 px copies are not described upstream).
+* ``ffhq-val``: FFHQ's own validation split (images 60,000-69,999, the ffhq-dataset README) at
+  512 x 512 as StyleGAN's TFRecord pyramid makes it (2 x 2 means, then rint). Co-Mod-GAN scores
+  the first 10,000 records of its TFRecords instead, an order the release does not document.
 * ``celebahq-lama``: LaMa's 2,000 CelebA-HQ evaluation images (``fetch_data/val_shuffled.flist``)
   of the 256 x 256 ``data256x256`` release, used as they are.
 
@@ -33,6 +36,8 @@ MAT_SIZE = 512
 PLACES_VAL_COUNT = 36_500
 LAMA_SIZE = 512
 CELEBAHQ_VAL_COUNT = 2_993
+FFHQ_SIZE = 512
+FFHQ_VAL = (60_000, 70_000)
 
 PLACES_DOWNLOAD = "http://places2.csail.mit.edu/download.html (Places365-Standard high-resolution images: {})"
 CELEBAHQ_VAL_DOWNLOAD = ("https://github.com/switchablenorms/CelebAMask-HQ (CelebA-HQ-img/, CelebA-HQ-to-CelebA-mapping.txt) "
@@ -117,6 +122,29 @@ def _celebahq_val(root: Path) -> list[tuple[str, Path]]:
     return [(f"{n}.jpg", folder / f"{n}.jpg") for n in hq]
 
 
+def stylegan_pyramid(image: np.ndarray, size: int = FFHQ_SIZE) -> np.ndarray:
+    """The ``size`` level of StyleGAN(2)'s multi-resolution TFRecords (dataset_tool.py
+    ``TFRecordExporter.add_image``): repeated 2 x 2 means in float32 from the uint8 image, then
+    ``rint`` and clip to uint8 (the FFHQ-512 data Co-Mod-GAN trains and evaluates on)."""
+    side = image.shape[0]
+    if image.shape[1] != side or side < size or side % size or (side // size) & (side // size - 1):
+        raise ValueError(f"a StyleGAN pyramid needs a square image of {size} times a power of two, got {image.shape[:2]}")
+    level = image
+    while level.shape[0] > size:
+        level = level.astype(np.float32)
+        level = (level[0::2, 0::2] + level[0::2, 1::2] + level[1::2, 0::2] + level[1::2, 1::2]) * 0.25
+    return np.rint(level).clip(0, 255).astype(np.uint8)
+
+
+def _ffhq_val(root: Path) -> list[tuple[str, Path]]:
+    """FFHQ's validation split (its README: images 60,000-69,999), from ``images1024x1024/``
+    as released (thousand-image sub-folders) or flat."""
+    folder = _folder(root, "images1024x1024")
+    nested = (folder / "60000").is_dir()
+    return [(f"{n:05d}.png", folder / (f"{n // 1000 * 1000:05d}/{n:05d}.png" if nested else f"{n:05d}.png"))
+            for n in range(FFHQ_VAL[0], FFHQ_VAL[1])]
+
+
 def _as_stored(image: np.ndarray) -> np.ndarray:
     return image
 
@@ -128,6 +156,8 @@ SETS: tuple[ProtocolSet, ...] = (
                 PLACES_DOWNLOAD.format("test_large.tar"), _places365_test30k, lama_rescale, "lama-thick-512"),
     ProtocolSet("celebahq-val", "CelebA-HQ validation split, 2,993 (CelebA's partition via CelebAMask-HQ's mapping)",
                 CELEBAHQ_VAL_DOWNLOAD, _celebahq_val, _as_stored, "mat-large-512"),
+    ProtocolSet("ffhq-val", "FFHQ validation split (images 60,000-69,999 of images1024x1024/), StyleGAN's 512 level",
+                "https://github.com/NVlabs/ffhq-dataset (images1024x1024)", _ffhq_val, stylegan_pyramid, "comodgan-512"),
     ProtocolSet("celebahq-lama", "LaMa's 2,000 CelebA-HQ 256 evaluation images (data256x256/ or re-indexed N.jpg)",
                 CELEBAHQ_DOWNLOAD, _celebahq_lama, _as_stored, "lama-thick-256"),
 )

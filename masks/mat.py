@@ -32,6 +32,7 @@ CONFIGS: dict[str, RandomMaskConfig] = {
     "mat-small-512": RandomMaskConfig(512, 3, 2, 4),
     "mat-large-256": RandomMaskConfig(256, 4, 2, 8),
     "mat-small-256": RandomMaskConfig(256, 2, 2, 3),
+    "comodgan-512": RandomMaskConfig(512, 10, 5, 20),  # its metrics without -hK: hole_range [0, 1]
     **{f"comodgan-h{k}-512": RandomMaskConfig(512, 10, 5, 20, r) for k, r in enumerate(COMODGAN_RANGES)},
 }
 

@@ -153,3 +153,43 @@ def test_celebahq_val_is_celebas_partition_through_the_mapping(tmp_path):
     _celebahq_tables(tmp_path, val_count=2990)
     with pytest.raises(ValueError, match="give 2990 validation images, not CelebA-HQ's 2993"):
         load_dataset("celebahq-val", tmp_path)
+
+
+def _stylegan_reference(path, levels: int):
+    """NVlabs/stylegan2 dataset_tool.py TFRecordExporter.add_image, the image of level ``levels``
+    below the full resolution (CHW as upstream), back to HWC."""
+    img = np.asarray(Image.open(path)).transpose([2, 0, 1])
+    for lod in range(levels + 1):
+        if lod:
+            img = img.astype(np.float32)
+            img = (img[:, 0::2, 0::2] + img[:, 0::2, 1::2] + img[:, 1::2, 0::2] + img[:, 1::2, 1::2]) * 0.25
+        quant = np.rint(img).clip(0, 255).astype(np.uint8)
+    return quant.transpose([1, 2, 0])
+
+
+@pytest.mark.parametrize("nested", [True, False])
+def test_ffhq_val_is_images_60000_to_69999_at_stylegans_512_level(tmp_path, nested):
+    folder = tmp_path / "images1024x1024"
+    for k, n in enumerate((60000, 60001)):
+        _save(folder / (f"60000/{n:05d}.png" if nested else f"{n:05d}.png"), _photo(1024, 1024)[:, ::1 - 2 * k])
+    dataset = load_dataset("ffhq-val", tmp_path)
+    assert len(dataset.images) == 10_000 and dataset.images[0].id == "60000.png" and dataset.images[-1].id == "69999.png"
+    manifest = build_manifest(RunSpec(dataset="ffhq-val", data_root=str(tmp_path), limit=2, size=512))
+    assert manifest.spec.masks == "comodgan-512" and len(manifest.items) == 2
+    for item in manifest.items:
+        image, _ = manifest.load(item)
+        assert np.array_equal(image, _stylegan_reference(dataset.images[int(item.image_id[:5]) - 60000].path, 1))
+
+
+def test_stylegan_pyramid_levels_and_bad_sizes():
+    from harness.datasets_modern import stylegan_pyramid
+
+    image = _photo(1024, 1024)
+    quarter = stylegan_pyramid(image, 256)
+    chained = image.astype(np.float32)
+    for _ in range(2):
+        chained = (chained[0::2, 0::2] + chained[0::2, 1::2] + chained[1::2, 0::2] + chained[1::2, 1::2]) * 0.25
+    assert np.array_equal(quarter, np.rint(chained).clip(0, 255).astype(np.uint8))
+    assert np.array_equal(stylegan_pyramid(image[:512, :512]), image[:512, :512])
+    with pytest.raises(ValueError, match="power of two"):
+        stylegan_pyramid(_photo(768, 768))

@@ -17,7 +17,7 @@ INDICES = (0, 1, 4099)
 
 def test_every_source_has_a_reference():
     assert set(seeded.GENERATORS) == set(LAMA_YAML) | set(MAT_CALLS)
-    assert len(seeded.GENERATORS) == 6 + 4 + 5
+    assert len(seeded.GENERATORS) == 6 + 4 + 1 + 5
 
 
 @pytest.mark.parametrize("name", sorted(LAMA_YAML))
