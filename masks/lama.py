@@ -17,7 +17,9 @@ import numpy as np
 
 VARIANTS = 5  # variants_n of every random_*.yaml (popped from the kwargs: a fresh config per mask)
 MAX_TAMPER_AREA = 0.5
-MAX_ATTEMPTS = 1000  # redraws of a whole image before giving up (never reached: each try survives with p > 0.5)
+#: Redraws of a whole image before giving up. Every candidate fails the tamper filter on about
+#: 1.6 % of lama-thick-512's first passes (0.44 ** 5); a thousand failures in a row do not happen.
+MAX_ATTEMPTS = 1000
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from PIL import Image
 from harness.cli import main
 from harness.manifest import build_manifest
 from harness.spec import RunSpec
-from masks import seeded
+from masks import lama, seeded
 from tests.upstream_masks import LAMA_YAML, MAT_CALLS, lama_reference, mat_reference
 
 SEEDS = (0, 7, 2**32 - 1)
@@ -39,6 +39,15 @@ def test_mat_and_comodgan_sources_equal_random_mask(name):
             reference = mat_reference(name, seed, index)
             assert ours.dtype == np.uint8 and ours.shape == reference.shape
             assert np.array_equal(ours, reference), (name, seed, index)
+
+
+@pytest.mark.parametrize("name, index", [("lama-thick-512", 20), ("lama-thick-256", 312)])
+def test_lama_redraws_when_every_candidate_exceeds_the_tamper_area(name, index, tmp_path):
+    """Seed 0 of these indices drops all five candidates on the first pass (upstream writes no
+    file); the contract's second pass, stream continuing, must match too."""
+    first_pass = lama._process_image(np.random.RandomState([0, index]), lama.CONFIGS[name])
+    assert first_pass is None
+    assert np.array_equal(seeded.seeded_mask(name, 0, index), lama_reference(name, 0, index, tmp_path))
 
 
 def test_comodgan_masks_lie_in_their_open_hole_range():
