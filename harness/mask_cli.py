@@ -30,23 +30,36 @@ def add_masks_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed S in [0, 2**32) (default 0)")
     p.add_argument("--count", type=int, required=True, metavar="C", help="number of masks: files 00000.png ... C-1")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write (created; existing files of the same names are replaced)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes drawing masks (default 1); the files do not depend on it")
     p.set_defaults(func=cmd_masks)
 
 
-def write_masks(source: str, seed: int, count: int, out: Path) -> list[float]:
-    """Write masks 0..count-1 as ``{i:05d}.png`` (8-bit grey, 255 = hole); their hole ratios."""
+def write_masks(source: str, seed: int, count: int, out: Path, workers: int = 1) -> list[float]:
+    """Write masks 0..count-1 as ``{i:05d}.png`` (8-bit grey, 255 = hole); their hole ratios.
+    Each mask depends only on (source, seed, i), so workers split the indices freely."""
     mask_size(source)
     if count < 1:
         raise ValueError(f"--count must be at least 1, got {count}")
     if not 0 <= seed < WORD:
         raise ValueError(f"--seed must lie in [0, 2**32), got {seed}")
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
     out.mkdir(parents=True, exist_ok=True)
-    ratios = []
-    for index in range(count):
-        mask = seeded_mask(source, seed, index)
-        Image.fromarray(mask).save(out / f"{index:05d}.png")
-        ratios.append(float(np.count_nonzero(mask)) / mask.size)
-    return ratios
+    jobs = [(source, seed, index, out) for index in range(count)]
+    if workers == 1:
+        return [_write_one(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_write_one, jobs, chunksize=max(1, count // (8 * workers))))
+
+
+def _write_one(job: tuple[str, int, int, Path]) -> float:
+    source, seed, index, out = job
+    mask = seeded_mask(source, seed, index)
+    Image.fromarray(mask).save(out / f"{index:05d}.png")
+    return float(np.count_nonzero(mask)) / mask.size
 
 
 def histogram_table(ratios: list[float]) -> str:
@@ -57,7 +70,7 @@ def histogram_table(ratios: list[float]) -> str:
 
 
 def cmd_masks(args: argparse.Namespace) -> int:
-    ratios = write_masks(args.source, args.seed, args.count, Path(args.out).expanduser())
+    ratios = write_masks(args.source, args.seed, args.count, Path(args.out).expanduser(), args.workers)
     print(f"{args.count} masks of {args.source}, seed {args.seed}, in {args.out}; "
           f"mean hole ratio {100 * np.mean(ratios):.2f}%")
     print(histogram_table(ratios))

@@ -126,6 +126,16 @@ def test_masks_command_writes_the_official_masks_and_their_histogram(tmp_path, c
     assert len(rows) == 10 and sum(int(r[2]) for r in rows) == 3
 
 
+def test_masks_command_files_do_not_depend_on_the_number_of_workers(tmp_path, capsys):
+    for workers in (1, 2):
+        assert main(["masks", "--source", "lama-thin-256", "--seed", "3", "--count", "4", "--workers", str(workers),
+                     "--out", str(tmp_path / str(workers))]) == 0
+    for name in ("00000.png", "00003.png"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
+    one, two = (out.split("\n", 1)[1] for out in capsys.readouterr().out.split("4 masks of")[1:])
+    assert one == two  # the same histogram
+
+
 def test_masks_command_rejects_bad_arguments(tmp_path, capsys):
     assert main(["masks", "--source", "lama-huge-256", "--count", "1", "--out", str(tmp_path)]) == 2
     assert main(["masks", "--source", "lama-thin-256", "--count", "0", "--out", str(tmp_path)]) == 2
