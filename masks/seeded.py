@@ -5,6 +5,8 @@ numpy's legacy Mersenne Twister seeded by ``init_by_array`` with the two words S
 draw uses a private ``RandomState([S, i])`` (the same stream as the global one, without touching
 it), so a mask depends on nothing but its name, S and i: any order, any process. The authors'
 own published mask files are not draws of this contract (docs/masks.md) and stay a folder set.
+Each generator is a mask source named like its key in :data:`GENERATORS`; harness.builtins
+registers ``masks.seeded:<name>`` (a lazy target this module's ``__getattr__`` answers).
 """
 from __future__ import annotations
 
@@ -14,17 +16,26 @@ from typing import Callable
 
 import numpy as np
 
-from harness.errors import UnknownName
 from masks import lama, mat
+from masks.sources import SEEDED, MaskSource
 
 Draw = Callable[[str, np.random.RandomState], np.ndarray]
 WORD = 2**32  # init_by_array takes 32-bit words
+#: The default bucket of the seeded sources: their papers score every mask together.
+WHOLE_RANGE = "0-100"
 
 #: Source name -> (side in pixels, generator).
 GENERATORS: dict[str, tuple[int, Draw]] = {
     **{name: (config.size, lama.lama_mask) for name, config in lama.CONFIGS.items()},
     **{name: (config.size, mat.random_mask) for name, config in mat.CONFIGS.items()},
 }
+
+
+def __getattr__(name: str) -> MaskSource:
+    """The mask source of generator ``name`` (the registry's target ``masks.seeded:<name>``)."""
+    if name not in GENERATORS:
+        raise AttributeError(f"module 'masks.seeded' has no attribute '{name}'")
+    return MaskSource(name, describe(name), SEEDED, default_buckets=WHOLE_RANGE)
 
 
 def describe(name: str) -> str:
@@ -44,7 +55,7 @@ def describe(name: str) -> str:
 def mask_size(name: str) -> int:
     """Side of the masks a source draws."""
     if name not in GENERATORS:
-        raise UnknownName(f"unknown seeded mask source '{name}'; known: {', '.join(GENERATORS)}")
+        raise ValueError(f"unknown seeded mask source '{name}'; known: {', '.join(GENERATORS)}")
     return GENERATORS[name][0]
 
 

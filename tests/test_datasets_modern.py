@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from harness import lists
-from harness.datasets import load_dataset
-from harness.datasets_modern import lama_rescale, mat_val_crop
-from harness.images import array_sha256
-from harness.manifest import build_manifest
-from harness.spec import RunSpec
+from harness.data import lists
+from harness.data.datasets import load_dataset
+from harness.data.protocol_datasets import lama_rescale, mat_val_crop
+from harness.data.images import array_sha256
+from harness.data.manifest import build_manifest
+from harness.data.spec import RunSpec
 
 
 def _photo(height: int, width: int, grey: bool = False) -> np.ndarray:
@@ -182,7 +182,7 @@ def test_ffhq_val_is_images_60000_to_69999_at_stylegans_512_level(tmp_path, nest
 
 
 def test_stylegan_pyramid_levels_and_bad_sizes():
-    from harness.datasets_modern import stylegan_pyramid
+    from harness.data.protocol_datasets import stylegan_pyramid
 
     image = _photo(1024, 1024)
     quarter = stylegan_pyramid(image, 256)

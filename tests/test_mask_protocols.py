@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.builtins import SEEDED_MASKS
 from harness.cli import main
-from harness.manifest import build_manifest
-from harness.spec import RunSpec
+from harness.data.mask_sets import mask_source
+from harness.data.manifest import build_manifest
+from harness.data.spec import RunSpec
 from masks import lama, seeded
+from masks.sources import SEEDED
 from tests.upstream_masks import LAMA_YAML, MAT_CALLS, lama_reference, mat_reference
 
 SEEDS = (0, 7, 2**32 - 1)
@@ -18,6 +21,13 @@ INDICES = (0, 1, 4099)
 def test_every_source_has_a_reference():
     assert set(seeded.GENERATORS) == set(LAMA_YAML) | set(MAT_CALLS)
     assert len(seeded.GENERATORS) == 6 + 4 + 1 + 5
+
+
+def test_every_generator_is_a_registered_mask_set_with_one_whole_bucket():
+    assert list(SEEDED_MASKS) == list(seeded.GENERATORS)
+    for name in SEEDED_MASKS:
+        source = mask_source(name)
+        assert (source.name, source.pairing, source.default_buckets) == (name, SEEDED, "0-100")
 
 
 @pytest.mark.parametrize("name", sorted(LAMA_YAML))
