@@ -124,6 +124,9 @@ def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.cli.preflight import check_run_flags
+
+    check_run_flags(args, method_entries(args))  # before the heavy imports below: a typo costs a second
     from harness.engine.progress import display
     from harness.engine.runner import run
     from harness.engine.summary import run_summary

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from misf.weights import METHOD_VARIANTS
 
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True, emoji=False)
 
 
 #: Recipe options passed to TrainConfig when given; omitted ones keep its official defaults.
