@@ -17,8 +17,7 @@ from harness.registry import DATASETS, MASK_SOURCES, METHODS, add_include_path, 
 
 def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
     """Raise the first mistake in ``args`` that can be found without building anything."""
-    from harness.cli.run import parse_checkpoints
-    from harness.config import parse_methods
+    from harness.config import parse_checkpoints, parse_methods
     from harness.metrics.registry import PROFILES, set_metric
 
     add_include_path(*(args.include_path or []))
