@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit codes: 0 done, 1 regression or --strict failure, 2 a user's mistake (one ``error:`` line), 130 Ctrl-C.
+    """Exit codes: 0 done, 1 regression or --strict failure (some item failed), 2 a user's mistake (one
+    ``error:`` line), 3 a method scored no item at all (every item failed), 130 Ctrl-C.
 
     User-facing errors are :class:`harness.errors.UsageError` (unknown names, bad flags, wrong
     files, failing plug-ins), missing files and weights, ``ValueError`` raised by the harness's
