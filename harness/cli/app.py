@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from rich.console import Console
 
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.errors import Interrupted, RankError, storage_message
 
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _warning_line
     try:
         return args.func(args)
     except Interrupted as error:
@@ -135,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         if message is None:
             raise
         return _error(message)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one ``warning:`` line on stderr, without Python's source-line echo."""
+    messages.print(f"warning: {message}", markup=False, highlight=False, style="yellow")
 
 
 def _error(message: str) -> int:

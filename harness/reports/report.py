@@ -113,11 +113,16 @@ def _format(value: float, metric: str) -> str:
     return "–" if pd.isna(value) else f"{value:.{digits(metric)}f}"
 
 
-def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> tuple[list[Column], list[Row], list]:
-    """Columns, rows and the marks used for one block's aggregate table."""
+#: Why a metric column can be empty, said in a note instead of a column that silently vanishes.
+UNSCORED = {"LPIPS": "--no-lpips, or its VGG16 backbone was not available offline: see the README's LPIPS paragraph"}
+
+
+def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> tuple[list[Column], list[Row], list, list]:
+    """Columns, rows, the marks used and notes on empty metric columns for one block's aggregate table."""
     block = table["block"].iloc[0]
     buckets = bucket_order(table["bucket"])
     metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
+    missing = [m for m in metric_columns(table.columns) if m not in metrics]
     columns = [Column("method")] + [Column(h, b, marks) for b in buckets
                                     for h, marks in [("n", ()), ("fail", ()), *((m, (direction(higher_is_better(m)),)) for m in metrics)]]
     rows, used = [], []
@@ -139,7 +144,7 @@ def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> t
                 row.append(Cell(_format(cell[metric], metric), float(cell[metric]), 1 if method in best.get((block, bucket, metric), set()) else 0,
                                 (SMALL_SAMPLE,) if small else ()))
         rows.append(tuple(row))
-    return columns, rows, used
+    return columns, rows, used, [note(f"{m}: no value in these runs ({UNSCORED.get(m, 'not computed')})") for m in missing]
 
 
 def _context(table: pd.DataFrame, combine: bool) -> tuple[str, list[Note]]:
@@ -185,9 +190,10 @@ def results_tables(records: pd.DataFrame, combine: bool = False, set_metrics: pd
         biased = set(zip(flagged_rows["run"], flagged_rows["method"], flagged_rows["bucket"], flagged_rows["metric"]))
     tables = []
     for block, part in table.groupby("block", sort=False):
-        columns, rows, used = _block_rows(part, best, biased)
+        columns, rows, used, empty = _block_rows(part, best, biased)
         title, context = _context(part, combine)
-        tables.append(Table(title, tuple(columns), (tuple(rows),), tuple(mark_note(m) for m in dict.fromkeys(used)),
+        tables.append(Table(title, tuple(columns), (tuple(rows),),
+                            tuple(mark_note(m) for m in dict.fromkeys(used)) + tuple(empty),
                             tuple(context), heading=True, data=data[table["block"] == block]))
     return tables
 
