@@ -205,3 +205,31 @@ def structureflow_weights(dataset: str = "places2") -> WeightsInfo:
 
 def structureflow_dir(dataset: str) -> Path:
     return weights_dir() / "structureflow" / dataset
+
+
+# --- MAT ---
+
+#: The authors' OneDrive folder (fenglinglwb/MAT README, "Quick Test"); it has no direct file URLs.
+MAT_ONEDRIVE = ("https://mycuhk-my.sharepoint.com/:f:/g/personal/1155137927_link_cuhk_edu_hk/"
+                "EuY30ziF-G5BvwziuHNFzDkBVC6KBPRg69kCeHIu-BXORA?e=7OwJyE")
+#: IOPaint's state-dict re-host of the Places-512 (8M images) generator, MD5 8ca927835fa3f5e21d65ffcb165377ed.
+MAT_IOPAINT_URL = "https://github.com/Sanster/models/releases/download/add_mat/Places_512_FullData_G.pth"
+
+MAT_WEIGHTS = WeightsInfo(
+    method="mat",
+    file_names=("Places_512_FullData.pkl", "CelebA-HQ.pkl", "Places_512_FullData_G.pth"),
+    source=(
+        f"{MAT_ONEDRIVE} (fenglinglwb/MAT README: Places_512_FullData.pkl, the Places-512 1.8M-image model, "
+        f"CelebA-HQ.pkl, the FFHQ-512 and CelebA-HQ-256 models); state-dict re-host {MAT_IOPAINT_URL}"
+    ),
+    note=(
+        "Pass the .pkl itself (its G_ema is read without running the code it carries), a state-dict .pth, or a "
+        ".safetensors re-host (fp16 copies are cast to float32 and marked as such); the resolution (512 or 256) "
+        "comes from the weights. License CC BY-NC 4.0, the StyleGAN2-ADA parts under NVIDIA's source-code terms: "
+        "never redistribute these weights."
+    ),
+)
+
+
+def mat_dir() -> Path:
+    return weights_dir() / "mat"

@@ -59,4 +59,8 @@ BUILTIN_METHODS: tuple[Builtin, ...] = (
     Builtin("lama", "baselines.lama:lama",
             "big-LaMa (Suvorov et al. WACV 2022), Places2-trained, symmetric padding to a multiple of 8",
             "baselines.weights:LAMA_WEIGHTS", ("baseline",)),
+    Builtin("mat", "baselines.mat:mat",
+            "MAT (Li et al. CVPR 2022) at 512 or 256 (from the weights), generate_image.py path; random at test time, "
+            "seeded per item (options seed=240, noise_mode=const at 512 / random at 256); CC BY-NC 4.0 + NVIDIA terms",
+            "baselines.weights:MAT_WEIGHTS", ("baseline",)),
 )
