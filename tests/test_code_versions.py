@@ -42,6 +42,8 @@ PREDICTORS = {
                ["baselines.jpgnet", "baselines.jpgnet_networks", "baselines.edgeconnect", "baselines.edgeconnect_networks"]),
     "structureflow": ("baselines.structureflow:StructureFlowPredictor.code_version",
                       ["baselines.structureflow", "baselines.structureflow_networks", "baselines.rtv"]),
+    "mat": ("baselines.mat:MATPredictor.code_version",
+            ["baselines.mat", "baselines.mat_networks", "baselines.stylegan_ops", "baselines.safe_pickle"]),
 }
 
 
