@@ -48,10 +48,6 @@ class PersistentRecord(ModuleRecord):
 
     version: int | None = None
 
-    @property
-    def init_kwargs(self) -> dict:
-        return dict(self.state.get("_init_kwargs") or {})
-
 
 def _persistent(meta: dict) -> PersistentRecord:
     if not isinstance(meta, dict) or meta.get("type") != "class" or not isinstance(meta.get("state"), dict):

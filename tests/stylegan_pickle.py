@@ -73,8 +73,8 @@ def official_module_names() -> Iterator[None]:
 class SnapshotPickler(pickle.Pickler):
     """Pickles every module of ``persistent_module`` as a persistent object carrying ``module_src``."""
 
-    def __init__(self, file: Any, persistent_module: str, module_src: str, extra_state: dict[str, Any]):
-        super().__init__(file)
+    def __init__(self, file: Any, persistent_module: str, module_src: str, extra_state: dict[str, Any], protocol: int):
+        super().__init__(file, protocol)
         self.persistent_module, self.module_src, self.extra_state = persistent_module, module_src, extra_state
 
     def reducer_override(self, obj: Any) -> Any:
@@ -89,11 +89,14 @@ class SnapshotPickler(pickle.Pickler):
         return NotImplemented
 
 
-def write_snapshot(path: Path, G: torch.nn.Module, G_ema: torch.nn.Module, module_src: str) -> None:
-    """A network-snapshot-like pickle; D and the augment pipe are stand-ins of the same kind."""
+def write_snapshot(path: Path, G: torch.nn.Module, G_ema: torch.nn.Module, module_src: str, protocol: int = 4) -> None:
+    """A network-snapshot-like pickle; D and the augment pipe are stand-ins of the same kind.
+
+    ``protocol`` 4 is Python 3.8+'s default; 3 is Python 3.7's, which the 2022 releases used.
+    """
     extra = {"weight_gain_np": np.float64(0.125), "weight_maskUpdater": torch.ones(1, 1, 3, 3)}
     data = dict(training_set_kwargs=EasyDict(path="places", resolution=G.resolution, xflip=False),
                 G=copy.deepcopy(G).eval(), D=torch.nn.Sequential(torch.nn.Softmax(dim=-1)), G_ema=copy.deepcopy(G_ema).eval(),
                 augment_pipe=None)
     with official_module_names(), path.open("wb") as handle:
-        SnapshotPickler(handle, type(G).__module__, module_src, extra).dump(data)
+        SnapshotPickler(handle, type(G).__module__, module_src, extra, protocol).dump(data)

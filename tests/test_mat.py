@@ -110,6 +110,16 @@ def test_pickle_is_read_without_running_its_code(files, small_model):
     files["canary"].unlink()
 
 
+def test_python37_pickles_load_too(small_model, tmp_path):
+    """Protocol 3 (the releases' Python 3.7) pickles sets and OrderedDicts through globals."""
+    g_raw, g_ema, state = small_model
+    path = tmp_path / "protocol3.pkl"
+    write_snapshot(path, g_raw, g_ema, canary_source(tmp_path / "canary"), protocol=3)
+    loaded = baselines.mat.read_generator_state(path)[0]
+    assert set(loaded) == set(state) and all(torch.equal(loaded[k], v) for k, v in state.items())
+    assert not (tmp_path / "canary").exists()
+
+
 def test_foreign_globals_are_refused_in_one_line(tmp_path):
     class Evil:
         def __reduce__(self):
