@@ -45,16 +45,16 @@ from torch.utils.data.dataloader import _BaseDataLoaderIter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.cache import Cache  # noqa: E402
-from harness.evaluation import Evaluation  # noqa: E402
-from harness.execution import Execution, configure  # noqa: E402
-from harness.manifest import build_manifest  # noqa: E402
+from harness.store.cache import Cache  # noqa: E402
+from harness.engine.evaluation import Evaluation  # noqa: E402
+from harness.engine.execution import Execution, configure  # noqa: E402
+from harness.data.manifest import build_manifest  # noqa: E402
 from harness.metrics import get_profile  # noqa: E402
 from harness.metrics.functional import composite, psnr, ssim, to_uint8_truncated  # noqa: E402
 from harness.metrics.scoring import Scorer  # noqa: E402
-from harness.pipeline import InlineSink, ItemSource, Sink, collate, cores, defaults, tune_allocator  # noqa: E402
+from harness.engine.pipeline import InlineSink, ItemSource, Sink, collate, cores, defaults, tune_allocator  # noqa: E402
 from harness.registry import load_predictor  # noqa: E402
-from harness.spec import RunSpec  # noqa: E402
+from harness.data.spec import RunSpec  # noqa: E402
 
 MISF_GFLOP = 261.0
 

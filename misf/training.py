@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from harness.errors import UnknownName
-from harness.atomic import atomic_write_bytes, atomic_write_text
+from harness.store.atomic import atomic_write_bytes, atomic_write_text
 from harness.metrics import get_profile
 from harness.metrics.scoring import Scorer
 from misf.losses import InpaintingLoss, LossWeights, VGGFeatures
@@ -90,7 +90,7 @@ class RateColumn(ProgressColumn):
 
 
 class BatchStream(Protocol):
-    """Training batches (harness.training_data.BatchSampler): seeded, resumable."""
+    """Training batches (misf.training_data.BatchSampler): seeded, resumable."""
 
     size: int
 
@@ -100,7 +100,7 @@ class BatchStream(Protocol):
 
 
 class HeldOut(Protocol):
-    """Fixed evaluation pairs: images [N,3,H,W] and masks [N,1,H,W] (harness.training_data.HeldOut)."""
+    """Fixed evaluation pairs: images [N,3,H,W] and masks [N,1,H,W] (misf.training_data.HeldOut)."""
 
     images: torch.Tensor
     masks: torch.Tensor

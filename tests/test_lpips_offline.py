@@ -1,16 +1,18 @@
-"""LPIPS offline: the backbone download is tried once per machine, a local file can stand in."""
+"""LPIPS offline: the backbone download is tried once per machine, a local file can stand in.
+Where the backbone comes from is explicit (ModelFiles), never read from the environment here."""
 import urllib.error
 
 import pytest
 import torch
 
 from harness.metrics import lpips_model
+from harness.metrics.model_files import ModelFiles
 
 
 @pytest.fixture
 def fresh(monkeypatch):
     monkeypatch.delenv("HARNESS_NO_LPIPS", raising=False)
-    monkeypatch.delenv(lpips_model.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv("HARNESS_LPIPS_WEIGHTS", raising=False)
     monkeypatch.delenv("HARNESS_LPIPS_RETRY", raising=False)
     lpips_model._build.cache_clear()
     yield
@@ -37,9 +39,8 @@ def test_a_failed_download_is_remembered_and_retried_on_request(fresh, monkeypat
         assert lpips_model.lpips_distance("vgg") is None
     assert len(calls) == 1
     lpips_model._build.cache_clear()
-    monkeypatch.setenv("HARNESS_LPIPS_RETRY", "1")
     with pytest.warns(RuntimeWarning):
-        lpips_model.lpips_distance("vgg")
+        lpips_model.lpips_distance("vgg", files=ModelFiles(lpips_retry=True))
     assert len(calls) == 2
     out, err = capsys.readouterr()
     assert out == "" and "lpips chatter" in err
@@ -48,10 +49,10 @@ def test_a_failed_download_is_remembered_and_retried_on_request(fresh, monkeypat
 def test_a_local_file_must_be_torchvisions_vgg16(fresh, tmp_path, monkeypatch):
     path = tmp_path / "vgg16.pth"
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, path)
-    monkeypatch.setenv(lpips_model.WEIGHTS_ENV, str(path))
-    assert "from $HARNESS_LPIPS_WEIGHTS" in lpips_model.backbone_status()
+    files = ModelFiles(lpips_weights=path)
+    assert "from $HARNESS_LPIPS_WEIGHTS" in lpips_model.backbone_status("vgg", files)
     with pytest.raises(ValueError, match="397923af"):
-        lpips_model.lpips_distance("vgg")
+        lpips_model.lpips_distance("vgg", files=files)
 
 
 def test_the_backbone_lands_in_lpips_slices_by_feature_index(fresh):
@@ -67,6 +68,17 @@ def test_the_backbone_lands_in_lpips_slices_by_feature_index(fresh):
     assert len(loaded) == 26  # 13 convolutions, weight and bias
     assert torch.equal(loaded["slice1.0.weight"], state["features.0.weight"])
     assert torch.equal(loaded["slice5.28.bias"], state["features.28.bias"])
+
+
+def test_the_environment_is_read_at_the_edge_only(monkeypatch, tmp_path):
+    from harness.environment import Environment
+
+    monkeypatch.setenv("HARNESS_LPIPS_WEIGHTS", str(tmp_path / "vgg.pth"))
+    monkeypatch.setenv("HARNESS_NO_LPIPS", "1")
+    files = Environment.read().model_files()
+    assert files == ModelFiles(tmp_path / "vgg.pth", False, True)
+    assert Environment.read().model_files(tmp_path / "flag.pth").lpips_weights == tmp_path / "flag.pth"  # a flag wins
+    assert lpips_model.lpips_distance("vgg", files=files) is None  # off: nothing built, nothing downloaded
 
 
 def test_harness_list_says_where_lpips_stands(fresh, capsys):

@@ -20,7 +20,7 @@ import baselines.mat
 from baselines.mat import default_noise_mode, resolution_of
 from baselines.mat_networks import Generator
 from baselines.safe_pickle import load_network_pickle
-from harness.adapt import plan_fit
+from harness.engine.adapt import plan_fit
 from harness.checkpoints import CheckpointError, MissingWeightsError
 from harness.registry import load_predictor
 from tests.mat_reference import OfficialMAT, official_init_state

@@ -4,8 +4,8 @@ import inspect
 import pytest
 
 from harness.cli import main
-from harness.options import bind, check_known, convert, parse_pairs
-from harness.records import load_records
+from harness.engine.options import bind, check_known, convert, parse_pairs
+from harness.store.records import load_records
 
 
 def _parameter(annotation, default=inspect.Parameter.empty):

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import render
-from harness.paper import (
+from harness.reports import render
+from misf.paper.tables import (
     CLAIMS,
     DATASET_LABELS,
     DECIMALS,
@@ -26,7 +26,7 @@ from harness.paper import (
     table_columns,
     table_frame,
 )
-from harness.paper import METRICS
+from misf.paper.tables import METRICS
 
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "paper" / "tables.csv"
 
@@ -181,8 +181,8 @@ def test_latex_is_well_formed(table, misf_records):
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_latex_compiles(tmp_path, misf_records):
-    from harness.report import render as render_runs
-    from harness.stats import cell_confidence
+    from harness.reports.report import render as render_runs
+    from harness.reports.stats import cell_confidence
 
     partial = misf_records.assign(run="r1", untrained=True, deviations="size 64 (paper: 256)", protocol="celeba · size 64")
     partial.loc[partial.index[:2], "status"] = "failed"

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from baselines.structureflow import normalise, rtv_structure
 from baselines.structureflow_networks import LayerNorm, StructureFlow, resample2d
-from harness.adapt import plan_fit
+from harness.engine.adapt import plan_fit
 from harness.checkpoints import CheckpointError, MissingWeightsError
 from harness.cli import main
 from harness.registry import load_predictor

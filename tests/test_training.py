@@ -13,11 +13,11 @@ from PIL import Image
 from torchvision.models import vgg
 
 from harness.cli import main
-from harness.datasets import load_dataset
+from harness.data.datasets import load_dataset
 from harness.registry import load_predictor
-from masks.sources import load_mask_set
+from harness.data.mask_sets import load_mask_set
 from misf.losses import VGGFeatures, load_vgg19
-from harness.training_data import BatchSampler, MaskPool
+from misf.training_data import BatchSampler, MaskPool
 from misf.training import TrainConfig, Trainer, checkpoint_paths
 
 SIZE = 32

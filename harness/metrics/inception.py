@@ -21,6 +21,7 @@ import torch_fidelity
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 from harness.checkpoints import MissingWeightsError, load_state_dict
+from harness.environment import Environment
 from harness.hashing import file_sha256
 
 INCEPTION_URL = URL_INCEPTION_V3
@@ -44,7 +45,7 @@ def _missing(reason: str) -> MissingWeightsError:
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    return Environment.read().offline
 
 
 def _reachable(url: str) -> bool:
@@ -61,7 +62,7 @@ def inception_weights(path: str | os.PathLike | None = None) -> Path:
     """The weights file: ``path``, else ``$HARNESS_INCEPTION_WEIGHTS``, else torch hub's
     ``checkpoints/`` folder, else downloaded there from :data:`INCEPTION_URL` (as torch-fidelity's
     ``load_state_dict_from_url`` does) when not offline (``HF_HUB_OFFLINE``) and the URL answers."""
-    named = path if path is not None else os.environ.get("HARNESS_INCEPTION_WEIGHTS") or None
+    named = path if path is not None else Environment.read().inception_weights
     if named is not None:
         named = Path(named).expanduser()
         if not named.is_file():
