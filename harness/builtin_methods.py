@@ -59,4 +59,12 @@ BUILTIN_METHODS: tuple[Builtin, ...] = (
     Builtin("lama", "baselines.lama:lama",
             "big-LaMa (Suvorov et al. WACV 2022), Places2-trained, symmetric padding to a multiple of 8",
             "baselines.weights:LAMA_WEIGHTS", ("baseline",)),
+    Builtin("migan", "baselines.migan:migan",
+            "MI-GAN (Sargsyan et al. ICCV 2023), official evaluation path, deterministic; runs at its weights' "
+            "resolution (256 or 512); options dataset=places2|ffhq, resolution=256|512 pick the released file",
+            "baselines.weights:migan_weights", ("baseline",)),
+    Builtin("comodgan", "baselines.comodgan:comodgan",
+            "Co-Mod-GAN (Zhao et al. ICLR 2021) through MI-GAN's torch port at 256 or 512; reseeded per one-item "
+            "forward (options seed=0, noise_mode=random|const|none; dataset=, resolution= pick the released file)",
+            "baselines.weights:comodgan_weights", ("baseline",)),
 )
