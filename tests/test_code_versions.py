@@ -42,6 +42,9 @@ PREDICTORS = {
                ["baselines.jpgnet", "baselines.jpgnet_networks", "baselines.edgeconnect", "baselines.edgeconnect_networks"]),
     "structureflow": ("baselines.structureflow:StructureFlowPredictor.code_version",
                       ["baselines.structureflow", "baselines.structureflow_networks", "baselines.rtv"]),
+    "migan": ("baselines.migan:MIGANPredictor.code_version", ["baselines.migan", "baselines.migan_networks"]),
+    "comodgan": ("baselines.comodgan:CoModGANPredictor.code_version",
+                 ["baselines.comodgan", "baselines.comodgan_networks", "baselines.migan"]),
 }
 
 
