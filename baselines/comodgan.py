@@ -67,3 +67,10 @@ def comodgan(
     """Load a released ``comodgan_{256,512}_{places2,ffhq}.pt`` (MI-GAN's port, a plain state dict)."""
     model, path = load_generator("comodgan", CoModGANGenerator, comodgan_weights, checkpoint, dataset, resolution)
     return CoModGANPredictor(model, (path,), device, seed=seed, noise_mode=noise_mode)
+
+
+def random_predictor(device: Any = None, resolution: int = 256) -> CoModGANPredictor:
+    """The Co-Mod-GAN port with random weights, for timing and shape checks (marked untrained)."""
+    predictor = CoModGANPredictor(CoModGANGenerator(resolution), device=device)
+    predictor.untrained = True
+    return predictor

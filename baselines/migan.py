@@ -116,3 +116,10 @@ def migan(
     """Load a released ``migan_{256,512}_{places2,ffhq}.pt``; MI-GAN is deterministic, so it takes no seed."""
     model, path = load_generator("migan", MIGANGenerator, migan_weights, checkpoint, dataset, resolution)
     return MIGANPredictor(model, (path,), device)
+
+
+def random_predictor(device: Any = None, resolution: int = 256) -> MIGANPredictor:
+    """MI-GAN with random weights, for timing and shape checks (marked untrained)."""
+    predictor = MIGANPredictor(MIGANGenerator(resolution), device=device)
+    predictor.untrained = True
+    return predictor
