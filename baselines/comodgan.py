@@ -11,6 +11,7 @@ function of the item, the seed and the device's random generator only.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,8 +29,8 @@ class CoModGANPredictor(FourChannelGANPredictor):
 
     name = "comodgan"
 
-    def __init__(self, model: torch.nn.Module, weight_files=(), device: Any = None, seed: int = DEFAULT_SEED,
-                 noise_mode: str = "random"):
+    def __init__(self, model: torch.nn.Module, weight_files: tuple[Path, ...] = (), device: Any = None,
+                 seed: int = DEFAULT_SEED, noise_mode: str = "random"):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         super().__init__(model, weight_files, device)

@@ -253,7 +253,7 @@ def test_batch_invariance_and_determinism(released):
     images, holes = harness_inputs(*sample(resolution, seed=7, count=2))
     batch = predictor.predict(images, holes)
     singles = torch.cat([predictor.predict(images[i : i + 1], holes[i : i + 1]) for i in range(2)])
-    assert (batch - singles).abs().max() <= 1e-5  # measured: 0 to 6e-8 (float32 conv algorithms per batch size)
+    assert (batch - singles).abs().max() <= 1e-5  # measured 8.3e-7 at the released width (conv algorithms differ by batch size)
     assert torch.equal(predictor.predict(images[1:], holes[1:]), singles[1:])
 
 
