@@ -304,3 +304,19 @@ def test_missing_weights_name_the_official_folder(tmp_path, monkeypatch):
     with pytest.raises(MissingWeightsError) as error:
         load_predictor("comodgan", dataset="ffhq")
     assert COMODGAN_DRIVE in str(error.value) and "comodgan_256_ffhq.pt" in str(error.value)
+
+
+@pytest.mark.slow
+def test_run_migan_and_comodgan_end_to_end_at_another_size(tmp_path, capsys):
+    """`harness run` at 64x64: both 256 models are fed through the harness's resize (SizeSpec(native=256))."""
+    from harness.cli import main
+    from tests import test_migan
+
+    torch.save(test_migan.random_released_state(256), tmp_path / "migan_256_places2.pt")
+    torch.save(random_released_state(256), tmp_path / "comodgan_256_places2.pt")
+    args = ["run", "--methods", "migan,comodgan", f"--checkpoint=migan={tmp_path / 'migan_256_places2.pt'}",
+            f"--checkpoint=comodgan={tmp_path / 'comodgan_256_places2.pt'}", "--limit", "1", "--size", "64",
+            "--out", str(tmp_path / "runs"), "--no-progress", "--no-lpips"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| migan" in out and "| comodgan" in out and "failed item" not in out
