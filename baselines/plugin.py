@@ -65,3 +65,14 @@ register_method("mat", "baselines.mat:mat",
                 weights=f"{_W}:MAT_WEIGHTS", tags=("baseline",),
                 code_version=_version("mat", "MATPredictor", "baselines.mat", "baselines.mat_networks",
                                       "baselines.stylegan_ops", "baselines.safe_pickle"))
+register_method("migan", "baselines.migan:migan",
+                description="MI-GAN (Sargsyan et al. ICCV 2023), official evaluation path, deterministic; runs at its "
+                "weights' resolution (256 or 512); options dataset=places2|ffhq, resolution=256|512 pick the released file",
+                weights=f"{_W}:migan_weights", tags=("baseline",),
+                code_version=_version("migan", "MIGANPredictor", "baselines.migan", "baselines.migan_networks"))
+register_method("comodgan", "baselines.comodgan:comodgan",
+                description="Co-Mod-GAN (Zhao et al. ICLR 2021) through MI-GAN's torch port at 256 or 512; reseeded per "
+                "one-item forward (options seed=0, noise_mode=random|const|none; dataset=, resolution= pick the released file)",
+                weights=f"{_W}:comodgan_weights", tags=("baseline",),
+                code_version=_version("comodgan", "CoModGANPredictor", "baselines.comodgan",
+                                      "baselines.comodgan_networks", "baselines.migan"))

@@ -233,3 +233,50 @@ MAT_WEIGHTS = WeightsInfo(
 
 def mat_dir() -> Path:
     return weights_dir() / "mat"
+
+
+# --- MI-GAN, Co-Mod-GAN (MI-GAN's torch port) ---
+
+#: (dataset, resolution) of every released file, named ``{migan|comodgan}_{resolution}_{dataset}.pt``.
+PICSART_RELEASES = (("places2", 256), ("places2", 512), ("ffhq", 256))
+_PICSART_DRIVE = {
+    "migan": "https://drive.google.com/drive/folders/1xNtvN2lto0p5yFKOEEg9RioMjGrYM74w",
+    "comodgan": "https://drive.google.com/drive/folders/1VATyNQQJW2VpuHND02bc-3_4ukJMHQ44",
+}
+_PICSART_LICENSE = {
+    "migan": "License MIT (Picsart-AI-Research/MI-GAN).",
+    "comodgan": (
+        "The port and these weights: MIT (Picsart-AI-Research/MI-GAN); the original Co-Mod-GAN "
+        "(zsyzzsoft/co-mod-gan, TensorFlow pickles the port does not read) is BSD-style with NVIDIA's StyleGAN2 terms."
+    ),
+}
+
+
+def picsart_file(method: str, dataset: str, resolution: int) -> str:
+    return f"{method}_{resolution}_{dataset}.pt"
+
+
+def _picsart_weights(method: str, dataset: str, resolution: int) -> WeightsInfo:
+    """One released .pt (a plain state dict) of MI-GAN or of the Co-Mod-GAN port, from the MI-GAN README's Drive folders."""
+    released = ", ".join(picsart_file(method, *release) for release in PICSART_RELEASES)
+    return WeightsInfo(
+        method=f"{method} ({dataset}, {resolution})",
+        file_names=(picsart_file(method, dataset, resolution),),
+        source=f"{_PICSART_DRIVE[method]} (Picsart-AI-Research/MI-GAN README)",
+        note=(
+            f"Released: {released}. Pass the file itself, or put it in $HARNESS_WEIGHTS/{method}/ and choose it "
+            f"with the options dataset= and resolution=. " + _PICSART_LICENSE[method]
+        ),
+    )
+
+
+def migan_weights(dataset: str = "places2", resolution: int = 256) -> WeightsInfo:
+    return _picsart_weights("migan", dataset, resolution)
+
+
+def comodgan_weights(dataset: str = "places2", resolution: int = 256) -> WeightsInfo:
+    return _picsart_weights("comodgan", dataset, resolution)
+
+
+def picsart_dir(method: str) -> Path:
+    return weights_dir() / method

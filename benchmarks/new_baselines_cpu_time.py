@@ -1,4 +1,4 @@
-"""CPU seconds and FLOPs per image of the third-wave baselines at 256x256 and 512x512, against big-LaMa.
+"""CPU seconds and FLOPs per image of MAT, MI-GAN and Co-Mod-GAN at 256x256 and 512x512, against big-LaMa.
 
 Each method runs at its native size with untrained weights (same cost as trained ones, no
 downloads); big-LaMa, timed in the same process at the same size, is the reference, so the
@@ -23,13 +23,18 @@ REFERENCE = "lama"
 
 def builders(size: int) -> dict[str, Predictor]:
     """Predictors to time at ``size``, the reference first."""
+    from baselines.comodgan import random_predictor as comodgan
     from baselines.lama import random_predictor as lama
     from baselines.mat import random_predictor as mat
+    from baselines.migan import random_predictor as migan
 
-    return {REFERENCE: lama(device="cpu"), f"mat-{size}": mat(device="cpu", resolution=size)}
+    return {REFERENCE: lama(device="cpu"), **{f"{name}-{size}": build(device="cpu", resolution=size)
+                                              for name, build in (("mat", mat), ("migan", migan),
+                                                                  ("comodgan", comodgan))}}
 
 
 def flops_per_image(predictor: Predictor, size: int) -> int:
+    """FLOPs of one predict() call on one image (for the random models: one seeded forward)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     images, masks = torch.rand(1, 3, size, size), torch.zeros(1, 1, size, size)
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
             wall, cpu = seconds_per_image(predictor, size=size, repeats=args.repeats)
             wall_s, cpu_s = statistics.median(wall), statistics.median(cpu)
             reference = reference or (wall_s, cpu_s)
-            print(f"{size}x{size} {name:<10} wall {wall_s:7.2f} s/image ({wall_s / reference[0]:5.2f}x {REFERENCE}), "
+            print(f"{size}x{size} {name:<13} wall {wall_s:7.2f} s/image ({wall_s / reference[0]:5.2f}x {REFERENCE}), "
                   f"CPU {cpu_s:7.2f} s/image ({cpu_s / reference[1]:5.2f}x), "
                   f"{flops_per_image(predictor, size) / 1e9:8.1f} GFLOP/image")
 
