@@ -18,7 +18,7 @@ from tabulate import tabulate
 from harness.errors import UnknownName
 from harness.reports import latex
 from harness.reports import render
-from harness.reports.marks import OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, legend
+from harness.reports.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, RUN_FLAGS, legend
 from harness.metrics.registry import column, higher_is_better
 from harness.reports.stats import cell_confidence, cell_means
 
@@ -136,8 +136,8 @@ def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequenc
     Columns: metric, method (paper label, or the harness name for ``extra_methods``),
     harness, dataset, mask_ratio, published, measured, n, failures, diff (measured − published),
     shown (measured, else published), rank (1 = best shown value of its column; methods with
-    failed items in a column take no rank there), reads_ground_truth, untrained,
-    other_protocol (measured under a protocol other than the paper's).
+    failed items in a column take no rank there), the run flags (reads_ground_truth, untrained,
+    resized), other_protocol (measured under a protocol other than the paper's).
     """
     labels = {**PAPER_TO_HARNESS[table], **{name: name for name in extra_methods}}
     layout = pd.DataFrame(
@@ -157,8 +157,8 @@ def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequenc
     frame["shown"] = frame["measured"].fillna(frame["published"])
     frame["rank"] = _ranks(frame)
     shown = None if records is None else records[records["dataset"].isin(frame["dataset"].unique())]
-    frame["reads_ground_truth"] = frame["harness"].isin(_flagged_methods(shown, "reads_ground_truth"))
-    frame["untrained"] = frame["harness"].isin(_flagged_methods(shown, "untrained"))
+    for flag in RUN_FLAGS:
+        frame[flag] = frame["harness"].isin(_flagged_methods(shown, flag))
     runs = measured_runs(records, frame["dataset"].unique())
     frame["other_protocol"] = [bool(runs.get(d, ("", None))[1]) and not pd.isna(m) for d, m in zip(frame["dataset"], frame["measured"])]
     return frame
@@ -217,7 +217,7 @@ def _cell(cell: pd.Series, style: _Style) -> str:
 
 
 def _method_label(label: str, cells: pd.DataFrame, style: _Style) -> str:
-    marks = [m for m, flag in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained")) if cells[flag].any()]
+    marks = [METHOD_MARKS[flag] for flag in RUN_FLAGS if cells[flag].any()]
     return style.escape(label) + "".join(m.get(style.fmt) for m in marks)
 
 
@@ -255,7 +255,8 @@ def _legend(frame: pd.DataFrame, style: _Style, runs: dict[str, tuple[str, str |
         else:
             lines.append(style.escape(where + "the paper's protocol."))
     marks = [PUBLISHED_ONLY]
-    marks += [m for m, col in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained"), (OTHER_PROTOCOL, "other_protocol")) if frame[col].any()]
+    marks += [METHOD_MARKS[flag] for flag in RUN_FLAGS if frame[flag].any()]
+    marks += [OTHER_PROTOCOL] if frame["other_protocol"].any() else []
     lines += legend(marks, style.fmt)
     if style.rank_marks:
         best, second = (mark.format(word) for mark, word in zip(style.rank_marks, ("bold", "underlined")))

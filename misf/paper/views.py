@@ -43,7 +43,7 @@ def paper_tables(records: Any) -> list[dict[str, Any]]:
 
     from harness.metrics.registry import digits, higher_is_better
     from harness.reports.html.viewmodel import _text
-    from harness.reports.marks import PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED
+    from harness.reports.marks import METHOD_MARKS, PUBLISHED_ONLY, RUN_FLAGS
     from misf.paper.tables import DATASET_LABELS, DEFAULT_TOLERANCES, RATIO_LABELS, TABLE_TITLES, TABLES, table_columns, table_frame
 
     tables = []
@@ -66,8 +66,7 @@ def paper_tables(records: Any) -> list[dict[str, Any]]:
                             entry["diff"] = f"{diff:+.{digits(metric)}f}"
                             entry["tone"] = "near" if abs(round(diff, digits(metric))) <= tolerance else ("better" if better else "worse")
                     out.append(entry)
-                marks = "".join(m.text for m, flag in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained"))
-                                if cells[flag].any())
+                marks = "".join(METHOD_MARKS[flag].text for flag in RUN_FLAGS if cells[flag].any())
                 first = not body or body[-1]["metric_name"] != metric
                 body.append({"metric": f"{metric} {'↑' if higher_is_better(metric) else '↓'}", "metric_name": metric,
                              "span": block["method"].nunique() if first else 0, "method": method + marks,
