@@ -5,7 +5,7 @@ embedded default at 256²: MISF with random weights saved in the official file f
 with a random VGG16 backbone placed in a temporary torch hub cache (so the real loading path
 runs offline). Measured:
 
-* the official ``test()`` loop re-created from the upstream code's facts (misf.md §14: batch 1,
+* the official ``test()`` loop re-created from the upstream code's facts (docs/misf.md §12: batch 1,
   decode in the loop, forward, composite, per-image scikit-image PSNR/SSIM on the truncated
   uint8 composite, L1, LPIPS);
 * the bound: the model forward plus LPIPS alone, on pre-decoded tensors (no decode, no other

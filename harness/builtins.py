@@ -3,7 +3,8 @@
 Lazy ``"module:attribute"`` targets only, so reading a registry imports no more than it uses.
 Metrics and profiles register beside their definitions in :mod:`harness.metrics.registry`.
 """
-from harness.registry import DATASETS, MASK_SOURCES, SUBCOMMANDS
+from harness.registry import DATASETS, MASK_SOURCES, REPORT_FORMATS, REPORT_VIEWS, SUBCOMMANDS
+from harness.reports import styles
 
 for _name, _attr in (("sample", "SAMPLE"), ("celeba", "CELEBA"), ("places2", "PLACES2"), ("dunhuang", "DUNHUANG"),
                      ("folder", "FOLDER")):
@@ -15,3 +16,18 @@ for _name, _attr in (("generated", "GENERATED_MASKS"), ("nvidia", "NVIDIA"), ("b
 
 for _name in ("run", "report", "plot", "check", "compare", "cache", "list"):
     SUBCOMMANDS.add(_name, f"harness.cli.{_name}:add_parser")
+
+for _name, _help, _options, _alias in (
+    ("results", "one table per run: methods × bucket n, failures, metric means, best bold (default)", ("combine",), None),
+    ("confidence", "per cell: images, failures and the bootstrap 95% interval of the mean", (),
+     ("--confidence", {"action": "store_true", "help": "--view confidence"}, "confidence")),
+    ("paired", "paired test of the two methods of --paired A,B per metric and bucket", ("pair",),
+     ("--paired", {"metavar": "A,B", "help": "the pair of methods: the paired view (alone: --view paired) and, "
+                   "with --format html, the pair the report shows first"}, "paired")),
+    ("profiles", "the same items under the metric profiles of --profiles A,B, side by side", ("profiles",),
+     ("--profiles", {"metavar": "A,B", "help": "the metric profiles of the profiles view (alone: --view profiles)"},
+      "profiles")),
+):
+    REPORT_VIEWS.add(_name, f"harness.reports.views:{_name}", help=_help, options=_options, alias=_alias)
+
+styles.register(REPORT_FORMATS)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from harness.data.spec import RunSpec
+from harness.errors import UsageError
 from harness.environment import Environment, home_cache
 from harness.metrics.model_files import ModelFiles
 
@@ -46,6 +47,21 @@ def parse_methods(entries: Sequence[str | MethodRequest], checkpoints: dict[str,
     if twice:
         raise ValueError(f"method label(s) {', '.join(twice)} given twice; name each entry (LABEL=METHOD)")
     return requests
+
+
+def parse_checkpoints(values: list[str] | None, names: list[str]) -> dict[str, str]:
+    """``--checkpoint PATH`` (every method) or ``--checkpoint NAME=PATH`` (a label or a method; repeatable)."""
+    result: dict[str, str] = {}
+    for value in values or []:
+        name, sep, path = value.partition("=")
+        if sep and name in names:
+            result[name] = path
+        elif sep and "/" not in name and ":" not in name and not Path(value).exists():
+            raise UsageError(f"--checkpoint {value}: '{name}' is not a method or label of this run "
+                             f"({', '.join(dict.fromkeys(names))})")
+        else:
+            result.update({m: value for m in names if m not in result})
+    return result
 
 
 @dataclass(frozen=True)

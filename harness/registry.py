@@ -58,19 +58,29 @@ def add_include_path(*folders: str | os.PathLike) -> None:
             sys.path.insert(0, folder)
 
 
+def search_current_folder() -> None:
+    """Let plug-ins be found in the current directory, after the installed packages."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
+
+
+def missing_module(module_name: str, target: str) -> UsageError:
+    """The error for a plug-in whose module is nowhere to be found."""
+    return UsageError(f"cannot import '{module_name}' for {target}: no such module in the current directory "
+                      "or the installed packages (add its folder with --include-path DIR)")
+
+
 def import_target(target: str) -> Any:
     """Import ``"pkg.module:attr"``; the current directory is searched after the installed packages."""
     module_name, sep, attr = target.partition(":")
     if not sep or not attr or not module_name:
         raise UsageError(f"'{target}' is not of the form pkg.module:factory")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
+    search_current_folder()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name and module_name.startswith(error.name):
-            raise UsageError(f"cannot import '{module_name}' for {target}: no such module in the current directory "
-                             "or the installed packages (add its folder with --include-path DIR)") from None
+            raise missing_module(module_name, target) from None
         raise PluginError(f"plug-in {target}: importing {module_name} failed: {_described(error)}") from error
     except Exception as error:
         raise PluginError(f"plug-in {target}: importing {module_name} failed: {_described(error)}") from error
@@ -124,7 +134,7 @@ class Registry:
     def add(self, name: str, value: Any, **info: Any) -> Any:
         """Register ``value`` (an object or ``"module:attribute"``) under ``name``; returns it."""
         old = self.items.get(name)
-        if old is not None and old != value and not (_is_target(old) and self.info.get(name, {}).get("target") == value):
+        if old is not None and old != value and self.info.get(name, {}).get("target") != value:
             shown = old if _is_target(old) else type(old).__name__
             raise RegistryConflict(f"{self.kind} '{name}' is already registered ({shown}); choose another name")
         if self._check is not None and not _is_target(value):
@@ -185,10 +195,14 @@ METHODS = Registry("method", "inpainting_harness.methods")
 DATASETS = Registry("dataset", "inpainting_harness.datasets")
 #: Mask sources (masks.sources.MaskSource).
 MASK_SOURCES = Registry("mask set", "inpainting_harness.mask_sources")
-#: Report views a plug-in adds: ``view(records, sets, args) -> str`` in ``args.format``; info:
-#: ``arguments``, the ``(flag, add_argument keywords)`` of the options that select and tune it
-#: (its first flag selects it).
+#: Report views (``harness report --view NAME``): ``build(records, sets, options) -> list[Table]``
+#: (:class:`harness.reports.views.ViewOptions`, :class:`harness.reports.table.Table`); info: ``help``,
+#: ``options`` (the ViewOptions fields it reads) and optionally ``alias``, ``(flag, add_argument
+#: keywords, name)``: a flag that selects it, ``name.format(value)`` naming the view.
 REPORT_VIEWS = Registry("report view", "inpainting_harness.report_views")
+#: Text formats of ``harness report``: ``render(tables) -> str``, one module each
+#: (:mod:`harness.reports.styles`).
+REPORT_FORMATS = Registry("report format", "inpainting_harness.report_formats")
 #: Sections of the HTML report a plug-in fills: ``paper`` (records, dataset) -> tables of the
 #: paper's layout, ``fig7`` (folder) -> Fig. 7 values written beside the runs.
 HTML_SECTIONS = Registry("HTML report section", "inpainting_harness.html_sections")

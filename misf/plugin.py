@@ -22,13 +22,15 @@ for _name, _description in _METHODS.items():
                     weights="misf.weights:WEIGHTS",
                     tags=("misf", "misf-table") if _name == "misf" else ("misf", "ablation"), code_version=CODE_VERSION)
 
-REPORT_VIEWS.add("paper", "misf.paper.views:paper_view", arguments=(
-    ("--paper", {"choices": ["table2", "table3", "table4"], "help": "the paper's table layout, measured beside published"}),
-    ("--extra-methods", {"metavar": "LIST", "help": "with --paper: harness methods to add as rows (measured only)"}),
-))
-REPORT_VIEWS.add("reproduction", "misf.paper.views:reproduction_view", arguments=(
-    ("--reproduction", {"action": "store_true", "help": "measured - published per cell, tolerances, the paper's claims"}),
-))
+#: The paper's tables as views paper-table2..4; ``--paper TABLE`` is the older flag for them.
+_PAPER_ALIAS = ("--paper", {"choices": ["table2", "table3", "table4"], "help": "--view paper-TABLE"}, "paper-{}")
+for _table, _what in (("table2", "comparison with the baselines"), ("table3", "ablation"),
+                      ("table4", "Sem-Filter's deep features")):
+    REPORT_VIEWS.add(f"paper-{_table}", f"misf.paper.views:{_table}", options=("extra_methods",), alias=_PAPER_ALIAS,
+                     help=f"the paper's {_table.replace('table', 'Table ')} ({_what}), measured beside published")
+REPORT_VIEWS.add("reproduction", "misf.paper.views:reproduction",
+                 help="measured - published per cell, tolerances, the paper's relative claims",
+                 alias=("--reproduction", {"action": "store_true", "help": "--view reproduction"}, "reproduction"))
 HTML_SECTIONS.add("paper", "misf.paper.views:html_paper_tables")
 HTML_SECTIONS.add("fig7", "misf.fig7_files:read_fig7")
 SUBCOMMANDS.add("train", "misf.paper.train_command:add_train_parser")

@@ -1,4 +1,4 @@
-"""Training batches and the held-out set, drawn as the official MISF loader does (misf.md §13.5).
+"""Training batches and the held-out set, drawn as the official MISF loader does (docs/misf.md §13).
 
 Every sample gets a mask drawn at random from the whole mask pool and a horizontal flip with
 p 0.5 applied to image and mask together; images are visited in shuffled epochs with the last

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.cli.run import parse_checkpoints
+from harness.config import parse_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = ROOT / "results" / "expected" / "sample-classical.json"

@@ -171,6 +171,7 @@ def _outputs_per_pack(cache: Path) -> dict[str, set[str]]:
     return found
 
 
+@pytest.mark.slow  # two torchrun ranks, each importing torch: 15 s on 2 cores at load 3
 def test_torchrun_two_ranks_write_the_single_process_records(tmp_path, capsys):
     args = ["run", "--methods", "telea,misf", "--checkpoint", "misf=random", "--limit", "2", "--size", "32",
             "--no-lpips", "--no-progress"]

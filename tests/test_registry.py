@@ -44,6 +44,9 @@ def test_a_name_registered_twice_with_other_targets_is_a_conflict():
     things = Registry("thing")
     things.add("a", "pkg.one:f")
     things.add("a", "pkg.one:f")  # the same registration again is harmless
+    things.add("b", "harness.errors:UsageError")
+    things.get("b")
+    things.add("b", "harness.errors:UsageError")  # ... also once the target is loaded
     with pytest.raises(RegistryConflict, match="thing 'a' is already registered"):
         things.add("a", "pkg.two:f")
     with pytest.raises(RegistryConflict):
@@ -68,7 +71,8 @@ def test_every_kind_lives_in_the_registry():
     assert {"sample", "celeba", "folder"} <= set(registry.DATASETS)
     assert {"generated", "nvidia", "paired"} <= set(registry.MASK_SOURCES)
     assert {"run", "report", "check", "list", "train", "fig7"} <= set(registry.SUBCOMMANDS)
-    assert {"paper", "reproduction"} <= set(registry.REPORT_VIEWS)
+    assert {"results", "confidence", "paper-table2", "reproduction"} <= set(registry.REPORT_VIEWS)
+    assert {"markdown", "latex", "csv"} <= set(registry.REPORT_FORMATS)
     from harness.metrics.registry import METRICS, PROFILES
 
     assert "paper.PSNR" in METRICS and "paper" in PROFILES

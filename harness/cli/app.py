@@ -14,8 +14,8 @@ from rich.console import Console
 from harness.data.spec import RunSpec
 from harness.errors import UsageError
 
-console = Console(soft_wrap=True)  # stdout: tables only
-messages = Console(soft_wrap=True, stderr=True)  # stderr: summaries, notes, errors (progress: harness.engine.progress)
+console = Console(soft_wrap=True, emoji=False)  # stdout: tables only
+messages = Console(soft_wrap=True, stderr=True, emoji=False)  # stderr: summaries, notes, errors (progress: harness.engine.progress)
 
 
 def csv_list(text: str | None) -> list[str]:

@@ -51,7 +51,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     bad = diff[~diff["ok"]]
     messages.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
     if not bad.empty:
+        from harness.reports.check import comparison_table
+        from harness.reports.table import render
+
         console.print("[red]Regressions:[/red]")
-        console.print(bad.to_string(index=False), markup=False)
+        console.print(render(comparison_table(bad)).rstrip("\n"), markup=False)
         return 1
     return 0

@@ -74,25 +74,10 @@ def method_entries(args: argparse.Namespace) -> list[str]:
     return entries
 
 
-def parse_checkpoints(values: list[str] | None, names: list[str]) -> dict[str, str]:
-    """``--checkpoint PATH`` (every method) or ``--checkpoint NAME=PATH`` (a label or a method; repeatable)."""
-    result: dict[str, str] = {}
-    for value in values or []:
-        name, sep, path = value.partition("=")
-        if sep and name in names:
-            result[name] = path
-        elif sep and "/" not in name and ":" not in name and not Path(value).exists():
-            raise UsageError(f"--checkpoint {value}: '{name}' is not a method or label of this run "
-                             f"({', '.join(dict.fromkeys(names))})")
-        else:
-            result.update({m: value for m in names if m not in result})
-    return result
-
-
 def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
     """The run's one configuration from the flags and the environment (read once by the caller):
     methods with labels, checkpoints and options; the device resolved once; scoring; output."""
-    from harness.config import ExecutionConfig, OutputConfig, RunConfig, ScoringConfig, parse_methods
+    from harness.config import ExecutionConfig, OutputConfig, RunConfig, ScoringConfig, parse_checkpoints, parse_methods
     from harness.engine.distributed import from_environment
     from harness.engine.execution import Execution
     from harness.engine.options import parse_pairs
@@ -124,6 +109,9 @@ def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.cli.preflight import check_run_flags
+
+    check_run_flags(args, method_entries(args))  # before the heavy imports below: a typo costs a second
     from harness.engine.progress import display
     from harness.engine.runner import run
     from harness.engine.summary import run_summary

@@ -2,8 +2,8 @@
 
 Each choice can move the outputs, so it is part of the predictor's identity (and cache key):
 results of bf16 and fp32 never share a key or a label. The default is fp32 without TF32, the
-arithmetic of the official numbers; ``benchmarks/precision_effects.py`` measures how far each
-faster mode moves PSNR/SSIM/LPIPS, so users can choose knowingly.
+arithmetic of the official numbers. On a GPU ``benchmarks/pipeline_bench.py`` reports how far
+tf32 and bf16 move each metric from fp32 (MISF), so users can choose knowingly; fp16 is not measured.
 """
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ class Display:
         if self.live:
             self._rich = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                  console=Console(file=self.stream), transient=False)
+                                  console=Console(file=self.stream, emoji=False), transient=False)
             self._rich.start()
             self._overall_id = self._rich.add_task("all", total=None, visible=False)  # on top, shown with the first item
         elif self.enabled:

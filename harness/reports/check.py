@@ -21,6 +21,7 @@ from harness.metrics.registry import column, metric_columns
 from harness.store.records import find_runs, read_run
 from harness.reports.report import aggregate
 from harness.data.spec import RunSpec
+from harness.reports.table import Table, frame_table
 
 COUNTS = ("n", "failures")
 
@@ -114,6 +115,12 @@ def compare(expected: Expectations, records: pd.DataFrame) -> pd.DataFrame:
             rows.append({"method": key[0], "bucket": key[1], "metric": metric, "expected": float(want),
                          "actual": float(got), "diff": float(got) - float(want), "tolerance": tolerance, "ok": ok})
     return pd.DataFrame(rows)
+
+
+def comparison_table(diff: pd.DataFrame, title: str = "") -> Table:
+    """:func:`compare`'s rows (or some of them, e.g. the regressions) as a table; numbers at full
+    precision, since a regression can hide below the printed digits."""
+    return frame_table(diff, title=title)
 
 
 def find_run(root: Path, expected: Expectations) -> Path:

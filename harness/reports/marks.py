@@ -1,4 +1,5 @@
-"""The marks every table uses for the same facts, with their legend, in text and LaTeX."""
+"""The marks every table uses for the same facts, with their legend; each output style
+(:mod:`harness.reports.styles`) draws a mark in its own form: ``text`` (markdown, plots), ``latex``, ``html``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,9 +11,11 @@ class Mark:
     text: str
     latex: str
     meaning: str
+    html_form: str | None = None  # None: the text form, which HTML shows as it is
 
-    def get(self, fmt: str) -> str:
-        return self.latex if fmt == "latex" else self.text
+    @property
+    def html(self) -> str:
+        return self.text if self.html_form is None else self.html_form
 
 
 READS_GROUND_TRUTH = Mark("†", r"$^\dagger$", "the method's official preprocessing reads the uncorrupted image (e.g. CTSDG's edges)")
@@ -25,6 +28,9 @@ INCOMPLETE = Mark("§", r"$^\S$", "incomplete: the run was interrupted or is sti
 PUBLISHED_ONLY = Mark("°", r"$^\circ$", "published value alone (not measured here)")
 SMALL_SAMPLE = Mark("~", r"$^\sim$", "FID over fewer than 2,048 items: biased upwards, not comparable across sizes (prefer KID)")
 OTHER_PROTOCOL = Mark("◊", r"$^\diamond$", "measured under a protocol other than the paper's (see above the table)")
+#: A metric's better direction, drawn after its name.
+HIGHER = Mark("↑", r"$\uparrow$", "higher is better")
+LOWER = Mark("↓", r"$\downarrow$", "lower is better")
 
 #: Facts of a method's run recorded in its method.json, carried as record columns into every table.
 RUN_FLAGS = ("reads_ground_truth", "untrained", "resized")
@@ -38,12 +44,20 @@ METHOD_MARKS: dict[str, Mark] = {
 }
 
 
-def flagged(name: str, flags: dict[str, bool], fmt: str, escape=str) -> str:
-    """``name`` with the marks of its true flags."""
-    return escape(name) + "".join(mark.get(fmt) for key, mark in METHOD_MARKS.items() if flags.get(key))
+def direction(higher_is_better: bool) -> Mark:
+    return HIGHER if higher_is_better else LOWER
 
 
-def legend(marks: Iterable[Mark], fmt: str) -> list[str]:
-    """One line per mark used, in a stable order."""
-    used = list(dict.fromkeys(marks))
-    return [f"{mark.get(fmt)} {mark.meaning}" for mark in used]
+def method_marks(flags: dict[str, bool]) -> tuple[Mark, ...]:
+    """The marks of a method's true flags, in their order."""
+    return tuple(mark for key, mark in METHOD_MARKS.items() if flags.get(key))
+
+
+def flagged(name: str, flags: dict[str, bool]) -> str:
+    """``name`` with the text form of the marks of its true flags (plots, the HTML report)."""
+    return name + "".join(mark.text for mark in method_marks(flags))
+
+
+def used(marks: Iterable[Mark]) -> list[Mark]:
+    """Each mark once, in the order first used (one legend line each)."""
+    return list(dict.fromkeys(marks))

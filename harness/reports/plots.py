@@ -31,7 +31,7 @@ def _figure(width: float = 4.2, height: float = 3.0):
 def _label(records: pd.DataFrame, method: str) -> str:
     rows = records[records["method"] == method]
     flags = {key: bool(rows[key].any()) for key in RUN_FLAGS if key in rows}
-    return flagged(method, flags, "markdown")
+    return flagged(method, flags)
 
 
 def _points(count: int) -> dict:

@@ -12,8 +12,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from harness.reports import render
 from harness.metrics.registry import metric_columns
+from harness.reports.table import Table, frame_table
 
 
 def profile_comparison(records: pd.DataFrame, profiles: Sequence[str]) -> pd.DataFrame:
@@ -43,9 +43,10 @@ def profile_comparison(records: pd.DataFrame, profiles: Sequence[str]) -> pd.Dat
     return table.reset_index().drop(columns="items_key")
 
 
-def render_profiles(records: pd.DataFrame, profiles: Sequence[str], fmt: str = "markdown") -> str:
+def profiles_table(records: pd.DataFrame, profiles: Sequence[str]) -> Table:
+    """:func:`profile_comparison` as a table."""
     table = profile_comparison(records, profiles)
     numbers = [c for c in table.columns if c not in ("dataset", "method", "bucket", "metric")]
     title = (f"The same items under the profiles {', '.join(profiles)}: means, and the difference from "
              f"{profiles[0]} (mean and largest per image; empty where a profile has no such column)")
-    return render.table(table, fmt, numbers, "metric", title)
+    return frame_table(table, numbers, "metric", title)

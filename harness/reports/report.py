@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from tabulate import tabulate
 
-from harness.reports import latex
-from harness.reports.marks import METHOD_MARKS, OTHER_PROTOCOL, RUN_FLAGS, SMALL_SAMPLE, flagged, legend
+from harness.reports.marks import OTHER_PROTOCOL, RUN_FLAGS, SMALL_SAMPLE, direction, method_marks
 from harness.metrics.registry import digits, higher_is_better, metric_columns
+from harness.reports.table import Cell, Column, Note, Row, Table, mark_note, note
+from harness.reports.table import render as render_tables
 
 FLAGS = (*RUN_FLAGS, "complete")
 _DEFAULTS = {"run": "", "status": "ok", **dict.fromkeys(RUN_FLAGS, False), "complete": True, "protocol": "", "deviations": ""}
@@ -112,52 +112,41 @@ def _format(value: float, metric: str) -> str:
     return "–" if pd.isna(value) else f"{value:.{digits(metric)}f}"
 
 
-def _arrow(metric: str, fmt: str) -> str:
-    up = higher_is_better(metric)
-    return (r"$\uparrow$" if up else r"$\downarrow$") if fmt == "latex" else ("↑" if up else "↓")
-
-
-def _block_rows(table: pd.DataFrame, best: dict, fmt: str, biased: set = frozenset()) -> tuple[list[str], list[list[str]], list]:
-    """Headers, rows and the marks used for one block's aggregate table."""
+def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> tuple[list[Column], list[Row], list]:
+    """Columns, rows and the marks used for one block's aggregate table."""
     block = table["block"].iloc[0]
     buckets = bucket_order(table["bucket"])
     metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
-    escape = latex.escape if fmt == "latex" else str
-    bold = (lambda s: rf"\textbf{{{s}}}") if fmt == "latex" else (lambda s: f"**{s}**")
-    headers = ["method"] + [f"{escape(b)} {h}" for b in buckets for h in ["n", "fail", *(f"{m}{_arrow(m, fmt)}" for m in metrics)]]
+    columns = [Column("method")] + [Column(h, b, marks) for b in buckets
+                                    for h, marks in [("n", ()), ("fail", ()), *((m, (direction(higher_is_better(m)),)) for m in metrics)]]
     rows, used = [], []
     for method, part in table.groupby("method", sort=False):
         cells = part.set_index("bucket")
         flags = {**{flag: part[flag].any() for flag in RUN_FLAGS},
                  "partial": part["partial"].any(), "incomplete": not part["complete"].all()}
-        used += [METHOD_MARKS[k] for k, v in flags.items() if v]
-        row = [flagged(method, flags, fmt, escape)]
+        used += method_marks(flags)
+        row = [Cell(method, marks=method_marks(flags))]
         for bucket in buckets:
             if bucket not in cells.index:
-                row += ["0", "0"] + ["–"] * len(metrics)
+                row += [Cell("0", 0), Cell("0", 0)] + [Cell("–", math.nan)] * len(metrics)
                 continue
             cell = cells.loc[bucket]
-            row += [str(int(cell["n"])), str(int(cell["failures"]))]
+            row += [Cell(str(int(cell["n"])), int(cell["n"])), Cell(str(int(cell["failures"])), int(cell["failures"]))]
             for metric in metrics:
-                text = _format(cell[metric], metric)
-                text = bold(text) if method in best.get((block, bucket, metric), set()) else text
-                if (cell["run"], method, bucket, metric) in biased:
-                    text += SMALL_SAMPLE.get(fmt)
-                    used.append(SMALL_SAMPLE)
-                row.append(text)
-        rows.append(row)
-    return headers, rows, used
+                small = (cell["run"], method, bucket, metric) in biased
+                used += [SMALL_SAMPLE] if small else []
+                row.append(Cell(_format(cell[metric], metric), float(cell[metric]), 1 if method in best.get((block, bucket, metric), set()) else 0,
+                                (SMALL_SAMPLE,) if small else ()))
+        rows.append(tuple(row))
+    return columns, rows, used
 
 
-def _header(table: pd.DataFrame, fmt: str, combine: bool) -> list[str]:
-    """What the block is: dataset and run(s), protocol, deviations from the paper's protocol."""
-    escape = latex.escape if fmt == "latex" else str
+def _context(table: pd.DataFrame, combine: bool) -> tuple[str, list[Note]]:
+    """What the block is (the title): dataset and run(s); then its protocol and deviations from the paper's."""
     first = table.iloc[0]
-    lines = [escape(f"{first['dataset']} · {'' if combine else 'run '}{first['run']}")]
-    lines += [escape(f"Protocol: {p}") for p in dict.fromkeys(table["protocol"]) if p]
-    lines += [OTHER_PROTOCOL.get(fmt) + " " + escape("Not the paper's protocol: " + d)
-              for d in dict.fromkeys(table["deviations"]) if d]
-    return lines
+    lines = [note(f"Protocol: {p}") for p in dict.fromkeys(table["protocol"]) if p]
+    lines += [note(Cell(marks=(OTHER_PROTOCOL,)), " Not the paper's protocol: " + d) for d in dict.fromkeys(table["deviations"]) if d]
+    return f"{first['dataset']} · {'' if combine else 'run '}{first['run']}", lines
 
 
 def set_best(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> dict[tuple[str, str, str], set[str]]:
@@ -177,15 +166,15 @@ def set_best(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> dict[tupl
     return best
 
 
-def render(records: pd.DataFrame, fmt: str = "markdown", combine: bool = False, set_metrics: pd.DataFrame | None = None) -> str:
-    """Every block of ``records`` as markdown, LaTeX (booktabs) or CSV; ``set_metrics`` adds the
-    set-level columns (FID marked ~ when biased by a small bucket)."""
+def results_tables(records: pd.DataFrame, combine: bool = False, set_metrics: pd.DataFrame | None = None) -> list[Table]:
+    """One table per block of ``records`` (methods × bucket n, fail, metric means; best values
+    ranked 1); ``set_metrics`` adds the set-level columns (FID marked ~ when biased by a small
+    bucket). Each table's data is its block of :func:`aggregate`."""
     if records.empty:
-        return "No records found."
+        return []
     prepared = prepare(records, combine)
     table = aggregate(records, combine, set_metrics)
-    if fmt == "csv":
-        return table.drop(columns="block").to_csv(index=False)
+    data = table.drop(columns="block")
     extra = prepared.groupby("block")[["protocol"]].first()
     table = table.join(extra, on="block")
     best = {**best_methods(prepared), **set_best(table, set_metrics)}
@@ -193,32 +182,16 @@ def render(records: pd.DataFrame, fmt: str = "markdown", combine: bool = False, 
     if set_metrics is not None and len(set_metrics):
         flagged_rows = set_metrics[set_metrics["note"].fillna("").str.startswith("biased")]
         biased = set(zip(flagged_rows["run"], flagged_rows["method"], flagged_rows["bucket"], flagged_rows["metric"]))
-    blocks = []
-    for _, part in table.groupby("block", sort=False):
-        headers, rows, used = _block_rows(part, best, fmt, biased)
-        header = _header(part, fmt, combine)
-        notes = legend(used, fmt)
-        if fmt == "latex":
-            blocks.append(_latex(headers, rows, header, notes))
-        else:
-            body = tabulate(rows, headers, tablefmt="github", disable_numparse=True)
-            blocks.append("\n\n".join([f"### {header[0]}", "\n".join(header[1:]), body, "\n".join(notes)]).strip())
-    return "\n\n".join(blocks)
+    tables = []
+    for block, part in table.groupby("block", sort=False):
+        columns, rows, used = _block_rows(part, best, biased)
+        title, context = _context(part, combine)
+        tables.append(Table(title, tuple(columns), (tuple(rows),), tuple(mark_note(m) for m in dict.fromkeys(used)),
+                            tuple(context), heading=True, data=data[table["block"] == block]))
+    return tables
 
 
-def _latex(headers: list[str], rows: list[list[str]], header: list[str], notes: list[str]) -> str:
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\caption{" + header[0] + r"}",
-        r"\begin{tabular}{l" + "c" * (len(headers) - 1) + "}",
-        r"\toprule",
-        " & ".join(headers) + r" \\",
-        r"\midrule",
-        *[" & ".join(cell.replace("–", "--") for cell in row) + r" \\" for row in rows],
-        r"\bottomrule",
-        *[rf"\multicolumn{{{len(headers)}}}{{l}}{{\footnotesize {note}}} \\" for note in [*header[1:], *notes]],
-        r"\end{tabular}",
-        r"\end{table}",
-    ]
-    return "\n".join(lines)
+def render(records: pd.DataFrame, fmt: str = "markdown", combine: bool = False, set_metrics: pd.DataFrame | None = None) -> str:
+    """Every block of ``records`` in the text format ``fmt`` (markdown, latex, csv, ...)."""
+    tables = results_tables(records, combine, set_metrics)
+    return render_tables(tables, fmt) if tables else "No records found."

@@ -1,26 +1,25 @@
 """The MISF paper's Tables 2-4 as data, and measured results laid out like them.
 
-``published()`` loads the paper's numbers; ``paper_table()`` renders measured results
-(per-image records, see :mod:`harness.reports.stats`) in the paper's layout beside the published
-values; ``reproduction_summary()`` and ``claims_check()`` say how close the measurements
+``published()`` loads the paper's numbers; ``paper_layout()`` lays measured results
+(per-image records, see :mod:`harness.reports.stats`) out as the paper's table beside the published
+values (a :class:`harness.reports.table.Table`, ``paper_table()`` renders it); ``reproduction_summary()`` and ``claims_check()`` say how close the measurements
 come to the paper and to its relative claims.
 """
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, fields
-from itertools import groupby
+import math
+from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
-from tabulate import tabulate
 
 from harness.errors import UnknownName
-from harness.reports import latex
-from harness.reports import render
-from harness.reports.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, RUN_FLAGS, legend
+from harness.reports.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, RUN_FLAGS, direction, used
 from harness.metrics.registry import column, higher_is_better
 from harness.reports.stats import cell_confidence, cell_means
+from harness.reports.table import Cell, Column, Note, Row, Table, frame_table, mark_note, note
+from harness.reports.table import render as render_tables
 
 PAPER_CSV = Path(__file__).with_name("paper_tables.csv")
 
@@ -164,161 +163,92 @@ def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequenc
     return frame
 
 
-@dataclass(frozen=True)
-class _Style:
-    """How one output format writes text, markers and cells."""
-
-    fmt: str
-    tablefmt: str  # tabulate's name for the format
-    escape: Callable[[str], str]
-    empty: str
-    pair: str  # a measured cell, from {measured}, {published}, {diff}
-    arrows: tuple[str, str]  # (higher better, lower better)
-    rank_marks: tuple[str, ...] = ()  # templates for the best, second best... shown value
-
-
-_STYLES: dict[str, _Style] = {
-    "markdown": _Style("markdown", "github", str, "–", "{measured} ({published}, {diff})", ("↑", "↓")),
-    "latex": _Style(
-        fmt="latex",
-        tablefmt="latex_booktabs",
-        escape=latex.escape,
-        empty="--",
-        pair=r"{measured} {{\scriptsize({published}, ${diff}$)}}",
-        arrows=(r"$\uparrow$", r"$\downarrow$"),
-        rank_marks=(r"\textbf{{{}}}", r"\underline{{{}}}"),
-    ),
-}
-FORMATS: tuple[str, ...] = tuple(_STYLES)
-
-
-def _style(fmt: str) -> _Style:
-    if fmt not in _STYLES:
-        raise ValueError(f"Unknown format '{fmt}'; choose from {', '.join(FORMATS)}")
-    return _STYLES[fmt]
-
-
-def _cell(cell: pd.Series, style: _Style) -> str:
-    """A cell's text: measured beside published and difference, published alone (mark), or empty."""
-    decimals = DECIMALS[cell["metric"]]
+def _cell(cell: pd.Series) -> Cell:
+    """A cell: the shown value (measured, else published with a mark) ranked in its column,
+    beside a measurement the published value and the difference; the facts in ``data``."""
     if pd.isna(cell["shown"]):
-        return style.empty
-    shown = f"{cell['shown']:.{decimals}f}"
-    if cell["rank"] <= len(style.rank_marks):
-        shown = style.rank_marks[int(cell["rank"]) - 1].format(shown)
+        return Cell("–", math.nan)
+    decimals = DECIMALS[cell["metric"]]
+    rank = int(cell["rank"]) if cell["rank"] in (1, 2) else 0
+    facts = {k: (None if pd.isna(cell[k]) else float(cell[k])) for k in ("published", "measured", "diff", "n", "failures")}
+    text = f"{cell['shown']:.{decimals}f}"
     if pd.isna(cell["measured"]):
-        return shown + PUBLISHED_ONLY.get(style.fmt)
-    protocol = OTHER_PROTOCOL.get(style.fmt) if cell["other_protocol"] else ""
-    if pd.isna(cell["published"]):
-        return shown + protocol
-    return style.pair.format(
-        measured=shown, published=f"{cell['published']:.{decimals}f}", diff=f"{cell['diff']:+.{decimals}f}"
-    ) + protocol
+        return Cell(text, float(cell["shown"]), rank, (PUBLISHED_ONLY,), data=facts)
+    marks = (OTHER_PROTOCOL,) if cell["other_protocol"] else ()
+    detail = () if pd.isna(cell["published"]) else (f"{cell['published']:.{decimals}f}", f"{cell['diff']:+.{decimals}f}")
+    return Cell(text, float(cell["shown"]), rank, marks, detail, facts)
 
 
-def _method_label(label: str, cells: pd.DataFrame, style: _Style) -> str:
-    marks = [METHOD_MARKS[flag] for flag in RUN_FLAGS if cells[flag].any()]
-    return style.escape(label) + "".join(m.get(style.fmt) for m in marks)
+def _method_cell(label: str, cells: pd.DataFrame) -> Cell:
+    marks = tuple(METHOD_MARKS[flag] for flag in RUN_FLAGS if cells[flag].any())
+    harness = cells["harness"].iloc[0]
+    return Cell(label, marks=marks, data={"harness": harness if isinstance(harness, str) else ""})
 
 
-def _blocks(frame: pd.DataFrame, style: _Style) -> list[list[list[str]]]:
-    """Per metric, the rows [metric label or '', method label, cells...] of the table body; then
-    one block of images scored (and failed) per measured method and column."""
-    blocks = []
+def _sections(frame: pd.DataFrame) -> list[tuple[Row, ...]]:
+    """Per metric, the rows (metric label or empty, method, cells...) of the table body; then
+    one section of images scored (and failed) per measured method and column."""
+    sections = []
     for metric, block in frame.groupby("metric", sort=False):
-        arrow = style.arrows[0] if higher_is_better(metric) else style.arrows[1]
         rows = []
         for label, cells in block.groupby("method", sort=False):
-            first = f"{metric} {arrow}" if not rows else ""
-            rows.append([first, _method_label(label, cells, style), *(_cell(cell, style) for _, cell in cells.iterrows())])
-        blocks.append(rows)
+            first = Cell(f"{metric} ", marks=(direction(higher_is_better(metric)),), data={"metric": metric}) if not rows else Cell()
+            rows.append((first, _method_cell(label, cells), *(_cell(cell) for _, cell in cells.iterrows())))
+        sections.append(tuple(rows))
     counts = []
     for label, cells in frame.groupby("method", sort=False):
         per_column = cells.groupby(["dataset", "mask_ratio"], sort=False)[["n", "failures"]].max()
         if per_column["n"].isna().all():
             continue
-        texts = [style.empty if pd.isna(n) else f"{int(n)} ({int(f)} failed)" for n, f in per_column.to_numpy()]
-        counts.append(["n (failed)" if not counts else "", _method_label(label, cells, style), *texts])
+        texts = [Cell("–", math.nan) if pd.isna(n) else Cell(f"{int(n)} ({int(f)} failed)", int(n)) for n, f in per_column.to_numpy()]
+        counts.append((Cell("n (failed)" if not counts else ""), _method_cell(label, cells), *texts))
     if counts:
-        blocks.append(counts)
-    return blocks
+        sections.append(tuple(counts))
+    return sections
 
 
-def _legend(frame: pd.DataFrame, style: _Style, runs: dict[str, tuple[str, str | None]]) -> list[str]:
-    lines = [style.escape("Cells: measured (published, measured - published).")]
+def _legend(frame: pd.DataFrame, runs: dict[str, tuple[str, str | None]]) -> list[Note]:
+    lines = [note("Cells: measured (published, measured - published).")]
     for dataset, (run, deviations) in runs.items():
         where = f"Measured on {DATASET_LABELS.get(dataset, dataset)}: run {run or '(unnamed)'}, "
         if deviations is None:
-            lines.append(style.escape(where + "protocol not recorded."))
+            lines.append(note(where + "protocol not recorded."))
         elif deviations:
-            lines.append(style.escape(where) + OTHER_PROTOCOL.get(style.fmt) + style.escape(f" not the paper's protocol: {deviations}."))
+            lines.append(note(Cell(where, marks=(OTHER_PROTOCOL,)), f" not the paper's protocol: {deviations}."))
         else:
-            lines.append(style.escape(where + "the paper's protocol."))
+            lines.append(note(where + "the paper's protocol."))
     marks = [PUBLISHED_ONLY]
     marks += [METHOD_MARKS[flag] for flag in RUN_FLAGS if frame[flag].any()]
     marks += [OTHER_PROTOCOL] if frame["other_protocol"].any() else []
-    lines += legend(marks, style.fmt)
-    if style.rank_marks:
-        best, second = (mark.format(word) for mark, word in zip(style.rank_marks, ("bold", "underlined")))
-        lines.append(f"{best}/{second}: best/second best shown value")
+    lines += [mark_note(m) for m in used(marks)]
+    lines.append(note(Cell("bold", rank=1), "/", Cell("underlined", rank=2), ": best/second best shown value"))
     return lines
 
 
-def _markdown(frame: pd.DataFrame, table: str, style: _Style, runs) -> str:
-    headers = ["Metric", "Method", *(f"{DATASET_LABELS[d]} {RATIO_LABELS[r]}" for d, r in table_columns(table))]
-    rows = [row for block in _blocks(frame, style) for row in block]
-    body = tabulate(rows, headers=headers, tablefmt=style.tablefmt, disable_numparse=True)
-    return "\n".join([TABLE_TITLES[table], "", body, "", *_legend(frame, style, runs)]) + "\n"
+def paper_layout(records: pd.DataFrame | None, table: str, extra_methods: Sequence[str] = ()) -> Table:
+    """``table`` ("table2", "table3", "table4") in the paper's layout, measured beside published.
 
-
-def _latex(frame: pd.DataFrame, table: str, style: _Style, runs) -> str:
+    Measured cells show the measured value with the published one and the difference; cells
+    without a measurement the published value with a mark; the shown values of each column are
+    ranked (best, second best). ``records=None``: the published table alone. ``extra_methods``
+    (harness names) are appended as rows with measured values only. The legend names the run
+    each dataset's measurements come from and whether it followed the paper's protocol; cells
+    measured under another protocol are marked. Its data (CSV): one row per cell with measured,
+    published, difference, n and failures.
+    """
+    frame = table_frame(records, table, extra_methods)
     columns = table_columns(table)
-    width = 2 + len(columns)
-    groups, rules, start = [], [], 3
-    for dataset, members in groupby(columns, key=lambda c: c[0]):
-        span = len(list(members))
-        groups.append(rf"\multicolumn{{{span}}}{{c}}{{{DATASET_LABELS[dataset]}}}")
-        rules.append(rf"\cmidrule(lr){{{start}-{start + span - 1}}}")
-        start += span
-    ratios = [style.escape(RATIO_LABELS[r]).replace("-", "--") for _, r in columns]
-    lines = [
-        f"% {TABLE_TITLES[table]}",
-        rf"\begin{{tabular}}{{ll{'c' * len(columns)}}}",
-        r"\toprule",
-        " & ".join(["Datasets", "", *groups]) + r" \\",
-        " ".join(rules),
-        " & ".join(["Mask ratio", "", *ratios]) + r" \\",
-    ]
-    for block in _blocks(frame, style):
-        lines.append(r"\midrule")
-        lines.extend(" & ".join(row) + r" \\" for row in block)
-    lines.append(r"\bottomrule")
-    lines.extend(rf"\multicolumn{{{width}}}{{l}}{{\footnotesize {mark}}} \\" for mark in _legend(frame, style, runs))
-    lines.append(r"\end{tabular}")
-    return "\n".join(lines) + "\n"
-
-
-_RENDERERS: dict[str, Callable[..., str]] = {"markdown": _markdown, "latex": _latex}
+    runs = measured_runs(records, list(dict.fromkeys(d for d, _ in columns)))
+    header = (Column("Metric"), Column("Method"), *(Column(RATIO_LABELS[r], DATASET_LABELS[d]) for d, r in columns))
+    return Table(TABLE_TITLES[table], header, tuple(_sections(frame)), tuple(_legend(frame, runs)), stub=2,
+                 axes=("Datasets", "Mask ratio"), data=frame)
 
 
 def paper_table(
     records: pd.DataFrame | None, table: str, fmt: str = "markdown", extra_methods: Sequence[str] = ()
 ) -> str:
-    """``table`` ("table2", "table3", "table4") in the paper's layout, as "markdown" or "latex"
-    (or "csv": one row per cell with measured, published, difference, n and failures).
-
-    Measured cells read "measured (published, difference)"; cells without a measurement show
-    the published value with a mark. ``records=None`` renders the published table alone.
-    ``extra_methods`` (harness names) are appended as rows with measured values only. The
-    legend names the run each dataset's measurements come from and whether it followed the
-    paper's protocol; cells measured under another protocol are marked.
-    """
-    frame = table_frame(records, table, extra_methods)
-    if fmt == "csv":
-        return render.table(frame, "csv")
-    style = _style(fmt)
-    runs = measured_runs(records, list(dict.fromkeys(d for d, _ in table_columns(table))))
-    return _RENDERERS[fmt](frame, table, style, runs)
+    """:func:`paper_layout` in the text format ``fmt`` (markdown, latex, csv, ...)."""
+    return render_tables(paper_layout(records, table, extra_methods), fmt)
 
 
 def reproduction_summary(
@@ -417,13 +347,9 @@ def claims_check(records: pd.DataFrame | None = None, claims: Sequence[Claim] = 
     return pd.DataFrame(rows, columns=[f.name for f in fields(Claim)] + ["from_published", "from_measured"])
 
 
-def render_reproduction(
-    records: pd.DataFrame, tolerances: Mapping[str, float] = DEFAULT_TOLERANCES, fmt: str = "markdown"
-) -> str:
-    """The reproduction summary and the claims check as markdown, LaTeX or CSV (the cells only)."""
+def reproduction_tables(records: pd.DataFrame, tolerances: Mapping[str, float] = DEFAULT_TOLERANCES) -> list[Table]:
+    """The reproduction summary (its data: every cell) and the claims check (commentary, no data)."""
     summary = reproduction_summary(records, tolerances)
-    if fmt == "csv":
-        return render.table(summary, "csv")
     claims = claims_check(records)
     claims[["from_published", "from_measured"]] = claims[["from_published", "from_measured"]].round(2)
     stated = ", ".join(f"{m} {t:g}" for m, t in tolerances.items())
@@ -432,5 +358,13 @@ def render_reproduction(
         f"published value ({stated}); the published value lies inside the bootstrap 95% interval of the "
         f"measured mean in {int(summary['published_in_ci'].sum())}."
     )
-    cells = render.table(summary, fmt, ["measured", "ci_low", "ci_high", "published", "diff"], "metric", header)
-    return cells + "\n" + render.table(claims.drop(columns=["table"]).astype(str), fmt, title="Relative claims (percent):")
+    cells = frame_table(summary, ["measured", "ci_low", "ci_high", "published", "diff"], "metric", header)
+    relative = replace(frame_table(claims.drop(columns=["table"]).astype(str), title="Relative claims (percent):"), data=None)
+    return [cells, relative]
+
+
+def render_reproduction(
+    records: pd.DataFrame, tolerances: Mapping[str, float] = DEFAULT_TOLERANCES, fmt: str = "markdown"
+) -> str:
+    """:func:`reproduction_tables` in the text format ``fmt`` (CSV: the cells only)."""
+    return render_tables(reproduction_tables(records, tolerances), fmt)

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from misf.weights import METHOD_VARIANTS
 
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True, emoji=False)
 
 
 #: Recipe options passed to TrainConfig when given; omitted ones keep its official defaults.
@@ -25,7 +25,7 @@ RECIPE_OPTIONS = (
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     """The ``train`` subcommand (TrainConfig is imported only when it runs: it pulls in the models)."""
-    about = "train a MISF-family method (official losses, optimisers and update order, misf.md §15)"
+    about = "train a MISF-family method (official losses, optimisers and update order, docs/misf.md §13)"
     p = subparsers.add_parser(
         "train", help=about, description=about, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
@@ -52,7 +52,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-every", type=int, help="default 1000; 0 disables sample grids")
     p.add_argument("--device", help="default: cuda when available, else cpu")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA (no effect on CPU)")
-    p.add_argument("--update-order", choices=["official", "textbook"], help="default official (misf.md §15.4)")
+    p.add_argument("--update-order", choices=["official", "textbook"], help="default official (docs/misf.md §13)")
     p.add_argument("--vgg-weights", help="local vgg19 state_dict (default: torchvision's cache of vgg19-dcbb9e9d.pth); "
                    "'random': an untrained VGG19 for smoke tests (losses are then not the paper's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

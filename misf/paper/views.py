@@ -1,30 +1,32 @@
-"""The MISF paper's report views, registered in :mod:`misf.plugin`: ``report --paper TABLE``,
-``report --reproduction`` and the HTML report's section of published tables.
+"""The MISF paper's report views, registered in :mod:`misf.plugin`: ``report --view
+paper-table2|3|4`` (``--paper TABLE``), ``--view reproduction`` and the HTML report's section of
+published tables. Each builds :class:`harness.reports.table.Table` objects any style renders.
 
 pandas and the table code are imported when a view runs, so ``harness --help`` stays light.
 """
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 
-def _csv(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+def _paper(table: str):
+    """The builder of the view paper-``table``: the paper's layout, measured beside published."""
+    def build(records: Any, sets: Any, options: Any) -> list:
+        from misf.paper.tables import paper_layout
+
+        return [paper_layout(records, table, options.extra_methods)]
+
+    return build
 
 
-def paper_view(records: Any, sets: Any, args: argparse.Namespace) -> str:
-    """``--paper table2|table3|table4``: the paper's layout, measured beside published."""
-    from misf.paper.tables import paper_table
-
-    return paper_table(records, args.paper, args.format, _csv(args.extra_methods))
+table2, table3, table4 = _paper("table2"), _paper("table3"), _paper("table4")
 
 
-def reproduction_view(records: Any, sets: Any, args: argparse.Namespace) -> str:
-    """``--reproduction``: measured - published per cell against tolerances, and the paper's claims."""
-    from misf.paper.tables import render_reproduction
+def reproduction(records: Any, sets: Any, options: Any) -> list:
+    """Measured - published per cell against tolerances, and the paper's claims."""
+    from misf.paper.tables import reproduction_tables
 
-    return render_reproduction(records, fmt=args.format)
+    return reproduction_tables(records)
 
 
 def html_paper_tables(records: Any, dataset: str | None) -> list[dict[str, Any]]:
@@ -37,43 +39,45 @@ def html_paper_tables(records: Any, dataset: str | None) -> list[dict[str, Any]]
 
 
 def paper_tables(records: Any) -> list[dict[str, Any]]:
-    """The paper's Tables 2-4: published beside measured, the difference coloured by how far it
-    lies from the published value relative to the reproduction tolerance."""
-    import pandas as pd
-
-    from harness.metrics.registry import digits, higher_is_better
-    from harness.reports.html.viewmodel import _text
-    from harness.reports.marks import METHOD_MARKS, PUBLISHED_ONLY, RUN_FLAGS
-    from misf.paper.tables import DATASET_LABELS, DEFAULT_TOLERANCES, RATIO_LABELS, TABLE_TITLES, TABLES, table_columns, table_frame
+    """The paper's Tables 2-4 (:func:`misf.paper.tables.paper_layout`): published beside measured, the
+    difference coloured against the reproduction tolerance; the metric sections only."""
+    from harness.reports.html import style
+    from harness.reports.marks import PUBLISHED_ONLY
+    from misf.paper.tables import DEFAULT_TOLERANCES, TABLES, paper_layout
 
     tables = []
     for name in TABLES:
-        frame = table_frame(records, name)
-        columns = table_columns(name)
+        table = paper_layout(records, name)
         body = []
-        for metric, block in frame.groupby("metric", sort=False):
-            tolerance = DEFAULT_TOLERANCES[metric]
-            for method, cells in block.groupby("method", sort=False):
-                out = []
-                for _, cell in cells.iterrows():
-                    entry = {"published": _text(cell["published"], metric), "measured": None, "diff": None, "tone": "",
-                             "best": cell["rank"] == 1, "n": None}
-                    if not pd.isna(cell["measured"]):
-                        entry.update(measured=_text(cell["measured"], metric), n=f"{int(cell['n'])} ({int(cell['failures'])} failed)")
-                        if not pd.isna(cell["diff"]):
-                            diff = float(cell["diff"])
-                            better = diff > 0 if higher_is_better(metric) else diff < 0
-                            entry["diff"] = f"{diff:+.{digits(metric)}f}"
-                            entry["tone"] = "near" if abs(round(diff, digits(metric))) <= tolerance else ("better" if better else "worse")
-                    out.append(entry)
-                marks = "".join(METHOD_MARKS[flag].text for flag in RUN_FLAGS if cells[flag].any())
-                first = not body or body[-1]["metric_name"] != metric
-                body.append({"metric": f"{metric} {'↑' if higher_is_better(metric) else '↓'}", "metric_name": metric,
-                             "span": block["method"].nunique() if first else 0, "method": method + marks,
-                             "harness": cells["harness"].iloc[0] if isinstance(cells["harness"].iloc[0], str) else "",
-                             "cells": out})
-        tables.append({"name": name, "title": TABLE_TITLES[name], "measured": bool(frame["measured"].notna().any()),
-                       "columns": [f"{DATASET_LABELS.get(d, d)} {RATIO_LABELS.get(r, r)}" for d, r in columns],
+        for section in table.sections:
+            metric = section[0][0].data.get("metric")
+            if metric is None:  # the images-scored section
+                continue
+            for first, method, *cells in section:
+                body.append({"metric": style.text(section[0][0]), "metric_name": metric, "span": len(section) if first.text else 0,
+                             "method": style.text(method), "harness": method.data["harness"],
+                             "cells": [_paper_cell(c, metric, DEFAULT_TOLERANCES[metric]) for c in cells]})
+        measured = any(c.data.get("measured") is not None for row in table.rows for c in row)
+        tables.append({"name": name, "title": table.title, "measured": measured, "columns": style.body_headers(table),
                        "rows": body, "tolerances": ", ".join(f"{m} {t:g}" for m, t in DEFAULT_TOLERANCES.items()),
                        "published_only": PUBLISHED_ONLY.meaning})
     return tables
+
+
+def _paper_cell(cell: Any, metric: str, tolerance: float) -> dict[str, Any]:
+    """A cell of the HTML paper table: published, measured and difference coloured by how far it
+    lies from the published value relative to the reproduction tolerance."""
+    from harness.metrics.registry import digits, higher_is_better
+    from harness.reports.html.viewmodel import _text
+
+    facts = cell.data
+    entry = {"published": _text(facts.get("published"), metric), "measured": None, "diff": None, "tone": "",
+             "best": cell.rank == 1, "n": None}
+    if facts.get("measured") is not None:
+        entry.update(measured=_text(facts["measured"], metric), n=f"{int(facts['n'])} ({int(facts['failures'])} failed)")
+        if facts["diff"] is not None:
+            diff = facts["diff"]
+            better = diff > 0 if higher_is_better(metric) else diff < 0
+            entry["diff"] = f"{diff:+.{digits(metric)}f}"
+            entry["tone"] = "near" if abs(round(diff, digits(metric))) <= tolerance else ("better" if better else "worse")
+    return entry

@@ -15,10 +15,12 @@ import pandas as pd
 
 from harness.reports import plotdata
 from harness.reports.html.data import Fig7Result, RunData
-from harness.reports.marks import METHOD_MARKS, OTHER_PROTOCOL, READS_GROUND_TRUTH, RESIZED, RUN_FLAGS, UNTRAINED, flagged, legend
+from harness.reports.marks import OTHER_PROTOCOL, READS_GROUND_TRUTH, RESIZED, UNTRAINED
 from harness.metrics.registry import digits, higher_is_better, metric_columns
-from harness.reports.report import aggregate, best_methods, bucket_order, prepare, set_best
+from harness.reports.report import results_tables
 from harness.reports.stats import cell_confidence, set_confidence
+from harness.reports.html import style
+
 
 FIG7_COLUMNS = {"ncc_pre": "pre-filtered, all cells", "ncc_post": "filtered, all cells",
                 "ncc_pre_hole": "pre-filtered, hole cells", "ncc_post_hole": "filtered, hole cells"}
@@ -35,12 +37,6 @@ def _number(value: Any, places: int) -> float | None:
 
 def _text(value: Any, metric: str) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.{digits(metric)}f}"
-
-
-def _flags(table: pd.DataFrame, method: str) -> dict[str, bool]:
-    rows = table[table["method"] == method]
-    return {**{flag: bool(rows[flag].any()) for flag in RUN_FLAGS},
-            "partial": bool(rows["partial"].any()), "incomplete": not bool(rows["complete"].all())}
 
 
 def card(run: RunData) -> dict[str, Any]:
@@ -87,41 +83,34 @@ def card(run: RunData) -> dict[str, Any]:
 
 
 def results_table(run: RunData, n_resamples: int = 2000) -> dict[str, Any]:
-    """One row per (method, bucket): n, failures, each metric's mean with its bootstrap 95 %
-    interval, best values marked (by the means over the items every method scored)."""
-    records = prepare(run.records)
-    table = aggregate(run.records, set_metrics=run.sets if len(run.sets) else None)
+    """The run's results table (:func:`harness.reports.report.results_tables`, best values marked by the
+    means over the items every method scored) as one row per (method, bucket): n, failures,
+    each metric's mean with its bootstrap 95 % interval."""
+    table = results_tables(run.records, set_metrics=run.sets)[0]
     intervals = pd.concat([cell_confidence(run.records, n_resamples=n_resamples), set_confidence(run.sets)], ignore_index=True)
     intervals = intervals.set_index(["method", "bucket", "metric"])
-    best = best_methods(records)
-    if len(run.sets):  # set-level metrics: best only where every method scored the same items, as report does
-        best.update(set_best(table, run.sets))
-    metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
-    buckets = bucket_order(table["bucket"])
-    rows, used = [], []
-    for method in dict.fromkeys(table["method"]):
-        flags = _flags(table, method)
-        used += [METHOD_MARKS[k] for k, v in flags.items() if v]
-        label = flagged(method, flags, "markdown")
-        for bucket in buckets:
-            cell = table[(table["method"] == method) & (table["bucket"] == bucket)]
-            if cell.empty:
+    buckets = list(dict.fromkeys(c.group for c in table.columns[table.stub:]))
+    width = (len(table.columns) - table.stub) // len(buckets)  # per bucket: n, fail, the metrics
+    metrics = table.columns[table.stub + 2:table.stub + width]
+    rows = []
+    for row in table.rows:
+        method = row[0].text
+        for start, bucket in zip(range(table.stub, len(row), width), buckets):
+            n, failures, *cells = row[start:start + 2 + len(metrics)]
+            if not n.value and not failures.value:  # no item of this method in this bucket
                 continue
-            cell = cell.iloc[0]
             values = []
-            for metric in metrics:
-                mean = cell[metric]
-                key = (method, bucket, metric)
+            for column, cell in zip(metrics, cells):
+                key = (method, bucket, column.text)
                 low, high = (intervals.loc[key, ["ci_low", "ci_high"]] if key in intervals.index else (None, None))
-                is_best = method in best.get((cell["block"], bucket, metric), set())
-                values.append({"value": _number(mean, digits(metric) + 3), "text": _text(mean, metric),
-                               "ci": f"{_text(low, metric)}–{_text(high, metric)}" if low is not None and not pd.isna(low) else "",
-                               "best": is_best})
-            rows.append({"method": method, "label": label, "bucket": bucket, "n": int(cell["n"]),
-                         "failures": int(cell["failures"]), "values": values})
-    headers = [{"name": m, "arrow": "↑" if higher_is_better(m) else "↓"} for m in metrics]
-    return {"metrics": headers, "rows": rows, "buckets": buckets, "legend": legend(used, "markdown"),
-            "methods": list(dict.fromkeys(table["method"]))}
+                values.append({"value": _number(cell.value, digits(column.text) + 3), "text": style.text(cell),
+                               "ci": f"{_text(low, column.text)}–{_text(high, column.text)}" if low is not None and not pd.isna(low) else "",
+                               "best": cell.rank == 1})
+            rows.append({"method": method, "label": style.text(row[0]), "bucket": bucket, "n": int(n.value),
+                         "failures": int(failures.value), "values": values})
+    headers = [{"name": c.text, "arrow": "".join(m.html for m in c.marks)} for c in metrics]
+    return {"metrics": headers, "rows": rows, "buckets": buckets, "legend": style.notes(table),
+            "methods": [row[0].text for row in table.rows]}
 
 
 def paper_section(records: pd.DataFrame | None, dataset: str | None) -> list[dict[str, Any]]:
