@@ -319,20 +319,20 @@ def test_8_random_weights_are_marked_in_every_table(tmp_path, capsys):
 
 def test_8_a_fixed_size_model_run_at_another_size_is_marked_in_every_table(tmp_path, capsys):
     """Issue 24: a 256-px protocol with a 512-only model is adapted visibly: method.json records it, every table marks it."""
-    for size in (32, 48):
-        assert _cli(["run", "--methods", f"fixed={PLUGIN}:native_48,free={PLUGIN}:mean_fill", "--limit", 1, "--size", size,
-                     "--out", tmp_path / f"s{size}", "--no-progress", "--no-lpips"], capsys)[0] == 0
-    flags = {(path.relative_to(tmp_path).parts[0], path.parent.name): json.loads(path.read_text())["resized"]
-             for path in tmp_path.glob("s*/*/methods/*/method.json")}
-    assert flags == {("s32", "fixed"): True, ("s32", "free"): False, ("s48", "fixed"): False, ("s48", "free"): False}
+    runs = tmp_path / "runs"
+    methods = f"fixed48={PLUGIN}:native_48,fixed32={PLUGIN}:native_32,free={PLUGIN}:mean_fill"
+    assert _cli(["run", "--methods", methods, "--limit", 1, "--size", 32, "--out", runs, "--no-progress", "--no-lpips"],
+                capsys)[0] == 0
+    flags = {path.parent.name: json.loads(path.read_text())["resized"] for path in runs.glob("*/methods/*/method.json")}
+    assert flags == {"fixed48": True, "fixed32": False, "free": False}
     for args, mark in ((["report"], "≈"), (["report", "--format", "latex"], r"$^\approx$")):
-        text = _cli([*args, "--runs", tmp_path / "s32"], capsys)[1]
-        assert f"fixed{mark}" in text and f"free{mark}" not in text and "native size" in text, args
-        assert "≈" not in _cli([*args, "--runs", tmp_path / "s48"], capsys)[1], args
-    records = load_records(tmp_path / "s32")
+        text = _cli([*args, "--runs", runs], capsys)[1]
+        assert f"fixed48{mark}" in text and "native size" in text, args
+        assert f"fixed32{mark}" not in text and f"free{mark}" not in text, args
+    records = load_records(runs)
     from harness.reports.plots import _label
 
-    assert _label(records, "fixed") == "fixed≈" and _label(records, "free") == "free"
+    assert _label(records, "fixed48") == "fixed48≈" and _label(records, "free") == "free"
 
 
 def test_8_two_checkpoints_of_one_method_never_overwrite_each_other(tmp_path, capsys):
