@@ -21,6 +21,12 @@ def home_cache() -> Path:
     return Path.home() / ".cache" / "inpainting-harness"
 
 
+def data_variable(dataset: str) -> str:
+    """The variable that can hold a dataset's root; '-' becomes '_' so that every name gives a
+    valid shell variable (``places365-val``: HARNESS_DATA_PLACES365_VAL)."""
+    return f"HARNESS_DATA_{dataset.upper().replace('-', '_')}"
+
+
 @dataclass(frozen=True)
 class Environment:
     """What the environment says, read once (:meth:`read`); every field has its documented default."""

@@ -6,6 +6,10 @@
   six nominal bins of 2,000 ordered by ratio). Path from ``--mask-root`` or ``$HARNESS_NVIDIA_MASKS``.
 * ``buckets``: MISF-style folders ``0%-20%``, ``20%-40%``, ``40%-60%`` (white = hole).
 * ``folder``: any folder of mask images (white = hole unless ``--mask-polarity black``).
+* ``lama-{thin,medium,thick}-{256,512}``, ``mat-{large,small}-{512,256}``, ``comodgan-512``,
+  ``comodgan-h{0..4}-512``: the published generators under the seeding contract of masks.seeded;
+  image i gets mask i of the run's seed, bucketed by its measured ratio; one bucket 0-100
+  unless ``--buckets`` is given.
 
 Masks from files are binarised as the official MISF loader does (bilinear resize, ``> 0``).
 """
@@ -52,7 +56,7 @@ def image_files(folder: Path) -> list[Path]:
 
 
 #: How a mask source pairs masks with images (harness.data.manifest implements each).
-GENERATED, POOL, OWN = "generated", "pool", "own"
+GENERATED, POOL, OWN, SEEDED = "generated", "pool", "own", "seeded"
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,11 @@ class MaskSource:
     """A mask set by name.
 
     ``pairing``: GENERATED (drawn per image and bucket, no files), POOL (files measured at
-    evaluation size and drawn per bucket) or OWN (the dataset's own masks, one per image).
-    ``load(root, hole_is_white)`` lists a POOL's files; ``env`` names the variable that can
-    hold its root (looked up in the ``roots`` the harness reads from the environment).
+    evaluation size and drawn per bucket), OWN (the dataset's own masks, one per image) or
+    SEEDED (a published generator, mask i for image i, masks.seeded). ``load(root,
+    hole_is_white)`` lists a POOL's files; ``env`` names the variable that can hold its root
+    (looked up in the ``roots`` the harness reads from the environment); ``default_buckets``
+    replaces the paper's buckets when ``--buckets`` is not given.
     """
 
     name: str
@@ -70,6 +76,7 @@ class MaskSource:
     pairing: str
     load: Callable[[Path, bool], FileMaskSet] | None = None
     env: str | None = None
+    default_buckets: str | None = None
 
     def root(self, root: str | os.PathLike | None, roots: Mapping[str, str] | None = None) -> Path | None:
         """``root``, else the folder the variable ``env`` names in ``roots`` (the caller's environment)."""
@@ -91,7 +98,7 @@ class MaskSource:
     def status(self, roots: Mapping[str, str] | None = None) -> str:
         """Where this machine has it (for ``harness list``)."""
         if self.pairing != POOL:
-            return "embedded" if self.pairing == GENERATED else "the dataset's own"
+            return "the dataset's own" if self.pairing == OWN else "embedded"
         folder = self.root(None, roots)
         if folder is not None and folder.is_dir():
             return f"present ({folder})"

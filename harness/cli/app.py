@@ -13,6 +13,7 @@ from rich.console import Console
 
 from harness.data.spec import RunSpec
 from harness.errors import UsageError
+from harness.registry import DATASETS, MASK_SOURCES, Registry
 
 console = Console(soft_wrap=True, emoji=False)  # stdout: tables only
 messages = Console(soft_wrap=True, stderr=True, emoji=False)  # stderr: summaries, notes, errors (progress: harness.engine.progress)
@@ -33,11 +34,11 @@ def positive(text: str) -> int:
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and protocol")
     group.add_argument("--dataset", default="sample", metavar="NAME",
-                       help="sample (default, embedded), celeba, places2, dunhuang, folder")
+                       help=f"{_names(DATASETS)} (default sample, embedded)")
     group.add_argument("--data-root", metavar="DIR", help="dataset folder (or $HARNESS_DATA_<NAME>)")
     group.add_argument("--file-list", metavar="FILE", help="places2: a JSON array or one path per line")
     group.add_argument("--masks", metavar="SET",
-                       help="mask set: generated, nvidia, buckets, folder, paired (default: the dataset's)")
+                       help=f"mask set: {_names(MASK_SOURCES)} (default: the dataset's)")
     group.add_argument("--mask-root", metavar="DIR", help="mask folder (nvidia: or $HARNESS_NVIDIA_MASKS)")
     group.add_argument("--mask-polarity", choices=["white", "black"], default="white",
                        help="which value marks holes (default white)")
@@ -51,6 +52,11 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--profile", default="paper", metavar="NAMES",
                        help=f"metric convention profile(s): {_profile_names()} (default paper; `harness list` "
                        "describes them); run: several, comma-separated, score one set of predictions")
+
+
+def _names(registry: Registry) -> str:
+    """The registered names, plug-ins' included (reading them imports no target)."""
+    return ", ".join(registry.names())
 
 
 def _profile_names() -> str:
@@ -101,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit codes: 0 done, 1 regression or --strict failure, 2 a user's mistake (one ``error:`` line), 130 Ctrl-C.
+    """Exit codes: 0 done, 1 regression or --strict failure (some item failed), 2 a user's mistake (one
+    ``error:`` line), 3 a method scored no item at all (every item failed), 130 Ctrl-C.
 
     User-facing errors are :class:`harness.errors.UsageError` (unknown names, bad flags, wrong
     files, failing plug-ins), missing files and weights, ``ValueError`` raised by the harness's

@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.store.records import load_records, load_set_metrics
 
     base = run_config(args, Environment.read())
-    shard = base.execution.shard
+    shard, code = base.execution.shard, 0
     for profile in csv_list(base.spec.profile) or ["paper"]:  # several profiles score one set of cached predictions
         config = dataclasses.replace(base, spec=dataclasses.replace(base.spec, profile=profile))
         try:
@@ -140,7 +140,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in run_summary(result, shown.stage_times()):
             messages.print(line, markup=False, highlight=False)
         _print_failures(result.failures)
-    return 0
+        empty = [m.label for m in result.methods if not m.counts()["scored_items"]]
+        if empty:  # a script checking $? must not read success when a method produced no number
+            messages.print(f"error: {', '.join(empty)} scored no item (exit code 3); the reasons are above",
+                           markup=False, highlight=False, style="red")
+            code = 3
+    return code
 
 
 def _print_failures(failures) -> None:

@@ -2,7 +2,8 @@
 
 Each dataset lists its test images in a fixed, sorted order without decoding them; decoding
 happens when the manifest is built, so a broken file becomes a recorded failure, not a crash.
-Roots come from ``--data-root`` or ``$HARNESS_DATA_<NAME>`` (e.g. ``HARNESS_DATA_CELEBA``).
+Roots come from ``--data-root`` or ``$HARNESS_DATA_<NAME>`` (e.g. ``HARNESS_DATA_CELEBA``;
+``-`` in a name becomes ``_``).
 
 A dataset is a :class:`DatasetSource` in a registry: a plug-in adds one with
 :func:`register_dataset` or an entry point in the group ``inpainting_harness.datasets``
@@ -19,7 +20,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from harness.data.images import read_image
-from harness.environment import Environment
+from harness.environment import Environment, data_variable
 from harness.registry import DATASETS
 from masks.sources import FileMaskSet, MaskFile, image_files
 
@@ -166,8 +167,13 @@ class DatasetSource:
         """Where this machine has it (for ``harness list``)."""
         if not self.needs_root:
             return "embedded"
-        root = (environment or Environment.read()).root(f"HARNESS_DATA_{self.name.upper()}")
-        return f"present ({root})" if root and Path(root).is_dir() else f"set --data-root or $HARNESS_DATA_{self.name.upper()}"
+        root = (environment or Environment.read()).root(self.env)
+        return f"present ({root})" if root and Path(root).is_dir() else f"set --data-root or ${self.env}"
+
+    @property
+    def env(self) -> str:
+        """The variable that can hold its root."""
+        return data_variable(self.name)
 
 
 CELEBA_DOWNLOAD = ("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped images img_align_celeba.zip "
@@ -203,10 +209,10 @@ def dataset_source(name: str) -> DatasetSource:
 
 def _root(source: DatasetSource, data_root: str | os.PathLike | None, roots: Mapping[str, str] | None) -> Path:
     name = source.name
-    value = data_root or (Environment.read().roots if roots is None else roots).get(f"HARNESS_DATA_{name.upper()}")
+    value = data_root or (Environment.read().roots if roots is None else roots).get(source.env)
     if not value:
         raise FileNotFoundError(
-            f"Dataset '{name}' needs --data-root DIR or $HARNESS_DATA_{name.upper()}. Expected layout: {source.layout}. "
+            f"Dataset '{name}' needs --data-root DIR or ${source.env}. Expected layout: {source.layout}. "
             f"Download: {source.download}"
         )
     root = Path(value).expanduser()

@@ -8,6 +8,9 @@ Pairing rules (same spec and inputs → byte-identical manifest):
   candidates (sorted by id) are permuted with ``default_rng([seed, bucket index])`` and image
   i gets candidate ``perm[i % n]``. Pool masks outside every bucket are simply not used
   (counted); empty, full and unreadable pool masks are input failures, never candidates;
+* a seeded protocol source (``lama-thick-512``, ``mat-large-512``, ...): image i gets mask i of
+  the run's seed (masks.seeded) and the bucket of its measured ratio; masks outside every
+  bucket are not used (counted); the source's default buckets apply when none are given;
 * a dataset's own masks (Dunhuang, folders with masks): each image keeps its mask; the bucket
   is ``default`` for Dunhuang, else the measured ratio's bucket. An image whose mask is
   missing, unreadable, empty or full after preparation, or outside every bucket, is an input
@@ -37,7 +40,8 @@ from masks.buckets import DEFAULT_BUCKET, Bucket, bucket_of, hole_ratio, parse_b
 from masks.generator import free_form_mask
 from harness.data.mask_sets import load_mask, mask_source
 from harness.environment import Environment
-from masks.sources import GENERATED, OWN, FileMaskSet
+from masks.seeded import generator_version, mask_size, seeded_hole_mask
+from masks.sources import GENERATED, OWN, SEEDED, FileMaskSet
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,33 @@ def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec, index_root: Path) 
     return measured
 
 
+class _SeededIndex:
+    """Ratio and hash of masks 0, 1, ... of a seeded source, drawn in order as far as a manifest
+    needs them and memoised in the cache by the generator's code (36,500 masks at 512 px take
+    minutes to draw)."""
+
+    def __init__(self, name: str, seed: int, index_root: Path):
+        self.name, self.seed = name, seed
+        key = hashlib.sha256(json.dumps([1, name, seed, generator_version(name)]).encode()).hexdigest()
+        self.file = index_root / "mask-index" / f"seeded-{key}.json"
+        try:
+            self.known = [_Measured(*row) for row in json.loads(self.file.read_text())]
+        except (OSError, ValueError, TypeError):
+            self.known = []
+        self.stored = len(self.known)
+
+    def __getitem__(self, index: int) -> _Measured:
+        while len(self.known) <= index:
+            i = len(self.known)
+            array = seeded_hole_mask(self.name, self.seed, i)
+            self.known.append(_Measured(f"{self.name}-s{self.seed}-{i:05d}", hole_ratio(array), array_sha256(array), ""))
+        return self.known[index]
+
+    def save(self) -> None:
+        if len(self.known) > self.stored:
+            atomic_write_text(self.file, json.dumps([astuple(m) for m in self.known]))
+
+
 def _file_loaders(mask_set: FileMaskSet, spec: RunSpec) -> dict[str, MaskLoader]:
     return {m.id: (lambda m=m: load_mask(mask_set, m, spec.size, spec.resize)) for m in mask_set.files}
 
@@ -211,6 +242,32 @@ class _Builder:
                 self.pairs.append((bucket, index, _Measured(mask_id, hole_ratio(array), array_sha256(array), "")))
         return loaders
 
+    def seeded(self, name: str) -> dict[str, MaskLoader]:
+        """Image i with mask i of the run's seed, in the bucket of its measured ratio."""
+        size, seed = self.spec.size, self.spec.seed
+        if mask_size(name) != size:
+            raise ValueError(f"mask set '{name}' draws {mask_size(name)}x{mask_size(name)} masks; "
+                             f"run it with --size {mask_size(name)} (this run: {size})")
+        loaders: dict[str, MaskLoader] = {}
+        counts = {b.label: 0 for b in self.buckets}
+        drawn = _SeededIndex(name, seed, self.index_root)
+        for i in track(range(len(self.dataset.images)), f"drawing {name} masks"):
+            if min(counts.values()) >= self.limit:
+                break
+            m = drawn[i]
+            problem = mask_problem(m)
+            bucket = bucket_of(m.ratio, self.buckets)
+            if problem is not None:
+                self.failures.append(Failure(INPUT, m.mask_id, "mask", problem))
+            elif bucket is None:
+                self.unused["outside every bucket"] = self.unused.get("outside every bucket", 0) + 1
+            elif counts[bucket.label] < self.limit:
+                counts[bucket.label] += 1
+                loaders[m.mask_id] = lambda i=i: seeded_hole_mask(name, seed, i)
+                self.pairs.append((bucket, i, m))
+        drawn.save()
+        return loaders
+
     def pool(self, mask_set: FileMaskSet) -> dict[str, MaskLoader]:
         usable = []
         for m in _measure_file_masks(mask_set, self.spec, self.index_root):
@@ -255,8 +312,8 @@ def build_manifest(spec: RunSpec, decoded: Decoded | None = None, cache_root: Pa
 
 def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path, roots: Mapping[str, str]) -> Manifest:
     dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white, roots=roots)
-    buckets = parse_buckets(spec.buckets)
     source = mask_source(spec.masks or dataset.default_masks)
+    buckets = parse_buckets(spec.buckets or source.default_buckets)
     whole = source.pairing == OWN and dataset.paired_masks is not None and dataset.paired_masks.single_bucket
     resolved = replace(spec, masks=source.name, buckets=None if whole else ",".join(b.label for b in buckets))
     builder = _Builder(resolved, dataset, buckets, cache_root)
@@ -264,6 +321,8 @@ def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path, roots: Mapp
         loaders = builder.paired()
     elif source.pairing == GENERATED:
         loaders = builder.generated()
+    elif source.pairing == SEEDED:
+        loaders = builder.seeded(source.name)
     else:
         loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white, roots))
     needed = [dataset.images[index] for index in sorted({p[1] for p in builder.pairs})]

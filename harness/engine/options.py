@@ -2,12 +2,14 @@
 
 A factory's options are its keyword parameters besides ``checkpoint`` and ``device``. A value
 is converted to the parameter's annotated type (``int``, ``float``, ``bool``, ``str``, unions
-and ``None`` included) or, without an annotation, to its default's type. A factory taking
-``**kwargs`` accepts any key (as text). An option is given to every method that knows it; an
-option that no method of the run knows is an error naming each method's options.
+and ``None`` included) or, without an annotation, to its default's type. An option is given to
+every method that names it; an option that no method of the run names is an error naming each
+method's options. A factory's ``**kwargs`` names nothing: with it a typo (``kernal=15``) would
+silently run with the default.
 """
 from __future__ import annotations
 
+import difflib
 import inspect
 from typing import Any, Callable
 
@@ -24,12 +26,10 @@ def parse_pairs(values: list[str] | None) -> dict[str, str]:
     return {key.strip(): value for key, _, value in pairs}
 
 
-def parameters(factory: Callable) -> tuple[dict[str, inspect.Parameter], bool]:
-    """The factory's options and whether it takes any keyword (``**kwargs``)."""
-    signature = inspect.signature(factory)
-    named = {n: p for n, p in signature.parameters.items()
-             if n not in RESERVED and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    return named, any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+def parameters(factory: Callable) -> dict[str, inspect.Parameter]:
+    """The factory's options: its keyword parameters besides ``checkpoint`` and ``device``."""
+    return {n: p for n, p in inspect.signature(factory).parameters.items()
+            if n not in RESERVED and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
 def _types(parameter: inspect.Parameter) -> list[str]:
@@ -61,20 +61,21 @@ def convert(name: str, raw: str, parameter: inspect.Parameter) -> Any:
 def bind(factory: Callable, given: dict[str, Any], hints: dict[str, Any] | None = None) -> dict[str, Any]:
     """The options of ``given`` that ``factory`` knows (text converted to their types), plus the
     ``hints`` it accepts (such as ``dataset=`` for the paper's datasets)."""
-    named, anything = parameters(factory)
+    named = parameters(factory)
     bound = {k: v for k, v in (hints or {}).items() if k in named}
     for key, raw in given.items():
         if key in named:
             bound[key] = convert(key, raw, named[key]) if isinstance(raw, str) else raw
-        elif anything:
-            bound[key] = raw
     return bound
 
 
 def check_known(factories: dict[str, Callable], given: dict[str, Any]) -> None:
     """Every given option must be known to at least one method of the run."""
     known = {label: parameters(factory) for label, factory in factories.items()}
-    unknown = [key for key in given if not any(key in named or anything for named, anything in known.values())]
+    unknown = [key for key in given if not any(key in named for named in known.values())]
     if unknown:
-        listing = "; ".join(f"{label}: {', '.join(named) or 'none'}" for label, (named, _) in known.items())
-        raise ValueError(f"unknown option(s) {', '.join(unknown)}; the methods' options are {listing}")
+        listing = "; ".join(f"{label}: {', '.join(named) or 'none'}" for label, named in known.items())
+        close = difflib.get_close_matches(unknown[0], [n for named in known.values() for n in named], n=1)
+        maybe = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"unknown option(s) {', '.join(unknown)}{maybe}; the methods' options are {listing} "
+                         "(a plug-in's options are the keyword parameters its factory names; **kwargs names none)")
