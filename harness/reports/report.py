@@ -13,14 +13,13 @@ import math
 
 import pandas as pd
 
-from harness.reports.marks import OTHER_PROTOCOL, SMALL_SAMPLE, direction, method_marks
+from harness.reports.marks import OTHER_PROTOCOL, RUN_FLAGS, SMALL_SAMPLE, direction, method_marks
 from harness.metrics.registry import digits, higher_is_better, metric_columns
 from harness.reports.table import Cell, Column, Note, Row, Table, mark_note, note
 from harness.reports.table import render as render_tables
 
-FLAGS = ("reads_ground_truth", "untrained", "complete")
-_DEFAULTS = {"run": "", "status": "ok", "reads_ground_truth": False, "untrained": False, "complete": True,
-             "protocol": "", "deviations": ""}
+FLAGS = (*RUN_FLAGS, "complete")
+_DEFAULTS = {"run": "", "status": "ok", **dict.fromkeys(RUN_FLAGS, False), "complete": True, "protocol": "", "deviations": ""}
 
 
 def prepare(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
@@ -55,7 +54,7 @@ def aggregate(records: pd.DataFrame, combine: bool = False, set_metrics: pd.Data
     and the set-level metrics of ``set_metrics`` (harness.store.records.load_set_metrics; never pooled)."""
     keys = ["block", "run", "dataset", "method", "bucket"]
     metrics = metric_columns(records.columns)
-    columns = [*keys, "n", "failures", *metrics, "reads_ground_truth", "untrained", "complete", "partial", "deviations"]
+    columns = [*keys, "n", "failures", *metrics, *RUN_FLAGS, "complete", "partial", "deviations"]
     if records.empty:
         return pd.DataFrame(columns=columns)
     records = prepare(records, combine)
@@ -65,7 +64,7 @@ def aggregate(records: pd.DataFrame, combine: bool = False, set_metrics: pd.Data
     table = table.reindex(grouped.size().index)
     table.insert(0, "failures", (~ok).groupby([records[k] for k in keys], sort=False).sum())
     table.insert(0, "n", ok.groupby([records[k] for k in keys], sort=False).sum())
-    flags = grouped[["reads_ground_truth", "untrained"]].any().join(grouped[["complete"]].all())
+    flags = grouped[list(RUN_FLAGS)].any().join(grouped[["complete"]].all())
     table = table.join(flags).join(grouped["deviations"].first())
     table = table.reset_index()
     partial = _partial(records)
@@ -75,7 +74,7 @@ def aggregate(records: pd.DataFrame, combine: bool = False, set_metrics: pd.Data
         values = set_metrics.pivot_table(index=["run", "dataset", "method", "bucket"], columns="metric", values="value",
                                          aggfunc="first")
         table = table.join(values, on=["run", "dataset", "method", "bucket"])
-        split = columns.index("reads_ground_truth")
+        split = columns.index(RUN_FLAGS[0])
         table = table[[*columns[:split], *metric_columns(values.columns), *columns[split:]]]
     return table
 
@@ -128,7 +127,7 @@ def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> t
     rows, used = [], []
     for method, part in table.groupby("method", sort=False):
         cells = part.set_index("bucket")
-        flags = {"reads_ground_truth": part["reads_ground_truth"].any(), "untrained": part["untrained"].any(),
+        flags = {**{flag: part[flag].any() for flag in RUN_FLAGS},
                  "partial": part["partial"].any(), "incomplete": not part["complete"].all()}
         used += method_marks(flags)
         row = [Cell(method, marks=method_marks(flags))]
