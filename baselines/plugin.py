@@ -58,3 +58,21 @@ register_method("lama", "baselines.lama:lama",
                 description="big-LaMa (Suvorov et al. WACV 2022), Places2-trained, symmetric padding to a multiple of 8",
                 weights=f"{_W}:LAMA_WEIGHTS", tags=("baseline",),
                 code_version=_version("lama", "LamaPredictor", "baselines.lama", "baselines.lama_networks"))
+register_method("mat", "baselines.mat:mat",
+                description="MAT (Li et al. CVPR 2022) at 512 or 256 (from the weights), generate_image.py path; "
+                "random at test time, seeded per item (options seed=240, noise_mode=const at 512 / random at 256); "
+                "CC BY-NC 4.0 + NVIDIA terms",
+                weights=f"{_W}:MAT_WEIGHTS", tags=("baseline",),
+                code_version=_version("mat", "MATPredictor", "baselines.mat", "baselines.mat_networks",
+                                      "baselines.stylegan_ops", "baselines.safe_pickle"))
+register_method("migan", "baselines.migan:migan",
+                description="MI-GAN (Sargsyan et al. ICCV 2023), official evaluation path, deterministic; runs at its "
+                "weights' resolution (256 or 512); options dataset=places2|ffhq, resolution=256|512 pick the released file",
+                weights=f"{_W}:migan_weights", tags=("baseline",),
+                code_version=_version("migan", "MIGANPredictor", "baselines.migan", "baselines.migan_networks"))
+register_method("comodgan", "baselines.comodgan:comodgan",
+                description="Co-Mod-GAN (Zhao et al. ICLR 2021) through MI-GAN's torch port at 256 or 512; reseeded per "
+                "one-item forward (options seed=0, noise_mode=random|const|none; dataset=, resolution= pick the released file)",
+                weights=f"{_W}:comodgan_weights", tags=("baseline",),
+                code_version=_version("comodgan", "CoModGANPredictor", "baselines.comodgan",
+                                      "baselines.comodgan_networks", "baselines.migan"))

@@ -95,3 +95,24 @@ def test_harness_list_says_where_lpips_stands(fresh, capsys):
     lpips_model.backbone_file().parent.mkdir(parents=True, exist_ok=True)
     lpips_model.backbone_file().write_bytes(b"")
     assert "LPIPS backbone present" in listed()
+
+
+def test_lpips_unavailable_is_a_note_and_one_warning_line_not_a_vanished_column(fresh, monkeypatch, tmp_path, capsys):
+    import lpips
+
+    from harness.cli import main
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(lpips, "LPIPS", offline)
+    assert main(["run", "--methods", "telea", "--limit", "1", "--size", "48", "--no-progress",
+                 "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    warned = [line for line in err.splitlines() if "LPIPS unavailable" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: LPIPS unavailable")
+    assert "lpips_distance(" not in err and "_build(" not in err  # no echoed source line
+    assert "LPIPS: no value in these runs" in out
+    for fmt in ("markdown", "latex"):
+        assert main(["report", "--runs", str(tmp_path), "--format", fmt]) == 0
+        assert "LPIPS: no value in these runs" in capsys.readouterr().out

@@ -57,3 +57,16 @@ def _env(tmp_path):
 
     return {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_CACHE": str(tmp_path / "cache"),
             "HARNESS_RUNS": str(tmp_path / "runs")}
+
+
+@pytest.mark.parametrize("argv,usage,hint", [
+    (["run", "--metods", "telea"], "usage: harness run", "did you mean --methods?"),
+    (["report", "--formt", "csv"], "usage: harness report", "did you mean --format?"),
+])
+def test_an_unknown_flag_gets_its_subcommands_usage_and_the_closest_flag(capsys, argv, usage, hint):
+    from harness.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and usage in err and hint in err

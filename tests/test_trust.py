@@ -317,6 +317,24 @@ def test_8_random_weights_are_marked_in_every_table(tmp_path, capsys):
     assert "◊" in misf_psnr  # the measured CelebA cells say they were measured under another protocol
 
 
+def test_8_a_fixed_size_model_run_at_another_size_is_marked_in_every_table(tmp_path, capsys):
+    """Issue 24: a 256-px protocol with a 512-only model is adapted visibly: method.json records it, every table marks it."""
+    runs = tmp_path / "runs"
+    methods = f"fixed48={PLUGIN}:native_48,fixed32={PLUGIN}:native_32,free={PLUGIN}:mean_fill"
+    assert _cli(["run", "--methods", methods, "--limit", 1, "--size", 32, "--out", runs, "--no-progress", "--no-lpips"],
+                capsys)[0] == 0
+    flags = {path.parent.name: json.loads(path.read_text())["resized"] for path in runs.glob("*/methods/*/method.json")}
+    assert flags == {"fixed48": True, "fixed32": False, "free": False}
+    for args, mark in ((["report"], "≈"), (["report", "--format", "latex"], r"$^\approx$")):
+        text = _cli([*args, "--runs", runs], capsys)[1]
+        assert f"fixed48{mark}" in text and "native size" in text, args
+        assert f"fixed32{mark}" not in text and f"free{mark}" not in text, args
+    records = load_records(runs)
+    from harness.reports.plots import _label
+
+    assert _label(records, "fixed48") == "fixed48≈" and _label(records, "free") == "free"
+
+
 def test_8_two_checkpoints_of_one_method_never_overwrite_each_other(tmp_path, capsys):
     runs, a, b = tmp_path / "runs", tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("0.2")

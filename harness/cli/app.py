@@ -7,7 +7,9 @@ theirs the same way (the MISF paper's ``train`` and ``fig7``). This module holds
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
+import warnings
 
 from rich.console import Console
 
@@ -106,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Like ``parse_args``, but an unknown flag is answered by its subcommand's usage with the
+    closest flag of that subcommand, not by the top-level usage."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        command = commands.choices[args.command]
+        flags = [flag for action in command._actions for flag in action.option_strings]
+        close = difflib.get_close_matches(extras[0].partition("=")[0], flags, n=1, cutoff=0.6)
+        command.error(f"unrecognized argument: {' '.join(extras)}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 1 regression or --strict failure (some item failed), 2 a user's mistake (one
     ``error:`` line), 3 a method scored no item at all (every item failed), 130 Ctrl-C.
@@ -116,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     from harness.errors import Interrupted, RankError, storage_message
 
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(build_parser(), argv)
+    warnings.showwarning = _warning_line
     try:
         return args.func(args)
     except Interrupted as error:
@@ -135,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         if message is None:
             raise
         return _error(message)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one ``warning:`` line on stderr, without Python's source-line echo."""
+    messages.print(f"warning: {message}", markup=False, highlight=False, style="yellow")
 
 
 def _error(message: str) -> int:

@@ -18,7 +18,11 @@ EXAMPLES = """examples:
   harness run --methods misf,lama --dataset celeba --data-root ~/data/celeba --masks nvidia \\
               --mask-root ~/masks --checkpoint misf=~/w/celebA_InpaintingModel_gen.pth
   harness run --methods mine=myplug:factory --include-path ~/code  # your model (README: Your own model)
-  harness run --methods telea > table.md 2> progress.log         # table on stdout, progress on stderr"""
+  harness run --methods telea > table.md 2> progress.log         # table on stdout, progress on stderr
+  harness run --methods telea,biharmonic --set-metrics FID,KID,P-IDS,U-IDS   # set-level metrics per bucket
+  harness run --methods telea --profile paper,lama,edgeconnect  # one set of predictions, three metric conventions
+  harness run --methods telea --seed 3 --buckets 0-10,10-30,30-50 --size 128  # another mask draw, buckets, size
+  harness run --methods lama --keep-outputs none --batch-size 8  # metrics only: the cache keeps no prediction"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

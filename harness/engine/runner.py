@@ -78,6 +78,8 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
         "prediction_code_version": prediction.PREDICTION_CODE_VERSION,
         "reads_ground_truth": predictor.reads_ground_truth,
         "untrained": predictor.untrained,
+        # A fixed-size model under another size's protocol: its numbers are marked in every table.
+        "resized": predictor.size.native not in (None, spec.size),
         "device": str(predictor.device),
         "execution": predictor.execution.describe(),
         "batch_size": evaluation.batch_size,

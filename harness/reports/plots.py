@@ -13,7 +13,7 @@ from typing import Sequence
 import pandas as pd
 
 from harness.reports import plotdata
-from harness.reports.marks import flagged
+from harness.reports.marks import RUN_FLAGS, flagged
 from harness.metrics.registry import higher_is_better
 
 STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
@@ -30,7 +30,7 @@ def _figure(width: float = 4.2, height: float = 3.0):
 
 def _label(records: pd.DataFrame, method: str) -> str:
     rows = records[records["method"] == method]
-    flags = {key: bool(rows[key].any()) for key in ("reads_ground_truth", "untrained") if key in rows}
+    flags = {key: bool(rows[key].any()) for key in RUN_FLAGS if key in rows}
     return flagged(method, flags)
 
 

@@ -13,14 +13,13 @@ import math
 
 import pandas as pd
 
-from harness.reports.marks import OTHER_PROTOCOL, SMALL_SAMPLE, direction, method_marks
+from harness.reports.marks import OTHER_PROTOCOL, RUN_FLAGS, SMALL_SAMPLE, direction, method_marks
 from harness.metrics.registry import digits, higher_is_better, metric_columns
 from harness.reports.table import Cell, Column, Note, Row, Table, mark_note, note
 from harness.reports.table import render as render_tables
 
-FLAGS = ("reads_ground_truth", "untrained", "complete")
-_DEFAULTS = {"run": "", "status": "ok", "reads_ground_truth": False, "untrained": False, "complete": True,
-             "protocol": "", "deviations": ""}
+FLAGS = (*RUN_FLAGS, "complete")
+_DEFAULTS = {"run": "", "status": "ok", **dict.fromkeys(RUN_FLAGS, False), "complete": True, "protocol": "", "deviations": ""}
 
 
 def prepare(records: pd.DataFrame, combine: bool = False) -> pd.DataFrame:
@@ -55,7 +54,7 @@ def aggregate(records: pd.DataFrame, combine: bool = False, set_metrics: pd.Data
     and the set-level metrics of ``set_metrics`` (harness.store.records.load_set_metrics; never pooled)."""
     keys = ["block", "run", "dataset", "method", "bucket"]
     metrics = metric_columns(records.columns)
-    columns = [*keys, "n", "failures", *metrics, "reads_ground_truth", "untrained", "complete", "partial", "deviations"]
+    columns = [*keys, "n", "failures", *metrics, *RUN_FLAGS, "complete", "partial", "deviations"]
     if records.empty:
         return pd.DataFrame(columns=columns)
     records = prepare(records, combine)
@@ -65,7 +64,7 @@ def aggregate(records: pd.DataFrame, combine: bool = False, set_metrics: pd.Data
     table = table.reindex(grouped.size().index)
     table.insert(0, "failures", (~ok).groupby([records[k] for k in keys], sort=False).sum())
     table.insert(0, "n", ok.groupby([records[k] for k in keys], sort=False).sum())
-    flags = grouped[["reads_ground_truth", "untrained"]].any().join(grouped[["complete"]].all())
+    flags = grouped[list(RUN_FLAGS)].any().join(grouped[["complete"]].all())
     table = table.join(flags).join(grouped["deviations"].first())
     table = table.reset_index()
     partial = _partial(records)
@@ -75,7 +74,7 @@ def aggregate(records: pd.DataFrame, combine: bool = False, set_metrics: pd.Data
         values = set_metrics.pivot_table(index=["run", "dataset", "method", "bucket"], columns="metric", values="value",
                                          aggfunc="first")
         table = table.join(values, on=["run", "dataset", "method", "bucket"])
-        split = columns.index("reads_ground_truth")
+        split = columns.index(RUN_FLAGS[0])
         table = table[[*columns[:split], *metric_columns(values.columns), *columns[split:]]]
     return table
 
@@ -113,17 +112,22 @@ def _format(value: float, metric: str) -> str:
     return "–" if pd.isna(value) else f"{value:.{digits(metric)}f}"
 
 
-def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> tuple[list[Column], list[Row], list]:
-    """Columns, rows and the marks used for one block's aggregate table."""
+#: Why a metric column can be empty, said in a note instead of a column that silently vanishes.
+UNSCORED = {"LPIPS": "--no-lpips, or its VGG16 backbone was not available offline: see the README's LPIPS paragraph"}
+
+
+def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> tuple[list[Column], list[Row], list, list]:
+    """Columns, rows, the marks used and notes on empty metric columns for one block's aggregate table."""
     block = table["block"].iloc[0]
     buckets = bucket_order(table["bucket"])
     metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
+    missing = [m for m in metric_columns(table.columns) if m not in metrics]
     columns = [Column("method")] + [Column(h, b, marks) for b in buckets
                                     for h, marks in [("n", ()), ("fail", ()), *((m, (direction(higher_is_better(m)),)) for m in metrics)]]
     rows, used = [], []
     for method, part in table.groupby("method", sort=False):
         cells = part.set_index("bucket")
-        flags = {"reads_ground_truth": part["reads_ground_truth"].any(), "untrained": part["untrained"].any(),
+        flags = {**{flag: part[flag].any() for flag in RUN_FLAGS},
                  "partial": part["partial"].any(), "incomplete": not part["complete"].all()}
         used += method_marks(flags)
         row = [Cell(method, marks=method_marks(flags))]
@@ -139,7 +143,7 @@ def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> t
                 row.append(Cell(_format(cell[metric], metric), float(cell[metric]), 1 if method in best.get((block, bucket, metric), set()) else 0,
                                 (SMALL_SAMPLE,) if small else ()))
         rows.append(tuple(row))
-    return columns, rows, used
+    return columns, rows, used, [note(f"{m}: no value in these runs ({UNSCORED.get(m, 'not computed')})") for m in missing]
 
 
 def _context(table: pd.DataFrame, combine: bool) -> tuple[str, list[Note]]:
@@ -185,9 +189,10 @@ def results_tables(records: pd.DataFrame, combine: bool = False, set_metrics: pd
         biased = set(zip(flagged_rows["run"], flagged_rows["method"], flagged_rows["bucket"], flagged_rows["metric"]))
     tables = []
     for block, part in table.groupby("block", sort=False):
-        columns, rows, used = _block_rows(part, best, biased)
+        columns, rows, used, empty = _block_rows(part, best, biased)
         title, context = _context(part, combine)
-        tables.append(Table(title, tuple(columns), (tuple(rows),), tuple(mark_note(m) for m in dict.fromkeys(used)),
+        tables.append(Table(title, tuple(columns), (tuple(rows),),
+                            tuple(mark_note(m) for m in dict.fromkeys(used)) + tuple(empty),
                             tuple(context), heading=True, data=data[table["block"] == block]))
     return tables
 

@@ -39,6 +39,7 @@ from harness.data.manifest import Failure, Manifest
 from harness.metrics.registry import metric_columns
 from harness.hashing import sha256_json
 from harness.data.spec import RunSpec
+from harness.reports.marks import RUN_FLAGS
 
 PACKAGES = ("misf-harness", "torch", "torchvision", "numpy", "scikit-image", "lpips", "opencv-python-headless", "pillow", "pandas")
 ITEM_COLUMNS = ["item_id", "bucket", "image_id", "mask_id", "hole_ratio"]
@@ -242,8 +243,8 @@ def load_records(root: Path | str) -> pd.DataFrame:
     """Every item of every method under ``root`` (a runs folder or one run), failed ones included.
 
     Columns: the record columns, plus method (the label), dataset, run, protocol, deviations,
-    profile, items_key (equal for runs that differ only in profile), reads_ground_truth,
-    untrained and complete. Input failures of a bucket appear as
+    profile, items_key (equal for runs that differ only in profile), the method.json flags of
+    :data:`~harness.reports.marks.RUN_FLAGS` and complete. Input failures of a bucket appear as
     failed items of every method of their run, since every method should have scored them.
     """
     frames = []
@@ -276,8 +277,8 @@ def load_records(root: Path | str) -> pd.DataFrame:
             frame["profile"] = info.get("profile", {}).get("name", spec.profile)
             # Runs that differ only in their metric profile score the same items: profile comparisons pair them.
             frame["items_key"] = sha256_json({**spec.protocol(), "profile": None, "data": summary.get("data_fingerprint")})[:12]
-            frame["reads_ground_truth"] = bool(info.get("reads_ground_truth", False))
-            frame["untrained"] = bool(info.get("untrained", False))
+            for flag in RUN_FLAGS:
+                frame[flag] = bool(info.get(flag, False))
             frame["complete"] = bool(info.get("complete", True))
             frames.append(frame)
     if not frames:

@@ -18,7 +18,7 @@ from harness.store.atomic import atomic_write_bytes, atomic_write_text
 from harness.store.records import load_records, load_set_metrics, read_run, static_environment
 from harness.reports.report import aggregate
 
-METHOD_FIELDS = ("method", "fingerprint", "checkpoint", "identity_sha", "untrained", "reads_ground_truth", "code",
+METHOD_FIELDS = ("method", "fingerprint", "checkpoint", "identity_sha", "untrained", "reads_ground_truth", "resized", "code",
                  "config", "profile", "metrics", "items", "scored_items", "failed_items", "complete")
 
 

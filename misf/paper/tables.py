@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from harness.errors import UnknownName
-from harness.reports.marks import OTHER_PROTOCOL, PUBLISHED_ONLY, READS_GROUND_TRUTH, UNTRAINED, direction, used
+from harness.reports.marks import METHOD_MARKS, OTHER_PROTOCOL, PUBLISHED_ONLY, RUN_FLAGS, direction, used
 from harness.metrics.registry import column, higher_is_better
 from harness.reports.stats import cell_confidence, cell_means
 from harness.reports.table import Cell, Column, Note, Row, Table, frame_table, mark_note, note
@@ -135,8 +135,8 @@ def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequenc
     Columns: metric, method (paper label, or the harness name for ``extra_methods``),
     harness, dataset, mask_ratio, published, measured, n, failures, diff (measured − published),
     shown (measured, else published), rank (1 = best shown value of its column; methods with
-    failed items in a column take no rank there), reads_ground_truth, untrained,
-    other_protocol (measured under a protocol other than the paper's).
+    failed items in a column take no rank there), the run flags (reads_ground_truth, untrained,
+    resized), other_protocol (measured under a protocol other than the paper's).
     """
     labels = {**PAPER_TO_HARNESS[table], **{name: name for name in extra_methods}}
     layout = pd.DataFrame(
@@ -156,8 +156,8 @@ def table_frame(records: pd.DataFrame | None, table: str, extra_methods: Sequenc
     frame["shown"] = frame["measured"].fillna(frame["published"])
     frame["rank"] = _ranks(frame)
     shown = None if records is None else records[records["dataset"].isin(frame["dataset"].unique())]
-    frame["reads_ground_truth"] = frame["harness"].isin(_flagged_methods(shown, "reads_ground_truth"))
-    frame["untrained"] = frame["harness"].isin(_flagged_methods(shown, "untrained"))
+    for flag in RUN_FLAGS:
+        frame[flag] = frame["harness"].isin(_flagged_methods(shown, flag))
     runs = measured_runs(records, frame["dataset"].unique())
     frame["other_protocol"] = [bool(runs.get(d, ("", None))[1]) and not pd.isna(m) for d, m in zip(frame["dataset"], frame["measured"])]
     return frame
@@ -180,7 +180,7 @@ def _cell(cell: pd.Series) -> Cell:
 
 
 def _method_cell(label: str, cells: pd.DataFrame) -> Cell:
-    marks = tuple(m for m, flag in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained")) if cells[flag].any())
+    marks = tuple(METHOD_MARKS[flag] for flag in RUN_FLAGS if cells[flag].any())
     harness = cells["harness"].iloc[0]
     return Cell(label, marks=marks, data={"harness": harness if isinstance(harness, str) else ""})
 
@@ -218,7 +218,8 @@ def _legend(frame: pd.DataFrame, runs: dict[str, tuple[str, str | None]]) -> lis
         else:
             lines.append(note(where + "the paper's protocol."))
     marks = [PUBLISHED_ONLY]
-    marks += [m for m, col in ((READS_GROUND_TRUTH, "reads_ground_truth"), (UNTRAINED, "untrained"), (OTHER_PROTOCOL, "other_protocol")) if frame[col].any()]
+    marks += [METHOD_MARKS[flag] for flag in RUN_FLAGS if frame[flag].any()]
+    marks += [OTHER_PROTOCOL] if frame["other_protocol"].any() else []
     lines += [mark_note(m) for m in used(marks)]
     lines.append(note(Cell("bold", rank=1), "/", Cell("underlined", rank=2), ": best/second best shown value"))
     return lines

@@ -15,7 +15,7 @@ import pandas as pd
 
 from harness.reports import plotdata
 from harness.reports.html.data import Fig7Result, RunData
-from harness.reports.marks import OTHER_PROTOCOL, READS_GROUND_TRUTH, UNTRAINED
+from harness.reports.marks import OTHER_PROTOCOL, READS_GROUND_TRUTH, RESIZED, UNTRAINED
 from harness.metrics.registry import digits, higher_is_better, metric_columns
 from harness.reports.report import results_tables
 from harness.reports.stats import cell_confidence, set_confidence
@@ -67,14 +67,12 @@ def card(run: RunData) -> dict[str, Any]:
                     "fingerprint": str(info.get("fingerprint") or "")[:12], "complete": bool(info.get("complete", True)),
                     "device": str(info.get("device") or "–")} for label, info in methods.items()]
     labels = []
-    untrained = [label for label, info in methods.items() if info.get("untrained")]
-    ground_truth = [label for label, info in methods.items() if info.get("reads_ground_truth")]
-    if untrained:
-        labels.append({"kind": "warn", "mark": UNTRAINED.text, "text": f"random weights: {', '.join(untrained)}",
-                       "meaning": UNTRAINED.meaning})
-    if ground_truth:
-        labels.append({"kind": "warn", "mark": READS_GROUND_TRUTH.text, "text": f"reads ground truth: {', '.join(ground_truth)}",
-                       "meaning": READS_GROUND_TRUTH.meaning})
+    for flag, mark, text in (("untrained", UNTRAINED, "random weights"), ("reads_ground_truth", READS_GROUND_TRUTH,
+                             "reads ground truth"), ("resized", RESIZED, "resized from the model's native size")):
+        flagged_labels = [label for label, info in methods.items() if info.get(flag)]
+        if flagged_labels:
+            labels.append({"kind": "warn", "mark": mark.text, "text": f"{text}: {', '.join(flagged_labels)}",
+                           "meaning": mark.meaning})
     deviations = summary.get("deviations", spec.deviations())
     if deviations:
         labels.append({"kind": "info", "mark": OTHER_PROTOCOL.text, "text": "non-paper protocol: " + "; ".join(deviations),
