@@ -161,7 +161,10 @@ def test_4_check_on_a_warm_cache_catches_a_changed_metric(tmp_path, capsys, monk
 
     original = functional.psnr_torch  # what scores on the model's device, the CPU here
     monkeypatch.setattr(functional, "psnr_torch", lambda views: [value + 1.0 for value in original(views)])
-    code, text = _cli(["check", "--expected", path, "--runs", runs, "--no-progress"], capsys)
+    # A warm check reads the cached metrics (their keys carry each metric's code version, which
+    # tests/test_code_versions.py holds against the code); --rescore recomputes them from the cached outputs.
+    assert _cli(["check", "--expected", path, "--runs", runs, "--no-progress"], capsys)[0] == 0
+    code, text = _cli(["check", "--expected", path, "--runs", runs, "--no-progress", "--rescore"], capsys)
     assert code == 1 and "PSNR" in text
 
 
@@ -462,3 +465,19 @@ def test_12_formula_prefixes_are_neutralised_in_csv_and_read_back_intact(tmp_pat
         for line in path.read_text().splitlines()[1:]:
             assert not any(cell and cell[0] in "=+-@" for cell in line.split(",")), (path.name, line)
     assert sorted(load_records(tmp_path / "runs")["image_id"]) == sorted(names)
+
+
+def test_a_check_of_a_warm_run_scores_nothing_and_prints_its_verdict_on_stdout(tmp_path, capsys):
+    expected = json.loads((ROOT / "results" / "expected" / "sample-classical.json").read_text())
+    expected["spec"].update(limit=1, size=48)
+    expected["aggregates"] = []
+    path, runs = tmp_path / "small.json", tmp_path / "runs"
+    path.write_text(json.dumps(expected))
+    assert _cli(["check", "--expected", path, "--runs", runs, "--write", "--no-progress"], capsys)[0] == 0
+    assert main(["check", "--expected", str(path), "--runs", str(runs), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "cells within tolerance" in out and "cells within tolerance" not in err
+    run_dir = next(p for p in runs.iterdir() if p.is_dir())
+    for method_json in run_dir.glob("methods/*/method.json"):
+        counts = json.loads(method_json.read_text())
+        assert counts["predicted"] == 0 and counts["scored"] == 0, method_json

@@ -18,6 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", metavar="DIR", help="runs folder (default ./runs or $HARNESS_RUNS)")
     p.add_argument("--no-run", action="store_true", help="only read existing records")
     p.add_argument("--write", action="store_true", help="(re)write the expectations from the run")
+    p.add_argument("--rescore", action="store_true", help="recompute the metrics from the cached predictions "
+                   "(default: cached metrics are used; their keys carry each metric's code version)")
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     p.set_defaults(func=cmd_check)
 
@@ -34,12 +36,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     root = Path(args.runs) if args.runs else env.runs_root
     if args.no_run:
         run_dir = find_run(root, expected)
-    else:  # metrics are recomputed from the cached outputs: a changed metric is caught on a warm cache
+    else:  # a warm cache is read: metric keys carry each metric's code version, held by the lock test
         from harness.engine.progress import display
 
         with display(not args.no_progress):
             config = RunConfig.of(expected.spec, list(expected.methods), env, out=root,
-                                  progress=not args.no_progress, replace=True, rescore=True)
+                                  progress=not args.no_progress, replace=True, rescore=args.rescore)
             run_dir = run(config).run_dir
     records = load_records(run_dir)
     if args.write:
@@ -49,10 +51,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0
     diff = compare(expected, records)
     bad = diff[~diff["ok"]] if len(diff) else diff
-    messages.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
+    # the verdict is the command's output: stdout (progress and notes stay on stderr)
+    console.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})",
+                  markup=False, highlight=False)
     lines, passed = verdict(expected, diff, read_run(run_dir)[1].get("data_fingerprint"))
     for line in lines:
-        messages.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False)
     if not bad.empty:
         from harness.reports.check import comparison_table
         from harness.reports.table import render

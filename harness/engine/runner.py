@@ -98,8 +98,8 @@ def run(config: RunConfig) -> RunResult:
 
     Every predictor is built (weights checked) and every label claimed before anything runs,
     so a missing checkpoint or a taken label stops the run before hours of work, not after.
-    ``rescore`` ignores cached metrics (not cached outputs): ``harness check`` uses it so that
-    a metric change is caught even on a warm cache. Set-level metrics (FID, KID×1000, P-IDS,
+    ``rescore`` ignores cached metrics (not cached outputs): ``harness check --rescore`` uses it
+    to recompute metrics whose code changed without a version bump. Set-level metrics (FID, KID×1000, P-IDS,
     U-IDS) are computed per bucket from cached per-item features of the configured extractor
     (default: torch-fidelity's Inception). The execution settings are part of each predictor's
     identity. ``name_plugins`` labels unlabelled plug-ins by their predictor's name
