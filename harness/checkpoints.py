@@ -40,17 +40,15 @@ class WeightsInfo:
     note: str = ""
 
     def missing_message(self, looked_at: Iterable[Path | str] = ()) -> str:
+        """What is missing, where it was looked for and the fix on the first line; the details after it."""
+        looked = ", ".join(str(p) for p in looked_at)
         lines = [
-            f"No weights for '{self.method}'. Expected file(s): {', '.join(self.file_names)}.",
+            f"No weights for '{self.method}': expected {', '.join(self.file_names)}"
+            + (f" in {looked}" if looked else "")
+            + "; pass --checkpoint PATH (a file, or a folder holding the files under these names) or put them "
+            "in $HARNESS_WEIGHTS (default ~/.cache/inpainting-harness/weights).",
             f"Official download: {self.source}",
         ]
-        looked = [str(p) for p in looked_at]
-        if looked:
-            lines.append("Looked at: " + ", ".join(looked))
-        lines.append(
-            "Pass --checkpoint PATH (a file, or a folder holding the files under these names), "
-            "or put them in $HARNESS_WEIGHTS (default ~/.cache/inpainting-harness/weights)."
-        )
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)

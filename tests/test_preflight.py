@@ -70,3 +70,34 @@ def test_an_unknown_flag_gets_its_subcommands_usage_and_the_closest_flag(capsys,
         main(argv)
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and usage in err and hint in err
+
+
+def test_wrong_places_are_named_with_the_setting_that_points_there(tmp_path, capsys, monkeypatch):
+    from harness.cli import main
+
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "file" / "cache"))
+    assert main(["run", "--methods", "telea", "--out", str(tmp_path / "runs")]) == 2
+    assert "point $HARNESS_CACHE" in capsys.readouterr().err
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    assert main(["run", "--methods", "telea", "--out", str(tmp_path / "file" / "runs")]) == 2
+    assert "point --out" in capsys.readouterr().err
+    (tmp_path / "masks").mkdir()
+    assert main(["run", "--methods", "telea", "--masks", "folder", "--mask-root", str(tmp_path / "masks"),
+                 "--out", str(tmp_path / "runs"), "--limit", "1", "--no-progress", "--no-lpips"]) == 2
+    assert "holds no mask images" in capsys.readouterr().err
+
+
+def test_a_report_that_selects_nothing_is_an_error_naming_the_runs_there(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["report", "--runs", str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["report", "--runs", str(tmp_path)]) == 2
+    assert "no runs under" in capsys.readouterr().err
+    assert main(["run", "--methods", "telea", "--limit", "1", "--size", "48", "--no-progress", "--no-lpips",
+                 "--out", str(tmp_path)]) == 0
+    run = next(p.name for p in tmp_path.iterdir() if (p / "spec.json").is_file())
+    capsys.readouterr()
+    assert main(["report", "--runs", str(tmp_path), "--run", "nosuchrun"]) == 2
+    assert f"no records match --run nosuchrun under {tmp_path}; runs there: {run}" in capsys.readouterr().err

@@ -44,6 +44,17 @@ def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
             _check_path("--checkpoint", path)
 
 
+def check_folders(runs_root: Path, cache_root: Path, out_flag: bool) -> None:
+    """The runs folder and the cache can be made, or one line naming the setting that points there."""
+    for folder, setting in ((runs_root, "--out" if out_flag else "$HARNESS_RUNS (default ./runs)"),
+                            (cache_root, "$HARNESS_CACHE (default ~/.cache/inpainting-harness)")):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot write {folder} ({error.strerror or error}): point {setting} "
+                             "at a folder you can write") from None
+
+
 def _check_method(method: str) -> None:
     """A registered name, or ``pkg.module:factory`` whose module can be found (not imported)."""
     if method in METHODS:

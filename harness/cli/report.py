@@ -60,12 +60,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     view = _html_flags(args) if args.format == "html" else _report_view(args)
     root = Path(args.runs) if args.runs else runs_root()
-    records, sets = select_records(load_records(root), args), select_records(load_set_metrics(root), args)
-    if records.empty:  # after --shard parts alone: say what is still to run
+    if not root.exists():
+        raise UsageError(f"--runs {root}: no such folder (the runs folder is ./runs, $HARNESS_RUNS or --out of `harness run`)")
+    everything = load_records(root)
+    records, sets = select_records(everything, args), select_records(load_set_metrics(root), args)
+    if records.empty:
         from harness.store.shardnotes import unwritten
 
-        for line in unwritten(root):
+        waiting = unwritten(root)  # after --shard parts alone: say what is still to run
+        for line in waiting:
             messages.print(line, markup=False, highlight=False)
+        if not waiting:
+            raise _nothing_selected(root, everything, args)
     if args.combine:
         from harness.reports.combine import pooled
 
@@ -78,6 +84,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _nothing_selected(root: Path, records, args: argparse.Namespace) -> UsageError:
+    """Why no records were selected, with the runs that are there."""
+    if records.empty:
+        return UsageError(f"no runs under {root}: run `harness run` first, or give the runs folder with --runs DIR")
+    chosen = ", ".join(f"{flag} {value}" for flag, value in (("--run", args.run), ("--dataset", args.dataset),
+                                                             ("--methods", args.methods)) if value)
+    runs = ", ".join(dict.fromkeys(records["run"]))
+    return UsageError(f"no records match {chosen} under {root}; runs there: {runs}")
 
 
 def _html_flags(args: argparse.Namespace) -> None:

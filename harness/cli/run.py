@@ -116,18 +116,20 @@ def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.cli.preflight import check_run_flags
+    from harness.cli.preflight import check_folders, check_run_flags
+    from harness.environment import Environment
 
     check_run_flags(args, method_entries(args))  # before the heavy imports below: a typo costs a second
+    env = Environment.read()
+    check_folders(Path(args.out) if args.out else env.runs_root, env.cache_root, args.out is not None)
     from harness.engine.progress import display
     from harness.engine.runner import run
     from harness.engine.summary import run_summary
-    from harness.environment import Environment
     from harness.errors import StrictModeError
     from harness.reports.report import render
     from harness.store.records import load_records, load_set_metrics
 
-    base = run_config(args, Environment.read())
+    base = run_config(args, env)
     shard, code = base.execution.shard, 0
     for profile in csv_list(base.spec.profile) or ["paper"]:  # several profiles score one set of cached predictions
         config = dataclasses.replace(base, spec=dataclasses.replace(base.spec, profile=profile))

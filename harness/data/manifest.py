@@ -294,6 +294,8 @@ class _Builder:
                 self.unused["outside every bucket"] = self.unused.get("outside every bucket", 0) + 1
             else:
                 usable.append(m)
+        if not mask_set.files:
+            raise ValueError(f"mask set '{mask_set.name}' holds no mask images (.png, .jpg, ...): check --mask-root")
         for b_index, bucket in enumerate(self.buckets):
             candidates = sorted((m for m in usable if bucket.contains(m.ratio)), key=lambda m: m.mask_id)
             if not candidates:
