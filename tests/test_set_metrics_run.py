@@ -101,7 +101,10 @@ def test_adding_a_set_metric_to_a_finished_run_computes_only_features(tmp_path, 
     assert "KID×1000" in capsys.readouterr().out
 
 
-def test_missing_inception_weights_is_a_clear_error(tmp_path, capsys):
+def test_missing_inception_weights_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from harness.metrics import inception
+
+    monkeypatch.setattr(inception, "find_trunk", lambda: None)  # neither the official file nor the offline trunk
     code = main(["run", "--methods", "telea", "--limit", "1", "--size", "32", "--set-metrics", "FID", "--out",
                  str(tmp_path), "--no-progress", "--no-lpips"])
     out = capsys.readouterr().err
