@@ -49,7 +49,7 @@ def record_columns(metric_names) -> list[str]:
 
 TEXT_COLUMNS = ["item_id", "bucket", "image_id", "mask_id", "status", "stage", "reason", "cache_key", "method"]
 FAILURE_COLUMNS = [f.name for f in fields(Failure)]
-SET_COLUMNS = ["bucket", "metric", "n", "value", "ci_low", "ci_high", "note"]
+SET_COLUMNS = ["bucket", "metric", "n", "value", "ci_low", "ci_high", "note", "features"]
 FLUSH_SECONDS = 5.0
 
 
@@ -246,7 +246,7 @@ def load_set_metrics(root: Path | str) -> pd.DataFrame:
         spec, _ = read_run(run_dir)
         for path in sorted((run_dir / "methods").glob("*/set_metrics.csv")):
             info = json.loads((path.parent / "method.json").read_text())
-            frame = read_csv(path, ["bucket", "metric", "note"])
+            frame = read_csv(path, ["bucket", "metric", "note", "features"]).reindex(columns=SET_COLUMNS)
             frames.append(frame.assign(run=run_dir.name, dataset=spec.dataset, method=info.get("label", info["method"])))
     columns = ["run", "dataset", "method", *SET_COLUMNS]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

@@ -19,7 +19,7 @@ from harness.evaluation import Evaluation, MethodResult
 from harness.execution import Execution, configure
 from harness.features import FeatureStore
 from harness.manifest import Failure, Manifest, ManifestItem, build_manifest
-from harness.metrics.registry import set_metric
+from harness.metrics.registry import get_profile, import_target, set_metric
 from harness.options import bind, check_known
 from harness.pipeline import tune_allocator
 from harness.predictor import pick_device
@@ -93,6 +93,17 @@ def weights_hint(spec: RunSpec) -> dict[str, str]:
     return {"dataset": spec.dataset} if spec.dataset in PAPER_DATASETS else {}
 
 
+def _extractor(profile: str, device: Any, inception_weights: str | None) -> Any:
+    """The profile's own feature extractor (mat: NVIDIA's wrapper around the offline trunk), else
+    torch-fidelity's Inception with the official weights or the offline trunk."""
+    factory = get_profile(profile).features
+    if factory:
+        return import_target(factory)(device)
+    from harness.metrics.inception import InceptionFeatures
+
+    return InceptionFeatures(device, inception_weights)
+
+
 def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) -> dict[str, Any]:
     predictor = evaluation.predictor
     return {
@@ -112,6 +123,7 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
         "metrics_device": str(evaluation.scorer.device),
         "metrics_reference_code": evaluation.scorer.reference,
         "seed": spec.seed,
+        "set_features": evaluation.features.describe() if evaluation.features is not None else None,
     }
 
 
@@ -168,13 +180,11 @@ def run(
     if strict and manifest.failures:
         raise StrictModeError(f"{len(manifest.failures)} input(s) failed; first: {manifest.failures[0].reason}")
     cache = Cache()
-    chosen_sets = [set_metric(name) for name in set_metrics]
+    chosen_sets = [set_metric(name, spec.profile) for name in set_metrics]
     store = None
     if chosen_sets:
         if extractor is None:
-            from harness.metrics.inception import InceptionFeatures
-
-            extractor = InceptionFeatures(pick_device(device), inception_weights)
+            extractor = _extractor(spec.profile, pick_device(device), inception_weights)
         store = FeatureStore(cache, extractor, manifest.spec.size)
     hint, options = weights_hint(manifest.spec), options or {}
     factories = {r.label: method_entry(r.method).factory() for r in requests}
