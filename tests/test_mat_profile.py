@@ -314,8 +314,10 @@ def test_a_mat_run_names_its_set_metrics_and_their_features(tmp_path, one_thread
     from harness.spec import RunSpec
 
     spec = RunSpec(limit=2, size=32, buckets="20-40", profile="mat")
+    first = run(spec, ["telea"], out=tmp_path, show_progress=False, metrics=("PSNR",))
     result = run(spec, ["telea"], out=tmp_path, show_progress=False, metrics=("PSNR",),
                  set_metrics=("FID", "P-IDS", "U-IDS"), set_bootstrap=0)
+    assert first.methods[0].predicted == 2 and result.methods[0].predicted == 0  # features only, no prediction
     sets = load_set_metrics(tmp_path)
     assert sorted(sets["metric"]) == ["mat.FID", "mat.P-IDS", "mat.U-IDS"] and sets["value"].notna().all()
     assert sets["features"].str.contains("NVIDIA").all()

@@ -109,3 +109,24 @@ def test_missing_inception_weights_is_a_clear_error(tmp_path, capsys, monkeypatc
                  str(tmp_path), "--no-progress", "--no-lpips"])
     out = capsys.readouterr().err
     assert code == 2 and "weights-inception-2015-12-05-6726825d.pth" in out
+
+
+def test_check_compares_set_level_metrics(tmp_path):
+    """Expectations made with set-level metrics hold their values; a moved or missing one fails."""
+    from harness.check import Expectations, compare, expectations_from_records
+    from harness.records import load_records
+
+    result = run(SPEC, [METHOD], out=tmp_path, show_progress=False, metrics=("PSNR",), set_metrics=("FID", "KID"),
+                 extractor=InceptionFeatures.from_module(Probe(), "probe"), set_bootstrap=0)
+    records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
+    expected = expectations_from_records(SPEC, [METHOD], records, None, sets, ("FID", "KID"))
+    assert {"FID", "KID×1000"} <= set(expected.tolerances) and expected.set_metrics == ("FID", "KID")
+    expected.write(tmp_path / "expected.json")
+    again = Expectations.read(tmp_path / "expected.json")
+    assert again.set_metrics == ("FID", "KID")
+    assert compare(again, records, sets)["ok"].all()
+    diff = compare(again, records, sets)
+    assert set(diff["metric"]) >= {"FID", "KID×1000", "PSNR", "n"}
+    moved = sets.assign(value=np.where(sets["metric"] == "FID", sets["value"] + 1.0, sets["value"]))
+    assert not compare(again, records, moved)[lambda d: d["metric"] == "FID"]["ok"].any()
+    assert not compare(again, records)[lambda d: d["metric"] == "KID×1000"]["ok"].any()  # no set results: failures
