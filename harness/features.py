@@ -2,8 +2,7 @@
 
 Features are taken from the uint8 composite as the reference code saves it (truncated by
 MISF's and LaMa's scripts, rounded by MAT's: the extractor's ``to_uint8``) and from the uint8
-ground truth; a ground truth's features are shared by
-every method. Adding a set-level metric to a finished run therefore computes only features,
+ground truth; a ground truth's features are shared by every method. Adding a set-level metric to a finished run therefore computes only features,
 and a rerun computes none. A bucket's value comes with a bootstrap interval over its items.
 """
 from __future__ import annotations
