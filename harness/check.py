@@ -99,7 +99,7 @@ def expectations_from_records(
     :func:`harness.records.load_set_metrics`, made with ``set_metrics``)."""
     table = aggregate(_one_run(records[records["method"].isin(methods)]), set_metrics=set_frame)
     metrics = metric_columns(table.columns)
-    table = table[["method", "bucket", *COUNTS, *metrics]]
+    table = table[["method", "bucket", *COUNTS, *metrics]].astype({m: float for m in metrics})  # set values join as objects
     tolerances = {m: column(m).tolerance for m in metrics}
     return Expectations(spec, tuple(methods), tolerances, table, data_fingerprint, tuple(set_metrics))
 
