@@ -205,3 +205,78 @@ def structureflow_weights(dataset: str = "places2") -> WeightsInfo:
 
 def structureflow_dir(dataset: str) -> Path:
     return weights_dir() / "structureflow" / dataset
+
+
+# --- MAT ---
+
+#: The authors' OneDrive folder (fenglinglwb/MAT README, "Quick Test"); it has no direct file URLs.
+MAT_ONEDRIVE = ("https://mycuhk-my.sharepoint.com/:f:/g/personal/1155137927_link_cuhk_edu_hk/"
+                "EuY30ziF-G5BvwziuHNFzDkBVC6KBPRg69kCeHIu-BXORA?e=7OwJyE")
+#: IOPaint's state-dict re-host of the Places-512 (8M images) generator, MD5 8ca927835fa3f5e21d65ffcb165377ed.
+MAT_IOPAINT_URL = "https://github.com/Sanster/models/releases/download/add_mat/Places_512_FullData_G.pth"
+
+MAT_WEIGHTS = WeightsInfo(
+    method="mat",
+    file_names=("Places_512_FullData.pkl", "CelebA-HQ.pkl", "Places_512_FullData_G.pth"),
+    source=(
+        f"{MAT_ONEDRIVE} (fenglinglwb/MAT README: Places_512_FullData.pkl, the Places-512 1.8M-image model, "
+        f"CelebA-HQ.pkl, the FFHQ-512 and CelebA-HQ-256 models); state-dict re-host {MAT_IOPAINT_URL}"
+    ),
+    note=(
+        "Pass the .pkl itself (its G_ema is read without running the code it carries), a state-dict .pth, or a "
+        ".safetensors re-host (fp16 copies are cast to float32 and marked as such); the resolution (512 or 256) "
+        "comes from the weights. License CC BY-NC 4.0, the StyleGAN2-ADA parts under NVIDIA's source-code terms: "
+        "never redistribute these weights."
+    ),
+)
+
+
+def mat_dir() -> Path:
+    return weights_dir() / "mat"
+
+
+# --- MI-GAN, Co-Mod-GAN (MI-GAN's torch port) ---
+
+#: (dataset, resolution) of every released file, named ``{migan|comodgan}_{resolution}_{dataset}.pt``.
+PICSART_RELEASES = (("places2", 256), ("places2", 512), ("ffhq", 256))
+_PICSART_DRIVE = {
+    "migan": "https://drive.google.com/drive/folders/1xNtvN2lto0p5yFKOEEg9RioMjGrYM74w",
+    "comodgan": "https://drive.google.com/drive/folders/1VATyNQQJW2VpuHND02bc-3_4ukJMHQ44",
+}
+_PICSART_LICENSE = {
+    "migan": "License MIT (Picsart-AI-Research/MI-GAN).",
+    "comodgan": (
+        "The port and these weights: MIT (Picsart-AI-Research/MI-GAN); the original Co-Mod-GAN "
+        "(zsyzzsoft/co-mod-gan, TensorFlow pickles the port does not read) is BSD-style with NVIDIA's StyleGAN2 terms."
+    ),
+}
+
+
+def picsart_file(method: str, dataset: str, resolution: int) -> str:
+    return f"{method}_{resolution}_{dataset}.pt"
+
+
+def _picsart_weights(method: str, dataset: str, resolution: int) -> WeightsInfo:
+    """One released .pt (a plain state dict) of MI-GAN or of the Co-Mod-GAN port, from the MI-GAN README's Drive folders."""
+    released = ", ".join(picsart_file(method, *release) for release in PICSART_RELEASES)
+    return WeightsInfo(
+        method=f"{method} ({dataset}, {resolution})",
+        file_names=(picsart_file(method, dataset, resolution),),
+        source=f"{_PICSART_DRIVE[method]} (Picsart-AI-Research/MI-GAN README)",
+        note=(
+            f"Released: {released}. Pass the file itself, or put it in $HARNESS_WEIGHTS/{method}/ and choose it "
+            f"with the options dataset= and resolution=. " + _PICSART_LICENSE[method]
+        ),
+    )
+
+
+def migan_weights(dataset: str = "places2", resolution: int = 256) -> WeightsInfo:
+    return _picsart_weights("migan", dataset, resolution)
+
+
+def comodgan_weights(dataset: str = "places2", resolution: int = 256) -> WeightsInfo:
+    return _picsart_weights("comodgan", dataset, resolution)
+
+
+def picsart_dir(method: str) -> Path:
+    return weights_dir() / method

@@ -29,12 +29,12 @@ import torch.nn.functional as F
 from scipy.ndimage import correlate
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from harness.manifest import build_manifest
+from harness.data.manifest import build_manifest
 from harness.metrics import edgeconnect, functional, lama
 from harness.metrics.scoring import Views
-from harness.prediction import predict_batch
+from harness.engine.prediction import predict_batch
 from harness.registry import load_predictor
-from harness.spec import RunSpec
+from harness.data.spec import RunSpec
 
 
 def _rounded_uint8(images: torch.Tensor) -> np.ndarray:

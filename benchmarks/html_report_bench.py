@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 
-from harness.csvfiles import csv_text
-from harness.htmlreport import write_report
-from harness.records import load_records, record_columns
-from harness.spec import RunSpec
+from harness.store.csvfiles import csv_text
+from harness.reports.html import write_report
+from harness.store.records import load_records, record_columns
+from harness.data.spec import RunSpec
 from masks.buckets import parse_buckets
 from masks.generator import free_form_mask
 
@@ -35,7 +35,7 @@ POOL = 24  # distinct synthetic pictures, cycled (encoding, not drawing, is what
 
 
 def synthetic_run(root: Path, items: int, size: int) -> Path:
-    """A run folder as harness.records writes it, with ``items`` items over the paper's buckets."""
+    """A run folder as harness.store.records writes it, with ``items`` items over the paper's buckets."""
     rng = np.random.default_rng(0)
     spec = RunSpec(dataset="sample", masks="generated", buckets="0-20,20-40,40-60", limit=items // 3, size=size)
     run_dir = root / spec.run_name("synthetic")

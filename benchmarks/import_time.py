@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 PROBES = {
     "harness --help": "from harness.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
-    "import harness.report": "import harness.report",
+    "import harness.reports.report": "import harness.reports.report",
 }
 
 

@@ -5,7 +5,7 @@ embedded default at 256²: MISF with random weights saved in the official file f
 with a random VGG16 backbone placed in a temporary torch hub cache (so the real loading path
 runs offline). Measured:
 
-* the official ``test()`` loop re-created from the upstream code's facts (misf.md §14: batch 1,
+* the official ``test()`` loop re-created from the upstream code's facts (docs/misf.md §12: batch 1,
   decode in the loop, forward, composite, per-image scikit-image PSNR/SSIM on the truncated
   uint8 composite, L1, LPIPS);
 * the bound: the model forward plus LPIPS alone, on pre-decoded tensors (no decode, no other
@@ -45,16 +45,16 @@ from torch.utils.data.dataloader import _BaseDataLoaderIter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.cache import Cache  # noqa: E402
-from harness.evaluation import Evaluation  # noqa: E402
-from harness.execution import Execution, configure  # noqa: E402
-from harness.manifest import build_manifest  # noqa: E402
+from harness.store.cache import Cache  # noqa: E402
+from harness.engine.evaluation import Evaluation  # noqa: E402
+from harness.engine.execution import Execution, configure  # noqa: E402
+from harness.data.manifest import build_manifest  # noqa: E402
 from harness.metrics import get_profile  # noqa: E402
 from harness.metrics.functional import composite, psnr, ssim, to_uint8_truncated  # noqa: E402
 from harness.metrics.scoring import Scorer  # noqa: E402
-from harness.pipeline import InlineSink, ItemSource, Sink, collate, cores, defaults, tune_allocator  # noqa: E402
+from harness.engine.pipeline import InlineSink, ItemSource, Sink, collate, cores, defaults, tune_allocator  # noqa: E402
 from harness.registry import load_predictor  # noqa: E402
-from harness.spec import RunSpec  # noqa: E402
+from harness.data.spec import RunSpec  # noqa: E402
 
 MISF_GFLOP = 261.0
 

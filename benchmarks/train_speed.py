@@ -17,9 +17,9 @@ import time
 import numpy as np
 import torch
 
-from harness.datasets import ImageItem
+from harness.data.datasets import ImageItem
 from misf.losses import load_vgg19
-from harness.training_data import BatchSampler, MaskPool
+from misf.training_data import BatchSampler, MaskPool
 from misf.training import TrainConfig, Trainer
 
 PAPER_ITERATIONS = 350_000

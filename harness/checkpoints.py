@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from harness.environment import Environment
 from harness.errors import UsageError
 from harness.hashing import file_sha256
 
@@ -56,7 +57,7 @@ class WeightsInfo:
 
 
 def weights_dir() -> Path:
-    return Path(os.environ.get("HARNESS_WEIGHTS", Path.home() / ".cache" / "inpainting-harness" / "weights"))
+    return Environment.read().weights_dir
 
 
 def resolve_checkpoint(spec: str | os.PathLike | None, info: WeightsInfo, file_name: str | None = None) -> Path:

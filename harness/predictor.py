@@ -88,7 +88,7 @@ class Predictor(ABC):
 
     def identity(self) -> dict[str, Any]:
         """What the predictor *is*: name, class, config, size rule, weight hashes and how it runs
-        (precision, memory format, compilation; harness.execution), without code versions."""
+        (precision, memory format, compilation; harness.engine.execution), without code versions."""
         execution = getattr(self, "execution", None)
         return {
             "name": self.name,

@@ -1,12 +1,14 @@
 """Hole-ratio buckets: half-open intervals [a, b) of the fraction of hole pixels, measured at
-evaluation resolution after binarisation (not the source's nominal bin)."""
+evaluation resolution after binarisation (not the source's nominal bin).
+
+The ``masks`` package is the lowest layer of the core: the harness imports it, it imports
+nothing of the harness (a bad bucket is a plain ``ValueError``, which the command line reports as
+one ``error:`` line)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-
-from harness.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,9 @@ def parse_buckets(text: str | None) -> tuple[Bucket, ...]:
         try:
             bucket = Bucket(f"{low}-{high}", float(low) / 100, float(high) / 100)
         except ValueError:
-            raise UsageError(f"bad bucket '{part}': use percent ranges like 0-20,20-40") from None
+            raise ValueError(f"bad bucket '{part}': use percent ranges like 0-20,20-40") from None
         if not 0 <= bucket.low < bucket.high <= 1:
-            raise UsageError(f"bad bucket '{part}': the low end must be below the high end, both within 0-100 percent")
+            raise ValueError(f"bad bucket '{part}': the low end must be below the high end, both within 0-100 percent")
         buckets.append(bucket)
     return tuple(buckets)
 

@@ -6,6 +6,10 @@
   six nominal bins of 2,000 ordered by ratio). Path from ``--mask-root`` or ``$HARNESS_NVIDIA_MASKS``.
 * ``buckets``: MISF-style folders ``0%-20%``, ``20%-40%``, ``40%-60%`` (white = hole).
 * ``folder``: any folder of mask images (white = hole unless ``--mask-polarity black``).
+* ``lama-{thin,medium,thick}-{256,512}``, ``mat-{large,small}-{512,256}``, ``comodgan-512``,
+  ``comodgan-h{0..4}-512``: the published generators under the seeding contract of masks.seeded;
+  image i gets mask i of the run's seed, bucketed by its measured ratio; one bucket 0-100
+  unless ``--buckets`` is given.
 
 Masks from files are binarised as the official MISF loader does (bilinear resize, ``> 0``).
 """
@@ -13,12 +17,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
-
-from harness.errors import UnknownName
-from harness.images import prepare_mask, read_mask
+from typing import Callable, Mapping
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 NVIDIA_BINS = ("(1,10]%", "(10,20]%", "(20,30]%", "(30,40]%", "(40,50]%", "(50,60]%")
@@ -50,16 +50,13 @@ class FileMaskSet:
     #: The set's masks are scored as one bucket ("default"), not by hole ratio (Dunhuang's official masks).
     single_bucket: bool = False
 
-    def load(self, mask: MaskFile, size: int, resize_method: str = "pil-bilinear"):
-        return prepare_mask(read_mask(mask.path), size, self.threshold, self.hole_is_white, resize_method)
-
 
 def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-#: How a mask source pairs masks with images (harness.manifest implements each).
-GENERATED, POOL, OWN = "generated", "pool", "own"
+#: How a mask source pairs masks with images (harness.data.manifest implements each).
+GENERATED, POOL, OWN, SEEDED = "generated", "pool", "own", "seeded"
 
 
 @dataclass(frozen=True)
@@ -67,9 +64,11 @@ class MaskSource:
     """A mask set by name.
 
     ``pairing``: GENERATED (drawn per image and bucket, no files), POOL (files measured at
-    evaluation size and drawn per bucket) or OWN (the dataset's own masks, one per image).
-    ``load(root, hole_is_white)`` lists a POOL's files; ``env`` names the variable that can
-    hold its root.
+    evaluation size and drawn per bucket), OWN (the dataset's own masks, one per image) or
+    SEEDED (a published generator, mask i for image i, masks.seeded). ``load(root,
+    hole_is_white)`` lists a POOL's files; ``env`` names the variable that can hold its root
+    (looked up in the ``roots`` the harness reads from the environment); ``default_buckets``
+    replaces the paper's buckets when ``--buckets`` is not given.
     """
 
     name: str
@@ -77,14 +76,17 @@ class MaskSource:
     pairing: str
     load: Callable[[Path, bool], FileMaskSet] | None = None
     env: str | None = None
+    default_buckets: str | None = None
 
-    def root(self, root: str | os.PathLike | None) -> Path | None:
-        value = root or (os.environ.get(self.env) if self.env else None)
+    def root(self, root: str | os.PathLike | None, roots: Mapping[str, str] | None = None) -> Path | None:
+        """``root``, else the folder the variable ``env`` names in ``roots`` (the caller's environment)."""
+        value = root or ((roots or {}).get(self.env) if self.env else None)
         return Path(value).expanduser() if value else None
 
-    def files(self, root: str | os.PathLike | None, hole_is_white: bool = True) -> FileMaskSet:
+    def files(self, root: str | os.PathLike | None, hole_is_white: bool = True,
+              roots: Mapping[str, str] | None = None) -> FileMaskSet:
         """The pool's files; a missing folder is an error saying what to get."""
-        folder = self.root(root)
+        folder = self.root(root, roots)
         if self.load is None:
             raise ValueError(f"mask set '{self.name}' has no files of its own")
         if folder is None or not folder.is_dir():
@@ -93,11 +95,11 @@ class MaskSource:
                                     + (f". Get them from {NVIDIA_SOURCE}" if self.name == "nvidia" else ""))
         return self.load(folder, hole_is_white)
 
-    def status(self) -> str:
+    def status(self, roots: Mapping[str, str] | None = None) -> str:
         """Where this machine has it (for ``harness list``)."""
         if self.pairing != POOL:
-            return "embedded" if self.pairing == GENERATED else "the dataset's own"
-        folder = self.root(None)
+            return "the dataset's own" if self.pairing == OWN else "embedded"
+        folder = self.root(None, roots)
         if folder is not None and folder.is_dir():
             return f"present ({folder})"
         return "set --mask-root" + (f" or ${self.env}" if self.env else "")
@@ -122,47 +124,11 @@ def _folder(folder: Path, hole_is_white: bool) -> FileMaskSet:
     return FileMaskSet("folder", tuple(MaskFile(p.name, p) for p in image_files(folder)), hole_is_white=hole_is_white)
 
 
-_SOURCES: dict[str, MaskSource] = {}
-
-
-def register_mask_source(source: MaskSource) -> MaskSource:
-    old = _SOURCES.get(source.name)
-    if old is not None and old != source:
-        raise ValueError(f"mask source '{source.name}' is already registered; choose another name")
-    _SOURCES[source.name] = source
-    return source
-
-
-for _source in (
-    MaskSource(GENERATED, "seeded free-form strokes filling each bucket (no files needed)", GENERATED),
-    MaskSource("nvidia", "NVIDIA irregular test masks (Liu et al. 2018, 12,000 PNGs), white = hole", POOL, _nvidia,
-               "HARNESS_NVIDIA_MASKS"),
-    MaskSource("buckets", "MISF-style folders 0%-20%, 20%-40%, 40%-60% of mask images, white = hole", POOL, _buckets),
-    MaskSource("folder", "any folder of mask images (white = hole unless --mask-polarity black)", POOL, _folder),
-    MaskSource("paired", "the dataset's own masks, one per image (Dunhuang, folders with masks/)", OWN),
-):
-    register_mask_source(_source)
-
-_PLUGINS_LOADED = False
-
-
-def mask_sources() -> dict[str, MaskSource]:
-    """Every registered mask source, plug-ins (entry points ``inpainting_harness.mask_sources``) included."""
-    global _PLUGINS_LOADED
-    if not _PLUGINS_LOADED:
-        _PLUGINS_LOADED = True
-        for entry in entry_points(group="inpainting_harness.mask_sources"):
-            register_mask_source(entry.load())
-    return dict(_SOURCES)
-
-
-def mask_source(name: str) -> MaskSource:
-    known = mask_sources()
-    if name not in known:
-        raise UnknownName(f"unknown mask set '{name}'; known: {', '.join(known)}")
-    return known[name]
-
-
-def load_mask_set(name: str, root: str | os.PathLike | None = None, hole_is_white: bool = True) -> FileMaskSet:
-    """The files of a pool mask set by name."""
-    return mask_source(name).files(root, hole_is_white)
+#: The built-in sources (registered by the harness's built-ins under their names).
+GENERATED_MASKS = MaskSource(GENERATED, "seeded free-form strokes filling each bucket (no files needed)", GENERATED)
+NVIDIA = MaskSource("nvidia", "NVIDIA irregular test masks (Liu et al. 2018, 12,000 PNGs), white = hole", POOL, _nvidia,
+                    "HARNESS_NVIDIA_MASKS")
+BUCKETS = MaskSource("buckets", "MISF-style folders 0%-20%, 20%-40%, 40%-60% of mask images, white = hole", POOL,
+                     _buckets)
+FOLDER = MaskSource("folder", "any folder of mask images (white = hole unless --mask-polarity black)", POOL, _folder)
+PAIRED = MaskSource("paired", "the dataset's own masks, one per image (Dunhuang, folders with masks/)", OWN)

@@ -1,5 +1,5 @@
 """The paper's Fig. 7: how close the corrupted image's features come to the ground truth's,
-before and after semantic filtering (misf.md §18, metrics-and-masks.md §7).
+before and after semantic filtering (docs/misf.md §16, docs/metrics.md §7).
 
 Exact choices (the paper gives no formula; unconfirmed):
 
@@ -8,9 +8,9 @@ Exact choices (the paper gives no formula; unconfirmed):
 * global: over all C*H*W elements of the level's features; hole: over all channels at the feature
   cells whose area-resized hole fraction is >= 0.5 (NaN when there is none);
 * ground-truth pass: the complete image with an all-zero mask channel, ``cat(gt, 0)``;
-* pre-filtering: F_l(corrupted) vs F_l(gt); post-filtering (primary, misf.md §18.3's literal
+* pre-filtering: F_l(corrupted) vs F_l(gt); post-filtering (primary, docs/misf.md §16's literal
   reading): F^_l(corrupted) vs F^_l(gt), each filtered with its own kernels; also
-  F^_l(corrupted) vs F_l(gt) (metrics-and-masks.md §7.5's reading) as ``*_post_vs_gt_pre``.
+  F^_l(corrupted) vs F_l(gt) (the other reading, docs/misf.md §16) as ``*_post_vs_gt_pre``.
 
 l is the predictor's filtered level (3 for MISF).
 """

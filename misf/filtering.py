@@ -1,4 +1,4 @@
-"""MISF's per-pixel 3x3 filtering operator (misf.md §5-§6).
+"""MISF's per-pixel 3x3 filtering operator (docs/misf.md §5-§6).
 
 Each output value is a zero-padded 3x3 *correlation* of its own channel's neighbourhood with a
 kernel predicted for that pixel: ``out[b,c,y,x] = sum_t k[b, 9c+t, y, x] * in[b, c, y+dy_t, x+dx_t]``
@@ -32,7 +32,7 @@ def raw_channel(channel: int, tap: int, repeat: int) -> int:
 
 
 def expand_kernels(raw: torch.Tensor, repeat: int) -> torch.Tensor:
-    """The official channel expansion, e.g. 576 -> 2304 for repeat 4 (square inputs, misf.md §6.2)."""
+    """The official channel expansion, e.g. 576 -> 2304 for repeat 4 (square inputs, docs/misf.md §6)."""
     return raw if repeat == 1 else raw.repeat_interleave(repeat, dim=1)
 
 

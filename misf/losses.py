@@ -1,4 +1,4 @@
-"""MISF's training losses as the official ``InpaintingModel.process`` computes them (misf.md §15.3).
+"""MISF's training losses as the official ``InpaintingModel.process`` computes them (docs/misf.md §13).
 
 Generator: ``0.1·BCE(D(out), 1) + 1·L1(out, gt)/mean(M) + 0.1·perceptual + 250·style`` on the
 **raw** output; discriminator: ``(BCE(D(gt), 1) + BCE(D(out.detach()), 0)) / 2`` (nsgan: the

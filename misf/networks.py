@@ -1,4 +1,4 @@
-"""MISF generator and discriminator (misf.md §2-§4, §10), laid out like EdgeConnect's networks.py.
+"""MISF generator and discriminator (docs/misf.md §2-§4, §9), laid out like EdgeConnect's networks.py.
 
 Module names and Sequential indices follow the official code, so the official
 ``*_InpaintingModel_gen.pth`` loads with ``strict=True``. :class:`FilterConfig` turns the two
@@ -23,7 +23,7 @@ LEVEL_CHANNELS = {1: 64, 2: 128, 3: 256}
 #: KPB stages that can feed a kernel head, in forward order, with their channels.
 KPB_OUTPUTS = {"conv3": 256, "conv7": 256, "conv8": 128, "conv9": 64}
 #: Stage that predicts F_l's kernels in a separate predictive network: the end of its decoder at
-#: F_l's resolution. MISF's interactive KPB predicts F3's kernels from conv3 (misf.md §4.2).
+#: F_l's resolution. MISF's interactive KPB predicts F3's kernels from conv3 (docs/misf.md §4).
 SEPARATE_KERNEL_SOURCE = {1: "conv9", 2: "conv8", 3: "conv7"}
 
 
@@ -66,7 +66,7 @@ class FilterConfig:
         return "conv3" if self.interactive else SEPARATE_KERNEL_SOURCE[self.feature_level]
 
 
-#: The paper's variants (misf.md §17). Only "misf" has official weights.
+#: The paper's variants (docs/misf.md §15). Only "misf" has official weights.
 VARIANTS: dict[str, FilterConfig] = {
     "misf": FilterConfig(),
     "img-filter": FilterConfig(feature_level=None, interactive=False, encoder_decoder=False),
@@ -80,7 +80,7 @@ VARIANTS: dict[str, FilterConfig] = {
 
 class BaseNetwork(nn.Module):
     def init_weights(self, gain: float = 0.02) -> None:
-        """N(0, gain) conv/linear weights and zero biases everywhere, KPB included (misf.md §9)."""
+        """N(0, gain) conv/linear weights and zero biases everywhere, KPB included (docs/misf.md §8)."""
 
         def init(module: nn.Module) -> None:
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -92,7 +92,7 @@ class BaseNetwork(nn.Module):
 
 
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
-    """Parameter-free IN, so it adds no state_dict keys (misf.md §3.1)."""
+    """Parameter-free IN, so it adds no state_dict keys (docs/misf.md §3)."""
     return nn.InstanceNorm2d(channels, track_running_stats=False)
 
 
@@ -116,7 +116,7 @@ class ResnetBlock(nn.Module):
 
 
 class Basic(nn.Module):
-    """KPB block: three zero-padded 3x3 conv + ReLU, no normalisation (misf.md §4.1)."""
+    """KPB block: three zero-padded 3x3 conv + ReLU, no normalisation (docs/misf.md §4)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -138,7 +138,7 @@ def _up2(x: torch.Tensor) -> torch.Tensor:
 
 
 class KPN(nn.Module):
-    """Kernel prediction branch: a U-Net of :class:`Basic` blocks (misf.md §4).
+    """Kernel prediction branch: a U-Net of :class:`Basic` blocks (docs/misf.md §4).
 
     sifb_channels: channels of F2 concatenated after ``conv2`` (128 in MISF, 0 for a separate
         predictive network). feature_source: stage (a key of :data:`KPB_OUTPUTS`) that predicts
@@ -198,7 +198,7 @@ class KPN(nn.Module):
 
 
 class KernelConv(nn.Module):
-    """Parameter-free per-pixel filtering (misf.md §5); a module to mirror the official tree."""
+    """Parameter-free per-pixel filtering (docs/misf.md §5); a module to mirror the official tree."""
 
     def forward(self, x: torch.Tensor, kernels: torch.Tensor, repeat: int = 1) -> torch.Tensor:
         return pixel_filter(x, kernels, repeat)
@@ -294,7 +294,7 @@ def _sn_conv(in_channels: int, out_channels: int, stride: int, use_spectral_norm
 
 
 class Discriminator(BaseNetwork):
-    """EdgeConnect's PatchGAN with spectral norm (misf.md §10).
+    """EdgeConnect's PatchGAN with spectral norm (docs/misf.md §9).
 
     ``conv1`` is also bound as ``features``, so both key sets are in the state_dict, as in the
     official files. Returns (score map, [conv1..conv5] outputs); the score is sigmoid'ed unless

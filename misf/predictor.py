@@ -1,7 +1,7 @@
 """Harness predictors for MISF and its ablation variants.
 
 A missing weight file is an error naming the official location, never a silent run on random
-weights (the official loader's failure mode, misf.md §19). Random weights exist only on request
+weights (the official loader's failure mode, docs/misf.md §11). Random weights exist only on request
 (``checkpoint="random"`` or ``random_weights=True``) for tests and demos, and are flagged by
 ``untrained``.
 """
@@ -23,7 +23,7 @@ class MISFPredictor(TorchPredictor):
     """Runs an :class:`InpaintGenerator` on ``cat(image*(1-mask), mask)``; output clamped to [0,1].
 
     Square sides that are multiples of 4 only: the official code scrambles its feature kernels on
-    non-square input (misf.md §6.4), so the harness pads or resizes to a square instead.
+    non-square input (docs/misf.md §6), so the harness pads or resizes to a square instead.
     """
 
     code_version = "1"  # bump when a change moves the outputs (tests/test_code_versions.py)

@@ -1,10 +1,10 @@
-"""Training MISF and its ablation variants with the official recipe (misf.md §15).
+"""Training MISF and its ablation variants with the official recipe (docs/misf.md §13).
 
 Adam (betas 0, 0.9) at 1e-4 for the generator and 1e-5 for the discriminator, no schedule.
 The default ``update_order="official"`` reproduces MISF's ``backward()``: both optimisers are
 zeroed once, the generator steps, then the discriminator steps on ∇(L_D + 0.1·BCE(D(out), 1)),
-because the generator's adversarial gradient is still in D's ``.grad`` (§15.4). ``"textbook"``
-steps D on ∇L_D first, then G against the updated D.
+because the generator's adversarial gradient is still in D's ``.grad`` (docs/misf.md §13).
+``"textbook"`` steps D on ∇L_D first, then G against the updated D.
 
 Checkpoints use the official container and names (``{iteration}_InpaintingModel_gen.pth`` =
 ``{'iteration', 'generator'}``, ``..._dis.pth`` = ``{'discriminator'}``), so a trained file
@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from harness.errors import UnknownName
-from harness.atomic import atomic_write_bytes, atomic_write_text
+from harness.store.atomic import atomic_write_bytes, atomic_write_text
 from harness.metrics import get_profile
 from harness.metrics.scoring import Scorer
 from misf.losses import InpaintingLoss, LossWeights, VGGFeatures
@@ -90,7 +90,7 @@ class RateColumn(ProgressColumn):
 
 
 class BatchStream(Protocol):
-    """Training batches (harness.training_data.BatchSampler): seeded, resumable."""
+    """Training batches (misf.training_data.BatchSampler): seeded, resumable."""
 
     size: int
 
@@ -100,7 +100,7 @@ class BatchStream(Protocol):
 
 
 class HeldOut(Protocol):
-    """Fixed evaluation pairs: images [N,3,H,W] and masks [N,1,H,W] (harness.training_data.HeldOut)."""
+    """Fixed evaluation pairs: images [N,3,H,W] and masks [N,1,H,W] (misf.training_data.HeldOut)."""
 
     images: torch.Tensor
     masks: torch.Tensor

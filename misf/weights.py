@@ -1,9 +1,9 @@
 """Where MISF and its ablation variants get their weights (cheap to import: no model code).
 
-Facts from misf.md §12: the official generator files sit in one Google Drive folder (the README
+Facts from docs/misf.md §11: the official generator files sit in one Google Drive folder (the README
 links it for CelebA, Places2 and Dunhuang); the Places2 file is also a plain git blob at the
 official commit, and the CelebA file was one briefly (commit d0f292f). The variants of Tables 3
-and 4 were never released (misf.md §17.3) and must be trained with this harness.
+and 4 were never released (docs/misf.md §15) and must be trained with this harness.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _variant_weights(method: str) -> WeightsInfo:
         method=method,
         file_names=tuple(weight_file_name(method, dataset) for dataset in DATASETS),
         source=(
-            "none: the MISF authors released no code or weights for this ablation variant (misf.md §17.3). "
+            "none: the MISF authors released no code or weights for this ablation variant (docs/misf.md §15). "
             f"Train it with `harness train --method {method}` and keep the result as "
             f"{method}_<dataset>_gen.pth, a torch.save'd {{'iteration': int, 'generator': state_dict}}."
         ),

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from harness.cache import HEAD, Cache, Entry, pack_floats, pack_records
+from harness.store.cache import HEAD, Cache, Entry, pack_floats, pack_records
 
 
 def newest(kind: str) -> list[Entry]:

@@ -44,6 +44,10 @@ def native_48(checkpoint=None, device=None, **options):
     return MeanFill(size=SizeSpec(native=48))
 
 
+def native_32(checkpoint=None, device=None, **options):
+    return MeanFill(size=SizeSpec(native=32))
+
+
 class Broken(Predictor):
     name = "broken"
 

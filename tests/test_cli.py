@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main, parse_checkpoints
+from harness.cli import main
+from harness.config import parse_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = ROOT / "results" / "expected" / "sample-classical.json"
@@ -28,7 +29,7 @@ def test_run_then_report_markdown_latex_csv(tmp_path, capsys):
     from PIL import Image
 
     width, height = Image.open(grid).size
-    from harness.grids import _font, _line_height
+    from harness.reports.grids import _font, _line_height
 
     line = _line_height(_font(12))  # 12 px text at 64 px panels: the header and each row's caption
     assert line >= 20
@@ -49,7 +50,7 @@ def test_report_paper_layout_and_statistics(tmp_path, capsys):
 
 def test_unknown_method_and_missing_dataset_are_clear_errors(tmp_path, capsys):
     assert main(["run", "--methods", "nope", "--limit", "1", "--out", str(tmp_path)]) == 2
-    assert "Unknown method 'nope'" in capsys.readouterr().err
+    assert "unknown method 'nope'" in capsys.readouterr().err
     assert main(["run", "--methods", "telea", "--dataset", "places2", "--out", str(tmp_path)]) == 2
     assert "HARNESS_DATA_PLACES2" in capsys.readouterr().err
 
@@ -111,7 +112,7 @@ def test_several_profiles_score_one_set_of_predictions_side_by_side(tmp_path, ca
 def test_every_option_has_help_and_every_command_an_example(capsys):
     import argparse
 
-    from harness.cli import build_parser
+    from harness.cli.app import build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices

@@ -27,29 +27,31 @@ def _version(path: str) -> str:
     return str(value)
 
 
-#: name → (where its version lives, the modules whose code it covers)
-PREDICTORS = {
-    "prediction path": ("harness.prediction:PREDICTION_CODE_VERSION", ["harness.prediction", "harness.adapt"]),
-    "classical methods": ("baselines.classical:PerImagePredictor.code_version", ["baselines.classical"]),
-    "misf and variants": ("misf.predictor:MISFPredictor.code_version", ["misf.predictor", "misf.networks", "misf.filtering"]),
-    "edgeconnect": ("baselines.edgeconnect:EdgeConnectPredictor.code_version",
-                    ["baselines.edgeconnect", "baselines.edgeconnect_networks"]),
-    "rfrnet": ("baselines.rfrnet:RFRNetPredictor.code_version", ["baselines.rfrnet", "baselines.rfrnet_networks"]),
-    "ctsdg": ("baselines.ctsdg:CTSDGPredictor.code_version", ["baselines.ctsdg", "baselines.ctsdg_networks"]),
-    "lama": ("baselines.lama:LamaPredictor.code_version", ["baselines.lama", "baselines.lama_networks"]),
-    "pconv": ("baselines.pconv:PConvPredictor.code_version", ["baselines.pconv", "baselines.pconv_networks"]),
-    "jpgnet": ("baselines.jpgnet:JPGNetPredictor.code_version",
-               ["baselines.jpgnet", "baselines.jpgnet_networks", "baselines.edgeconnect", "baselines.edgeconnect_networks"]),
-    "structureflow": ("baselines.structureflow:StructureFlowPredictor.code_version",
-                      ["baselines.structureflow", "baselines.structureflow_networks", "baselines.rtv"]),
-}
+#: The core's own explicit version: the prediction path every predictor's outputs pass through.
+CORE = {"prediction path": ("harness.engine.prediction:PREDICTION_CODE_VERSION",
+                            ["harness.engine.prediction", "harness.engine.adapt"])}
+#: Packages of this repository: a method whose factory lives in one of them is a built-in.
+BUILT_IN = ("harness", "baselines", "misf")
+
+
+def builtin_methods() -> dict[str, dict]:
+    """The registry's built-in methods (factories in this repository) with what they registered."""
+    from harness.registry import METHODS
+
+    return {name: METHODS.info[name] for name in METHODS.names()
+            if isinstance(METHODS.items[name], str) and METHODS.items[name].split(".")[0] in BUILT_IN}
 
 
 def versioned() -> dict[str, tuple[str, list[str]]]:
-    """Every explicit version with the modules it covers: predictors, each metric, each profile's quantisation."""
+    """Every explicit version with the modules it covers: the prediction path, each built-in
+    predictor's (from the method registry), each metric, each profile's quantisation."""
     from harness.metrics.registry import metrics, profiles
 
-    found = {name: (_version(where), modules) for name, (where, modules) in PREDICTORS.items()}
+    found = {name: (_version(where), modules) for name, (where, modules) in CORE.items()}
+    for info in builtin_methods().values():
+        lock = info.get("code_version")
+        if lock is not None:
+            found[lock.name] = (_version(lock.where), list(lock.covers))
     for metric in metrics().values():
         found[f"metric {metric.key}"] = (str(metric.version), [metric.implementation.partition(":")[0]])
     for profile in profiles().values():
@@ -96,6 +98,16 @@ def test_every_versioned_code_path_matches_its_lock_entry():
         "Code covered by an explicit version changed. If the change can move outputs or metric values, bump the "
         "version; then run `python -m tests.test_code_versions --write`.\n" + "\n".join(hints)
     )
+
+
+def test_every_builtin_predictor_and_metric_is_covered_by_the_lock():
+    """A built-in method registered without a code version, or whose version or a covered module
+    cannot be found, fails here: its cache keys would not be held against its code."""
+    unversioned = sorted(name for name, info in builtin_methods().items() if info.get("code_version") is None)
+    assert unversioned == [], f"built-in methods without code_version=CodeVersion(...) in their registration: {unversioned}"
+    locked = json.loads(LOCK.read_text())
+    missing = sorted(name for name in versioned() if name not in locked)
+    assert missing == [], f"not in tests/code_versions.json (run `python -m tests.test_code_versions --write`): {missing}"
 
 
 def test_the_hash_ignores_docstrings_and_comments_but_not_code(tmp_path, monkeypatch):

@@ -2,7 +2,7 @@
 equivalence of the batched operators to the upstream per-image formulation, missing weights.
 
 The expected state_dict layout is written out from the published architecture
-(xiefan-guo/ctsdg ``models/generator/``; specs/baselines.md §7), not read from our module.
+(xiefan-guo/ctsdg ``models/generator/``; docs/baselines.md §7), not read from our module.
 """
 from __future__ import annotations
 

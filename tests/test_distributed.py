@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import pipeline
-from harness.cache import Cache
+from harness.engine import pipeline
+from harness.store.cache import Cache
 from harness.cli import main
-from harness.distributed import Shard, from_environment, parse_shard, plan
-from harness.manifest import ManifestItem
+from harness.engine.distributed import Shard, from_environment, parse_shard, plan
+from harness.data.manifest import ManifestItem
 from harness.metrics.inception import InceptionFeatures
-from harness.runner import run
-from harness.spec import RunSpec
+from harness.config import RunConfig
+from harness.engine.runner import run
+from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
 from tests.test_set_metrics_run import Probe
 
@@ -73,7 +74,7 @@ def test_parse_shard():
 
 
 def test_a_manifest_built_from_another_process_s_image_hashes_decodes_no_image(monkeypatch):
-    import harness.manifest as manifest_module
+    import harness.data.manifest as manifest_module
 
     spec = RunSpec(limit=2, size=32)
     first = manifest_module.build_manifest(spec)
@@ -134,8 +135,8 @@ def test_shards_then_a_plain_run_write_the_single_process_records_and_set_metric
 
     def evaluate(out: Path, shard: Shard | None = None):
         extractor = InceptionFeatures.from_module(Probe(), "probe")
-        return run(spec, methods, out=out, show_progress=False, metrics=NO_LPIPS, set_metrics=("FID", "KID"),
-                   extractor=extractor, set_bootstrap=5, shard=shard)
+        return run(RunConfig.of(spec, methods, out=out, metrics=NO_LPIPS, set_metrics=("FID", "KID"),
+                   extractor=extractor, set_bootstrap=5, shard=shard))
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache-single"))
     evaluate(tmp_path / "single")
@@ -170,6 +171,7 @@ def _outputs_per_pack(cache: Path) -> dict[str, set[str]]:
     return found
 
 
+@pytest.mark.slow  # two torchrun ranks, each importing torch: 15 s on 2 cores at load 3
 def test_torchrun_two_ranks_write_the_single_process_records(tmp_path, capsys):
     args = ["run", "--methods", "telea,misf", "--checkpoint", "misf=random", "--limit", "2", "--size", "32",
             "--no-lpips", "--no-progress"]

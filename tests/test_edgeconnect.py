@@ -1,7 +1,7 @@
 """EdgeConnect: strict loading of official-format checkpoints, test-path conventions, missing weights.
 
 The expected state_dict layout is written out from the published architecture
-(knazeri/edge-connect ``src/networks.py``; specs/baselines.md §3), not read from our module.
+(knazeri/edge-connect ``src/networks.py``; docs/baselines.md §3), not read from our module.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from harness.records import load_records
+from harness.store.records import load_records
 from tests.report_tools import METHODS, build_sample_report
 
 REQUIRED = os.environ.get("HARNESS_BROWSER_TEST") == "required"

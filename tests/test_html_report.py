@@ -1,20 +1,20 @@
 """The HTML report and the plots: what they show equals the records, statistics from independent
-computations (literal loops, numpy, harness.stats), and the folder needs nothing from outside."""
+computations (literal loops, numpy, harness.reports.stats), and the folder needs nothing from outside."""
 import json
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from harness import plotdata
-from harness.htmlreport.viewmodel import paper_tables
-from harness.records import load_records
-from harness.stats import bootstrap_ci, cell_confidence
+from harness.reports import plotdata
+from misf.paper.views import paper_tables
+from harness.store.records import load_records
+from harness.reports.stats import bootstrap_ci, cell_confidence
 from tests.report_tools import METHODS, build_sample_report, embedded_data
+from misf.paper.tables import PAPER_CSV
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +79,10 @@ def test_results_table_shows_n_failures_intervals_and_best(built):
 
 def test_pictures_are_the_input_the_composites_and_the_truth(built):
     runs, report = built
-    from harness.cache import Cache
-    from harness.grids import composite_u8
-    from harness.htmlreport.data import load_runs
-    from harness.manifest import build_manifest
+    from harness.store.cache import Cache
+    from harness.reports.grids import composite_u8
+    from harness.reports.html.data import load_runs
+    from harness.data.manifest import build_manifest
 
     records = load_records(runs)
     run = next(iter(embedded_data(report / "index.html")["runs"].values()))
@@ -137,7 +137,7 @@ def test_quantiles_and_paired_differences():
 
 
 def test_paper_tables_colour_differences_against_the_published_values():
-    paper = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "paper_tables.csv", dtype={"mask_ratio": str})
+    paper = pd.read_csv(PAPER_CSV, dtype={"mask_ratio": str})
     published = paper.query("table == 'table2' and dataset == 'celeba' and mask_ratio == '0-20' and method == 'MISF'")
     psnr, l1 = (published.set_index("metric").loc[m, "value"] for m in ("PSNR", "L1"))
     records = pd.DataFrame({"method": "misf", "dataset": "celeba", "run": "r", "bucket": "0-20", "item_id": ["a", "b"],
@@ -156,7 +156,7 @@ def test_paper_tables_colour_differences_against_the_published_values():
 def test_plots_as_png_and_pdf_show_the_binned_means(built, tmp_path):
     runs, _ = built
     from harness.cli import main
-    from harness.plots import hole_ratio_figure
+    from harness.reports.plots import hole_ratio_figure
 
     records = load_records(runs)
     assert main(["plot", "--runs", str(runs), "--paired", "telea,biharmonic", "--output", str(tmp_path)]) == 0
@@ -174,7 +174,7 @@ def test_plots_as_png_and_pdf_show_the_binned_means(built, tmp_path):
 
 def test_fig7_results_appear_with_their_run(built, tmp_path):
     runs, _ = built
-    from harness.htmlreport import write_report
+    from harness.reports.html import write_report
     from misf.fig7 import write_fig7
     from misf.fig7_files import read_fig7
 
@@ -195,7 +195,7 @@ def test_fig7_results_appear_with_their_run(built, tmp_path):
 
 def test_unreachable_images_leave_a_note_and_the_numbers(built, tmp_path):
     runs, _ = built
-    from harness.htmlreport import write_report
+    from harness.reports.html import write_report
 
     def unreachable(run):
         raise OSError("data folder not mounted")
@@ -227,8 +227,8 @@ def test_fig7_default_folder_belongs_to_its_run_in_the_report(tmp_path, monkeypa
 
 def test_an_output_that_is_not_there_is_a_grey_panel_with_a_note(built, tmp_path):
     runs, _ = built
-    from harness.htmlreport import write_report
-    from harness.htmlreport.images import MISSING_GREY, RunPanels
+    from harness.reports.html import write_report
+    from harness.reports.html.images import MISSING_GREY, RunPanels
 
     class WithoutTelea(RunPanels):
         def panels(self, item_id, methods):

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.images import InputError, prepare_mask, read_image
-from harness.manifest import build_manifest
-from harness.spec import RunSpec
+from harness.data.images import InputError, prepare_mask, read_image
+from harness.data.manifest import build_manifest
+from harness.data.spec import RunSpec
 from masks.buckets import PAPER_BUCKETS, hole_ratio, parse_buckets
 from masks.generator import free_form_mask
-from masks.sources import load_mask_set
+from harness.data.mask_sets import load_mask, load_mask_set
 
 
 def test_modes_become_uint8_rgb(tmp_path):
@@ -108,7 +108,7 @@ def test_nvidia_masks_measured_ratio_matches_source_bin(nvidia_masks):
     # At native resolution the measured ratio lies in the file's nominal bin: white = hole.
     for index, (low, high) in [(0, (0.01, 0.1)), (5000, (0.2, 0.3)), (11999, (0.5, 0.6))]:
         mask = mask_set.files[index]
-        ratio = hole_ratio(mask_set.load(mask, 512))
+        ratio = hole_ratio(load_mask(mask_set, mask, 512))
         assert low <= ratio <= high + 1e-9, (mask.id, mask.source_bin, ratio)
 
 
@@ -136,7 +136,7 @@ def test_celeba_layout_and_official_splits(tmp_path):
         _save(tmp_path / "img_align_celeba" / name, rng.integers(0, 256, (218, 178, 3), dtype=np.uint8))
         lines.append(f"{name} {part}")
     (tmp_path / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
-    from harness.datasets import load_dataset
+    from harness.data.datasets import load_dataset
 
     assert [i.id for i in load_dataset("celeba", tmp_path).images] == ["000004.jpg", "000005.jpg"]
     assert [i.id for i in load_dataset("celeba", tmp_path, split="train").images] == ["000001.jpg", "000002.jpg"]

@@ -213,7 +213,14 @@ def test_batch_of_two_equals_two_batches_of_one(checkpoint_dir, one_thread):
     with torch.no_grad():
         batch = model(images, gray, edges, masks)
         singles = torch.cat([model(*(t[i : i + 1] for t in (images, gray, edges, masks))) for i in range(2)])
-    torch.testing.assert_close(batch, singles, atol=1e-5, rtol=0)
+    # float32 kernels block and sum differently for another batch size, so the two are not
+    # bitwise equal. benchmarks/batch_invariance.py (8 random inputs, 1 and 2 threads) measured
+    # max |batch - singles|: AVX-512 3.6e-6 median, 5.0e-6 max; AVX2 1.2e-5 median, 1.5e-5 max;
+    # SSE4.1 1.2e-5 max (outputs reach |3|: at most 5e-6 of their magnitude). This input: 3.3e-6
+    # on AVX-512, 1.11e-5 on AVX2 (over the former atol 1e-5). atol 1e-4 (the next 1-2-5 step
+    # above 4x the largest measured) is 200x below what per-batch normalisation of the
+    # uncertainty map, upstream's batch coupling, moves this input by (2.1e-2).
+    torch.testing.assert_close(batch, singles, atol=1e-4, rtol=0)
 
 
 class Spy(torch.nn.Module):

@@ -1,16 +1,18 @@
-"""LPIPS offline: the backbone download is tried once per machine, a local file can stand in."""
+"""LPIPS offline: the backbone download is tried once per machine, a local file can stand in.
+Where the backbone comes from is explicit (ModelFiles), never read from the environment here."""
 import urllib.error
 
 import pytest
 import torch
 
 from harness.metrics import lpips_model
+from harness.metrics.model_files import ModelFiles
 
 
 @pytest.fixture
 def fresh(monkeypatch):
     monkeypatch.delenv("HARNESS_NO_LPIPS", raising=False)
-    monkeypatch.delenv(lpips_model.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv("HARNESS_LPIPS_WEIGHTS", raising=False)
     monkeypatch.delenv("HARNESS_LPIPS_RETRY", raising=False)
     lpips_model._build.cache_clear()
     yield
@@ -37,9 +39,8 @@ def test_a_failed_download_is_remembered_and_retried_on_request(fresh, monkeypat
         assert lpips_model.lpips_distance("vgg") is None
     assert len(calls) == 1
     lpips_model._build.cache_clear()
-    monkeypatch.setenv("HARNESS_LPIPS_RETRY", "1")
     with pytest.warns(RuntimeWarning):
-        lpips_model.lpips_distance("vgg")
+        lpips_model.lpips_distance("vgg", files=ModelFiles(lpips_retry=True))
     assert len(calls) == 2
     out, err = capsys.readouterr()
     assert out == "" and "lpips chatter" in err
@@ -48,10 +49,10 @@ def test_a_failed_download_is_remembered_and_retried_on_request(fresh, monkeypat
 def test_a_local_file_must_be_torchvisions_vgg16(fresh, tmp_path, monkeypatch):
     path = tmp_path / "vgg16.pth"
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, path)
-    monkeypatch.setenv(lpips_model.WEIGHTS_ENV, str(path))
-    assert "from $HARNESS_LPIPS_WEIGHTS" in lpips_model.backbone_status()
+    files = ModelFiles(lpips_weights=path)
+    assert "from $HARNESS_LPIPS_WEIGHTS" in lpips_model.backbone_status("vgg", files)
     with pytest.raises(ValueError, match="397923af"):
-        lpips_model.lpips_distance("vgg")
+        lpips_model.lpips_distance("vgg", files=files)
 
 
 def test_the_backbone_lands_in_lpips_slices_by_feature_index(fresh):
@@ -69,6 +70,17 @@ def test_the_backbone_lands_in_lpips_slices_by_feature_index(fresh):
     assert torch.equal(loaded["slice5.28.bias"], state["features.28.bias"])
 
 
+def test_the_environment_is_read_at_the_edge_only(monkeypatch, tmp_path):
+    from harness.environment import Environment
+
+    monkeypatch.setenv("HARNESS_LPIPS_WEIGHTS", str(tmp_path / "vgg.pth"))
+    monkeypatch.setenv("HARNESS_NO_LPIPS", "1")
+    files = Environment.read().model_files()
+    assert files == ModelFiles(tmp_path / "vgg.pth", False, True)
+    assert Environment.read().model_files(tmp_path / "flag.pth").lpips_weights == tmp_path / "flag.pth"  # a flag wins
+    assert lpips_model.lpips_distance("vgg", files=files) is None  # off: nothing built, nothing downloaded
+
+
 def test_harness_list_says_where_lpips_stands(fresh, capsys):
     from harness.cli import main
 
@@ -83,3 +95,24 @@ def test_harness_list_says_where_lpips_stands(fresh, capsys):
     lpips_model.backbone_file().parent.mkdir(parents=True, exist_ok=True)
     lpips_model.backbone_file().write_bytes(b"")
     assert "LPIPS backbone present" in listed()
+
+
+def test_lpips_unavailable_is_a_note_and_one_warning_line_not_a_vanished_column(fresh, monkeypatch, tmp_path, capsys):
+    import lpips
+
+    from harness.cli import main
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(lpips, "LPIPS", offline)
+    assert main(["run", "--methods", "telea", "--limit", "1", "--size", "48", "--no-progress",
+                 "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    warned = [line for line in err.splitlines() if "LPIPS unavailable" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: LPIPS unavailable")
+    assert "lpips_distance(" not in err and "_build(" not in err  # no echoed source line
+    assert "LPIPS: no value in these runs" in out
+    for fmt in ("markdown", "latex"):
+        assert main(["report", "--runs", str(tmp_path), "--format", fmt]) == 0
+        assert "LPIPS: no value in these runs" in capsys.readouterr().out

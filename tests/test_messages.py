@@ -77,7 +77,7 @@ def test_compare_scores_must_exist(runs, capsys, tmp_path):
     (["--masks", "bogus"], "unknown mask set 'bogus'"),
     (["--device", "cuda:7" if torch.cuda.is_available() else "cuda"], "--device cuda"),
     (["--device", "toaster"], "not a device name"),
-    (["--methods", "nope"], "Unknown method 'nope'"),
+    (["--methods", "nope"], "unknown method 'nope'"),
 ])
 def test_run_flags(tmp_path, capsys, extra, expected):
     args = ["run", "--methods", "telea", "--out", tmp_path, *FAST, *extra]
@@ -131,12 +131,12 @@ def test_runs_folder_inside_a_file(tmp_path, capsys):
                                            (errno.ENOSPC, "no space left")])
 def test_unwritable_runs_folder_or_cache(tmp_path, capsys, monkeypatch, number, words):
     """Read-only and full file systems, simulated (tests run as root, where chmod does not refuse)."""
-    import harness.atomic
+    import harness.store.atomic
 
     def refuse(fd):
         raise OSError(number, os.strerror(number), str(tmp_path / "runs" / "spec.json"))
 
-    monkeypatch.setattr(harness.atomic.os, "fsync", refuse)
+    monkeypatch.setattr(harness.store.atomic.os, "fsync", refuse)
     message = _fails_cleanly(["run", "--methods", "telea", "--out", tmp_path / "runs", *FAST], capsys)
     assert words in message and "$HARNESS_CACHE" in message
 
@@ -150,12 +150,12 @@ def test_cache_inside_a_file(tmp_path, capsys, monkeypatch):
 
 def test_a_programming_error_keeps_its_traceback(monkeypatch):
     """Only user-facing errors become exit 2: a KeyError from a bug is not swallowed."""
-    import harness.cli
+    import harness.cli.list
 
     def bug(args):
         return {}["missing"]
 
-    monkeypatch.setattr(harness.cli, "cmd_list", bug)
+    monkeypatch.setattr(harness.cli.list, "cmd_list", bug)
     with pytest.raises(KeyError):
         main(["list"])
 

@@ -38,12 +38,12 @@ from skimage import data
 from skimage.color import rgb2gray
 
 from baselines.classical import biharmonic, telea
-from harness.images import prepare_image
+from harness.data.images import prepare_image
 from harness.metrics import get_profile, lpips_model
 from harness.metrics.lama import exact_float32, saved_png_float
 from harness.metrics.edgeconnect import saved_png_grey
 from harness.metrics.scoring import Scorer
-from harness.prediction import predict_batch
+from harness.engine.prediction import predict_batch
 from masks.buckets import PAPER_BUCKETS
 from masks.generator import free_form_mask
 
@@ -462,9 +462,9 @@ def test_profiles_name_their_upstream_and_share_columns_consistently():
 
 def test_convention_effects_benchmark_runs_on_one_image_per_bucket():
     from benchmarks.convention_effects import BETWEEN, CHOICES, scores, table
-    from harness.manifest import build_manifest
+    from harness.data.manifest import build_manifest
     from harness.registry import load_predictor
-    from harness.spec import RunSpec
+    from harness.data.spec import RunSpec
 
     manifest = build_manifest(RunSpec(limit=1))
     loaded = [(item, *manifest.load(item)) for item in manifest.items]

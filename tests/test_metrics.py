@@ -108,7 +108,7 @@ def _device_pairs():
     """Real photos with Telea-like fills, and adversarial pairs: flat, saturated, tiny differences."""
     from skimage import data
 
-    from harness.images import prepare_image
+    from harness.data.images import prepare_image
 
     rng = np.random.default_rng(7)
     photos = [prepare_image(getattr(data, n)(), 64) for n in ("astronaut", "chelsea", "coffee", "rocket")]
@@ -147,11 +147,11 @@ def test_device_psnr_and_ssim_equal_scikit_image_to_1e_10():
 
 def test_metrics_on_the_cpu_explicitly_run_scikit_image_and_by_default_the_torch_formulas(tmp_path, monkeypatch):
     """Both paths score the same items to 1e-10; only ``--metrics-device cpu`` runs scikit-image itself."""
-    from harness.cache import Cache
-    from harness.evaluation import Evaluation
-    from harness.manifest import build_manifest
+    from harness.store.cache import Cache
+    from harness.engine.evaluation import Evaluation
+    from harness.data.manifest import build_manifest
     from harness.metrics import functional
-    from harness.spec import RunSpec
+    from harness.data.spec import RunSpec
     from tests.plugin_methods import MeanFill
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))

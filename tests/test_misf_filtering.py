@@ -1,4 +1,4 @@
-"""The per-pixel filtering op against the official stacked form and hand-built examples (misf.md §5-§6)."""
+"""The per-pixel filtering op against the official stacked form and hand-built examples (docs/misf.md §5-§6)."""
 import pytest
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,4 @@
-"""MISF networks against the published key lists (misf.md §11) and the spec's data flow (§2, §4)."""
+"""MISF networks against the official key lists (docs/misf.md §10) and data flow (docs/misf.md §2, §4)."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from misf.filtering import reference_filter
 from misf.networks import VARIANTS, Discriminator, FilterConfig, InpaintGenerator, build_generator
 
-# misf.md §11.1, copied verbatim: the independent reference for the official checkpoint layout.
+# The official generator's 92 keys and shapes (docs/misf.md §10): the independent reference for the checkpoint layout.
 OFFICIAL_GENERATOR_KEYS = """
 encoder0.1.weight (64, 4, 7, 7)
 encoder0.1.bias (64,)
@@ -102,7 +102,7 @@ kpn_model.conv_final.weight (3, 12, 3, 3)
 kpn_model.conv_final.bias (3,)
 """
 
-# misf.md §11.4, verbatim.
+# The official discriminator's 18 keys (docs/misf.md §10).
 OFFICIAL_DISCRIMINATOR_KEYS = """
 conv1.0.weight_orig (64, 3, 4, 4)
 conv1.0.weight_u (64,)
@@ -172,7 +172,7 @@ def test_init_is_normal_002_with_zero_bias(generator):
 
 
 def official_forward(g: InpaintGenerator, x: torch.Tensor) -> torch.Tensor:
-    """misf.md §2.2 and §4.2 step by step, with the official nearest expansion and stacked filter."""
+    """docs/misf.md §2 and §4 step by step, with the official nearest expansion and stacked filter."""
     height, width = x.shape[-2:]
     kpn = g.kpn_model
     up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731

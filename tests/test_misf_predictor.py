@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def official_state_dict() -> dict[str, torch.Tensor]:
-    """Random values in the published key/shape layout (misf.md §11.1), built without our model code."""
+    """Random values in the published key/shape layout (docs/misf.md §10), built without our model code."""
     generator = torch.Generator().manual_seed(0)
     return {key: torch.randn(shape, generator=generator) * 0.02 for key, shape in parse(OFFICIAL_GENERATOR_KEYS)}
 

@@ -4,8 +4,8 @@ import inspect
 import pytest
 
 from harness.cli import main
-from harness.options import bind, check_known, convert, parse_pairs
-from harness.records import load_records
+from harness.engine.options import bind, check_known, convert, parse_pairs
+from harness.store.records import load_records
 
 
 def _parameter(annotation, default=inspect.Parameter.empty):
@@ -36,7 +36,9 @@ def test_options_reach_only_the_methods_that_know_them():
         return None
 
     assert bind(telea, {"radius": "5", "sigma": "2"}, {"dataset": "celeba"}) == {"radius": 5}
-    assert bind(plugin, {"sigma": "2"}) == {"sigma": "2"}  # **options takes anything, as text
+    assert bind(plugin, {"sigma": "2"}) == {}  # **options names nothing
+    with pytest.raises(ValueError, match="unknown option.s. kernal .did you mean kernel"):
+        check_known({"plugin": plugin, "blur": lambda kernel=31, **options: None}, {"kernal": "15"})
     with pytest.raises(ValueError, match="radius") as error:
         check_known({"telea": telea}, {"raduis": "5"})
     assert "raduis" in str(error.value)
@@ -51,3 +53,21 @@ def test_cli_radius_is_an_int_and_a_misspelled_option_is_a_clear_error(tmp_path,
     assert main(["run", "--methods", "telea,biharmonic", "--option", "raduis=5", *common]) == 2
     out = capsys.readouterr().err
     assert "unknown option(s) raduis" in out and "telea: radius" in out and "biharmonic: none" in out
+
+
+def test_a_misspelled_option_of_a_plugin_taking_kwargs_is_an_error(tmp_path, capsys, monkeypatch):
+    """The README's template factory takes ``**options``: ``kernal=15`` must not run with kernel=31."""
+    (tmp_path / "blurplug.py").write_text(
+        "from harness.predictor import Predictor\n"
+        "class Fill(Predictor):\n"
+        "    def __init__(self, kernel):\n"
+        "        self.kernel = kernel\n"
+        "    def predict(self, images, masks, **kwargs):\n"
+        "        return images\n"
+        "def factory(checkpoint=None, device=None, kernel: int = 31, **options):\n"
+        "    return Fill(kernel)\n")
+    monkeypatch.chdir(tmp_path)
+    common = ["--limit", "1", "--size", "48", "--out", str(tmp_path / "runs"), "--no-progress", "--no-lpips"]
+    assert main(["run", "--methods", "blurplug:factory", "--option", "kernal=15", *common]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option(s) kernal (did you mean kernel?)" in err and "blurplug:factory: kernel" in err

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import render
-from harness.paper import (
+from harness.reports import render
+from misf.paper.tables import (
     CLAIMS,
     DATASET_LABELS,
     DECIMALS,
@@ -26,7 +26,7 @@ from harness.paper import (
     table_columns,
     table_frame,
 )
-from harness.paper import METRICS
+from misf.paper.tables import METRICS
 
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "paper" / "tables.csv"
 
@@ -53,7 +53,8 @@ def misf_records() -> pd.DataFrame:
 
 
 def _parse_markdown(text: str) -> dict[tuple[str, str, str], str]:
-    """(metric, method, column header) → cell text of a rendered markdown table."""
+    """(metric, method, column header) → cell text of a rendered markdown table, without emphasis."""
+    text = re.sub(r"\*\*|</?u>", "", text)  # best (bold) and second best (underlined) shown values
     lines = [line for line in text.splitlines() if line.startswith("|")]
     split = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     headers, body = split[0], split[2:]
@@ -181,15 +182,16 @@ def test_latex_is_well_formed(table, misf_records):
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_latex_compiles(tmp_path, misf_records):
-    from harness.report import render as render_runs
-    from harness.stats import cell_confidence
+    from harness.reports.report import render as render_runs
+    from harness.reports.stats import cell_confidence
 
     partial = misf_records.assign(run="r1", untrained=True, deviations="size 64 (paper: 256)", protocol="celeba · size 64")
     partial.loc[partial.index[:2], "status"] = "failed"
     tables = [paper_table(None, t, "latex") for t in TABLES] + [paper_table(misf_records, "table2", "latex")]
     tables += [paper_table(partial, "table2", "latex"), render_reproduction(misf_records, fmt="latex"),
                render_runs(partial.assign(status=partial["status"].fillna("ok")), "latex"),
-               render.table(cell_confidence(misf_records), "latex", ["mean", "ci_low", "ci_high"], "metric", "Confidence")]
+               render.table(cell_confidence(misf_records), "latex", ["mean", "ci_low", "ci_high"], "metric", "Confidence"),
+               render.table(pd.DataFrame({"metric": ["PSNR"], "Δ hole mean": [-0.25]}), "latex", ["Δ hole mean"], "metric")]
     document = "\n".join(
         [r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{booktabs}",
          r"\usepackage[paperwidth=90cm,paperheight=300cm,margin=1cm]{geometry}", r"\begin{document}",

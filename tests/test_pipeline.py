@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness import pipeline
-from harness.cache import Cache
-from harness.evaluation import Evaluation
-from harness.manifest import build_manifest
-from harness.pipeline import InlineSink, ItemSource, Sink, collate, defaults
-from harness.spec import RunSpec
+from harness.engine import pipeline
+from harness.store.cache import Cache
+from harness.engine.evaluation import Evaluation
+from harness.data.manifest import build_manifest
+from harness.engine.pipeline import InlineSink, ItemSource, Sink, collate, defaults
+from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
 
 NO_LPIPS = ("PSNR", "SSIM", "L1")
@@ -141,7 +141,7 @@ def test_only_the_predictors_thread_sets_tf32_switches_even_when_scoring_runs_be
     model's forward (fp32 convolutions silently in TF32 on a GPU) or under a metric's."""
     from contextlib import contextmanager
 
-    from harness import prediction
+    from harness.engine import prediction
     from harness.metrics import lama, scoring
 
     entered = []

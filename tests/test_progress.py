@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from harness.progress import Display, display, track
+from harness.engine.progress import Display, display, track
 
 ROOT = Path(__file__).resolve().parents[1]
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ")

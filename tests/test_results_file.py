@@ -6,10 +6,11 @@ import stat
 import pandas as pd
 import pytest
 
-from harness.atomic import atomic_write_text
-from harness.records import load_records
-from harness.runner import run
-from harness.spec import RunSpec
+from harness.store.atomic import atomic_write_text
+from harness.store.records import load_records
+from harness.config import RunConfig
+from harness.engine.runner import run
+from harness.data.spec import RunSpec
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
@@ -24,8 +25,7 @@ def test_atomic_writes_respect_the_umask(tmp_path, umask, mode):
 
 def test_results_json_and_parquet_sum_up_the_run(tmp_path):
     broken = "tests.plugin_methods:nan_first"  # NaN for the first item of each batch: every item at batch size 1
-    result = run(RunSpec(limit=1, size=48), ["telea", "biharmonic", broken], out=tmp_path, show_progress=False,
-                 metrics=("PSNR", "SSIM", "L1"), batch_size=1)
+    result = run(RunConfig.of(RunSpec(limit=1, size=48), ["telea", "biharmonic", broken], out=tmp_path, metrics=("PSNR", "SSIM", "L1"), batch_size=1))
     data = json.loads((result.run_dir / "results.json").read_text())
     assert data["spec"]["size"] == 48 and data["run"] == result.run_dir.name
     records = load_records(result.run_dir)

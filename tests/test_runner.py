@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.adapt import plan_fit
+from harness.engine.adapt import plan_fit
 from harness.metrics.scoring import Scorer
 from harness.predictor import SizeSpec
-from harness.records import load_failures, load_records
-from harness.report import aggregate
-from harness.runner import StrictModeError, run
-from harness.spec import RunSpec
+from harness.store.records import load_failures, load_records
+from harness.reports.report import aggregate
+from harness.config import RunConfig
+from harness.engine.runner import StrictModeError, run
+from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,11 +35,11 @@ def test_second_identical_run_predicts_and_scores_nothing(tmp_path, monkeypatch)
 
     monkeypatch.setattr(Scorer, "score", counting)
     MeanFill.calls = 0
-    first = run(SPEC, [PLUGIN, "telea"], out=tmp_path, show_progress=False)
+    first = run(RunConfig.of(SPEC, [PLUGIN, "telea"], out=tmp_path))
     assert MeanFill.calls > 0 and calls["compute"] > 0
     assert [m.predicted for m in first.methods] == [6, 6]
     MeanFill.calls, calls["compute"] = 0, 0
-    second = run(SPEC, [PLUGIN, "telea"], out=tmp_path, show_progress=False)
+    second = run(RunConfig.of(SPEC, [PLUGIN, "telea"], out=tmp_path))
     assert MeanFill.calls == 0 and calls["compute"] == 0
     assert [(m.predicted, m.scored) for m in second.methods] == [(0, 0), (0, 0)]
     pd.testing.assert_frame_equal(aggregate(load_records(first.run_dir)), aggregate(load_records(second.run_dir)))
@@ -46,11 +47,11 @@ def test_second_identical_run_predicts_and_scores_nothing(tmp_path, monkeypatch)
 
 @pytest.mark.parametrize("keep", ["holes", "full"])
 def test_metrics_from_cache_equal_metrics_from_live_output(tmp_path, keep):
-    live = run(SPEC, ["biharmonic"], out=tmp_path / "a", show_progress=False, keep=keep, metrics=("PSNR", "SSIM", "L1"))
+    live = run(RunConfig.of(SPEC, ["biharmonic"], out=tmp_path / "a", keep=keep, metrics=("PSNR", "SSIM", "L1")))
     rows_live = pd.DataFrame(live.methods[0].rows).set_index("item_id")
     # Ignore the cached metrics: they are recomputed from the cached (holes-only or full) outputs.
-    cached = run(SPEC, ["biharmonic"], out=tmp_path / "b", show_progress=False, keep=keep, rescore=True,
-                 metrics=("PSNR", "SSIM", "L1"))
+    cached = run(RunConfig.of(SPEC, ["biharmonic"], out=tmp_path / "b", keep=keep, rescore=True,
+                 metrics=("PSNR", "SSIM", "L1")))
     assert cached.methods[0].predicted == 0 and cached.methods[0].scored == 6
     rows_cached = pd.DataFrame(cached.methods[0].rows).set_index("item_id")
     for metric in ("PSNR", "SSIM", "L1", "out_of_range"):
@@ -60,10 +61,10 @@ def test_metrics_from_cache_equal_metrics_from_live_output(tmp_path, keep):
 def test_keep_outputs_none_keeps_metrics_only(tmp_path):
     from tests.cache_tools import count
 
-    run(SPEC, [PLUGIN], out=tmp_path, show_progress=False, keep="none", metrics=("PSNR",))
+    run(RunConfig.of(SPEC, [PLUGIN], out=tmp_path, keep="none", metrics=("PSNR",)))
     assert count("output") == 0 and count("metrics") == 6
     MeanFill.calls = 0
-    again = run(SPEC, [PLUGIN], out=tmp_path, show_progress=False, keep="none", metrics=("PSNR",))
+    again = run(RunConfig.of(SPEC, [PLUGIN], out=tmp_path, keep="none", metrics=("PSNR",)))
     assert MeanFill.calls == 0 and again.methods[0].predicted == 0  # metrics come from the cache
 
 
@@ -81,7 +82,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_results(tmp_path):
 
     crashy = {**base, "HARNESS_CACHE": str(tmp_path / "cache-crash"), "MEAN_FILL_DELAY": "0.4"}
     proc = _cli([*args, "--out", str(tmp_path / "crash")], crashy)
-    from harness.cache import Cache
+    from harness.store.cache import Cache
 
     def outputs() -> int:
         return sum(e.header["kind"] == "output" for e in Cache(tmp_path / "cache-crash").entries())
@@ -100,8 +101,8 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_results(tmp_path):
 
 
 def test_nan_and_wrong_shape_become_recorded_failures_and_the_run_continues(tmp_path):
-    result = run(SPEC, ["tests.plugin_methods:nan_first", "tests.plugin_methods:wrong_shape", "telea"],
-                 out=tmp_path, batch_size=2, show_progress=False)
+    result = run(RunConfig.of(SPEC, ["tests.plugin_methods:nan_first", "tests.plugin_methods:wrong_shape", "telea"],
+                 out=tmp_path, batch_size=2))
     nan, shape, telea = result.methods
     assert len(nan.failures) == 3 and all("NaN" in f.reason for f in nan.failures)  # first of each batch of 2
     assert [r["status"] for r in nan.rows] == ["failed", "ok"] * 3
@@ -113,13 +114,13 @@ def test_nan_and_wrong_shape_become_recorded_failures_and_the_run_continues(tmp_
 
 def test_strict_mode_is_fatal_but_keeps_written_records(tmp_path):
     with pytest.raises(StrictModeError):
-        run(SPEC, ["telea", "tests.plugin_methods:nan_first"], out=tmp_path, strict=True, show_progress=False)
+        run(RunConfig.of(SPEC, ["telea", "tests.plugin_methods:nan_first"], out=tmp_path, strict=True))
     assert set(load_records(tmp_path)["method"]) == {"telea", "tests.plugin_methods:nan_first"}
 
 
 @pytest.mark.parametrize("factory", ["square_multiple_of_8", "native_48"])
 def test_size_constraints_are_met_by_the_harness(tmp_path, factory):
-    result = run(RunSpec(limit=1, size=60), [f"tests.plugin_methods:{factory}"], out=tmp_path, show_progress=False)
+    result = run(RunConfig.of(RunSpec(limit=1, size=60), [f"tests.plugin_methods:{factory}"], out=tmp_path))
     assert not result.methods[0].failures and len(result.methods[0].rows) == 3
 
 

@@ -6,12 +6,13 @@ import scipy.linalg
 import torch
 
 from harness.cli import main
-from harness.manifest import build_manifest
+from harness.data.manifest import build_manifest
 from harness.metrics.functional import composite, to_uint8_truncated
 from harness.metrics.inception import InceptionFeatures
-from harness.records import load_set_metrics
-from harness.runner import run
-from harness.spec import RunSpec
+from harness.store.records import load_set_metrics
+from harness.config import RunConfig
+from harness.engine.runner import run
+from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
 
 SPEC = RunSpec(limit=6, size=32)
@@ -54,8 +55,8 @@ def test_set_metrics_equal_float64_references_and_features_are_computed_once(tmp
     probe = Probe()
     extractor = InceptionFeatures.from_module(probe, "probe")
     names = ("FID", "KID", "P-IDS", "U-IDS")
-    result = run(SPEC, [METHOD], out=tmp_path, show_progress=False, metrics=("PSNR",), set_metrics=names,
-                 extractor=extractor, set_bootstrap=20)
+    result = run(RunConfig.of(SPEC, [METHOD], out=tmp_path, metrics=("PSNR",), set_metrics=names,
+                 extractor=extractor, set_bootstrap=20))
     images = {i.image_sha256 for i in result.manifest.items}
     assert probe.images == len(result.manifest.items) + len(images)  # each composite once, each truth once
     rows = {(r["bucket"], r["metric"]): r for r in result.methods[0].set_rows}
@@ -80,8 +81,8 @@ def test_set_metrics_equal_float64_references_and_features_are_computed_once(tmp
 
     probe.images = 0
     MeanFill.calls = 0
-    again = run(SPEC, [METHOD], out=tmp_path, show_progress=False, metrics=("PSNR",), set_metrics=names,
-                extractor=extractor, set_bootstrap=20)
+    again = run(RunConfig.of(SPEC, [METHOD], out=tmp_path, metrics=("PSNR",), set_metrics=names,
+                extractor=extractor, set_bootstrap=20))
     assert probe.images == 0 and MeanFill.calls == 0
     assert again.methods[0].set_rows == result.methods[0].set_rows
     stored = load_set_metrics(tmp_path)
@@ -89,10 +90,10 @@ def test_set_metrics_equal_float64_references_and_features_are_computed_once(tmp
 
 
 def test_adding_a_set_metric_to_a_finished_run_computes_only_features(tmp_path, capsys):
-    run(SPEC, [METHOD], out=tmp_path, show_progress=False, metrics=("PSNR",))
+    run(RunConfig.of(SPEC, [METHOD], out=tmp_path, metrics=("PSNR",)))
     probe, MeanFill.calls = Probe(), 0
-    run(SPEC, [METHOD], out=tmp_path, show_progress=False, metrics=("PSNR",), set_metrics=("KID",),
-        extractor=InceptionFeatures.from_module(probe, "probe"), set_bootstrap=0)
+    run(RunConfig.of(SPEC, [METHOD], out=tmp_path, metrics=("PSNR",), set_metrics=("KID",),
+        extractor=InceptionFeatures.from_module(probe, "probe"), set_bootstrap=0))
     assert MeanFill.calls == 0 and probe.images == 18 + 6  # 18 composites, the 6 images' truths
     assert main(["report", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out

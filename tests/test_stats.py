@@ -1,9 +1,9 @@
-"""Bootstrap intervals and paired tests of harness.stats on hand-checkable data."""
+"""Bootstrap intervals and paired tests of harness.reports.stats on hand-checkable data."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from harness.stats import (
+from harness.reports.stats import (
     bootstrap_ci,
     bootstrap_means,
     cell_confidence,

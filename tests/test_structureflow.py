@@ -3,7 +3,7 @@ literal transcription of the CUDA kernel, the test path's inputs, the structure 
 batch independence, missing weights and an end-to-end run.
 
 The expected state_dict layouts are written out from the published architecture
-(RenYurui/StructureFlow ``src/network.py`` with the ``src/models.py`` settings; specs/baselines.md
+(RenYurui/StructureFlow ``src/network.py`` with the ``src/models.py`` settings; docs/baselines.md
 §4), not read from our module.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from baselines.structureflow import normalise, rtv_structure
 from baselines.structureflow_networks import LayerNorm, StructureFlow, resample2d
-from harness.adapt import plan_fit
+from harness.engine.adapt import plan_fit
 from harness.checkpoints import CheckpointError, MissingWeightsError
 from harness.cli import main
 from harness.registry import load_predictor
@@ -273,7 +273,12 @@ def test_batch_of_two_equals_two_batches_of_one(predictor):
     apart = torch.cat([predictor.predict(images[i : i + 1], masks[i : i + 1], ground_truth=truth[i : i + 1])
                        for i in range(2)])
     assert not torch.allclose(together[0], together[1], atol=1e-3)
-    assert (together - apart).abs().max() < 1e-5
+    # Not bitwise: float32 kernels block and sum differently per batch size.
+    # benchmarks/batch_invariance.py (8 random inputs, 1 and 2 threads) measured max
+    # |together - apart| 1.5e-6 on AVX-512, 4.2e-6 on AVX2 and SSE4.1 (at most 5.6e-6 of the
+    # output's magnitude). 2e-5 is the next 1-2-5 step above 4x the largest, 50x below the
+    # 1e-3 by which the two items must differ.
+    assert (together - apart).abs().max() < 2e-5
 
 
 def test_sizes_are_padded_to_multiples_of_16_and_at_least_48(predictor):

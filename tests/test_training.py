@@ -13,11 +13,11 @@ from PIL import Image
 from torchvision.models import vgg
 
 from harness.cli import main
-from harness.datasets import load_dataset
+from harness.data.datasets import load_dataset
 from harness.registry import load_predictor
-from masks.sources import load_mask_set
+from harness.data.mask_sets import load_mask_set
 from misf.losses import VGGFeatures, load_vgg19
-from harness.training_data import BatchSampler, MaskPool
+from misf.training_data import BatchSampler, MaskPool
 from misf.training import TrainConfig, Trainer, checkpoint_paths
 
 SIZE = 32
@@ -111,7 +111,7 @@ def test_checkpoint_loads_strictly_in_the_predictor(tmp_path, fixed_mask, method
     gen = torch.load(gen_path, weights_only=True)
     dis = torch.load(checkpoint_paths(tmp_path / "run", "1")[1], weights_only=True)
     assert set(gen) == {"iteration", "generator"} and gen["iteration"] == 1
-    assert set(dis) == {"discriminator"} and len(dis["discriminator"]) == 18  # misf.md §11.4
+    assert set(dis) == {"discriminator"} and len(dis["discriminator"]) == 18  # docs/misf.md §10
 
     predictor = load_predictor(method, checkpoint=str(gen_path))
     images, masks = t.sampler.next()

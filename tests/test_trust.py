@@ -17,14 +17,15 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from harness.cache import Cache
+from harness.store.cache import Cache
 from harness.cli import main
-from harness.images import array_sha256, prepare_image, read_image
-from harness.manifest import build_manifest
-from harness.records import load_records
-from harness.report import aggregate, render
-from harness.runner import Evaluation, run
-from harness.spec import RunSpec
+from harness.data.images import array_sha256, prepare_image, read_image
+from harness.data.manifest import build_manifest
+from harness.store.records import load_records
+from harness.reports.report import aggregate, render
+from harness.config import RunConfig
+from harness.engine.runner import Evaluation, run
+from harness.data.spec import RunSpec
 from tests.plugin_methods import MeanFill
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,8 +95,8 @@ def test_2_two_data_folders_with_the_same_flags_are_two_runs(tmp_path):
     first = _folder(tmp_path / "a", ["p.png", "q.png"])
     second = _folder(tmp_path / "b", ["p.png", "q.png"], offset=2)
     results = [
-        run(RunSpec(dataset="folder", data_root=str(root), size=64), ["telea"], out=tmp_path / "runs",
-            show_progress=False, metrics=NO_LPIPS)
+        run(RunConfig.of(RunSpec(dataset="folder", data_root=str(root), size=64), ["telea"], out=tmp_path / "runs",
+            metrics=NO_LPIPS))
         for root in (first, second)
     ]
     assert results[0].run_dir != results[1].run_dir
@@ -117,15 +118,15 @@ def test_3_same_stem_other_extension_are_two_items_predicted_from_their_own_pixe
     assert sorted(i.image_id for i in manifest.items) == ["x.jpg", "x.png"]
     for item in manifest.items:
         assert item.image_sha256 == array_sha256(prepare_image(read_image(root / "images" / item.image_id), 64))
-    both = run(spec, ["telea"], out=tmp_path / "runs", show_progress=False, metrics=NO_LPIPS)
+    both = run(RunConfig.of(spec, ["telea"], out=tmp_path / "runs", metrics=NO_LPIPS))
 
     alone = tmp_path / "alone"
     (alone / "images").mkdir(parents=True)
     (alone / "images" / "x.jpg").write_bytes((root / "images" / "x.jpg").read_bytes())
     spec_alone = RunSpec(dataset="folder", data_root=str(alone), size=64, buckets="20-40")
-    warm = run(spec_alone, ["telea"], out=tmp_path / "runs", show_progress=False, metrics=NO_LPIPS)
+    warm = run(RunConfig.of(spec_alone, ["telea"], out=tmp_path / "runs", metrics=NO_LPIPS))
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "fresh-cache"))
-    fresh = run(spec_alone, ["telea"], out=tmp_path / "runs-fresh", show_progress=False, metrics=NO_LPIPS)
+    fresh = run(RunConfig.of(spec_alone, ["telea"], out=tmp_path / "runs-fresh", metrics=NO_LPIPS))
     assert warm.methods[0].rows[0]["PSNR"] == fresh.methods[0].rows[0]["PSNR"]
     jpg = next(r for r in both.methods[0].rows if r["image_id"] == "x.jpg")
     assert jpg["PSNR"] == fresh.methods[0].rows[0]["PSNR"]
@@ -167,13 +168,13 @@ def test_4_check_on_a_warm_cache_catches_a_changed_metric(tmp_path, capsys, monk
 def test_4_metric_version_prediction_version_and_weights_each_force_recomputation(tmp_path, monkeypatch):
     from dataclasses import replace
 
-    import harness.prediction as prediction
+    import harness.engine.prediction as prediction
     from harness.metrics import registry
     from harness.metrics.scoring import Scorer
 
     spec = RunSpec(limit=1, size=48)
     mean_fill = f"{PLUGIN}:mean_fill"
-    run(spec, [mean_fill], out=tmp_path / "r", show_progress=False, metrics=NO_LPIPS)
+    run(RunConfig.of(spec, [mean_fill], out=tmp_path / "r", metrics=NO_LPIPS))
 
     calls = {"compute": 0}
     compute = Scorer.score
@@ -184,25 +185,25 @@ def test_4_metric_version_prediction_version_and_weights_each_force_recomputatio
 
     monkeypatch.setattr(Scorer, "score", counting)
     MeanFill.calls = 0
-    again = run(spec, [mean_fill], out=tmp_path / "r", show_progress=False, metrics=NO_LPIPS)
+    again = run(RunConfig.of(spec, [mean_fill], out=tmp_path / "r", metrics=NO_LPIPS))
     assert (MeanFill.calls, calls["compute"], again.methods[0].predicted) == (0, 0, 0)
 
     psnr = registry.get_metric("paper.PSNR")
     monkeypatch.setitem(registry._METRICS, psnr.key, replace(psnr, version=psnr.version + 1))
-    rescored = run(spec, [mean_fill], out=tmp_path / "r", show_progress=False, metrics=NO_LPIPS)
+    rescored = run(RunConfig.of(spec, [mean_fill], out=tmp_path / "r", metrics=NO_LPIPS))
     assert MeanFill.calls == 0 and rescored.methods[0].scored == 3 and calls["compute"] > 0
 
     monkeypatch.setattr(prediction, "PREDICTION_CODE_VERSION", prediction.PREDICTION_CODE_VERSION + 1)
-    repredicted = run(spec, [mean_fill], out=tmp_path / "r", show_progress=False, metrics=NO_LPIPS)
+    repredicted = run(RunConfig.of(spec, [mean_fill], out=tmp_path / "r", metrics=NO_LPIPS))
     assert repredicted.methods[0].predicted == 3 and MeanFill.calls > 0
 
     weights = tmp_path / "level.txt"
     weights.write_text("0.25")
-    first = run(spec, [f"{PLUGIN}:constant_fill"], {f"{PLUGIN}:constant_fill": str(weights)},
-                out=tmp_path / "w", show_progress=False, metrics=NO_LPIPS)
+    first = run(RunConfig.of(spec, [f"{PLUGIN}:constant_fill"], checkpoints={f"{PLUGIN}:constant_fill": str(weights)},
+                out=tmp_path / "w", metrics=NO_LPIPS))
     weights.write_text("0.75")
-    second = run(spec, [f"{PLUGIN}:constant_fill"], {f"{PLUGIN}:constant_fill": str(weights)},
-                 out=tmp_path / "w", show_progress=False, metrics=NO_LPIPS, replace=True)
+    second = run(RunConfig.of(spec, [f"{PLUGIN}:constant_fill"], checkpoints={f"{PLUGIN}:constant_fill": str(weights)},
+                 out=tmp_path / "w", metrics=NO_LPIPS, replace=True))
     assert first.methods[0].predicted == second.methods[0].predicted == 3
     assert first.methods[0].rows[0]["PSNR"] != second.methods[0].rows[0]["PSNR"]
 
@@ -221,7 +222,7 @@ def test_5_unusable_masks_and_unmatched_images_are_recorded_failures(tmp_path, c
     wide[:, :20] = 255  # the hole lies in the part the centre crop removes
     _save(masks / "g.png", wide)  # f has no mask at all
     spec = RunSpec(dataset="folder", data_root=str(root), size=64)
-    result = run(spec, ["telea"], out=tmp_path / "runs", show_progress=False, metrics=NO_LPIPS)
+    result = run(RunConfig.of(spec, ["telea"], out=tmp_path / "runs", metrics=NO_LPIPS))
     reasons = {f.item_id.split("|")[0]: f.reason for f in result.manifest.failures}
     assert set(reasons) == {"a.png", "b.png", "c.png", "d.png", "f.png", "g.png"}
     assert "empty" in reasons["a.png"] and "empty" in reasons["g.png"]
@@ -248,8 +249,8 @@ def test_5_an_empty_mask_in_a_pool_is_never_paired(tmp_path):
 # 6. Failures are hidden -----------------------------------------------------------------------------------
 
 def test_6_tables_show_n_and_failures_and_rank_on_common_items(tmp_path):
-    result = run(RunSpec(limit=9, size=48, buckets="40-60"), ["telea", f"{PLUGIN}:nan_on_large_holes"],
-                 out=tmp_path, show_progress=False, metrics=NO_LPIPS)
+    result = run(RunConfig.of(RunSpec(limit=9, size=48, buckets="40-60"), ["telea", f"{PLUGIN}:nan_on_large_holes"],
+                 out=tmp_path, metrics=NO_LPIPS))
     large = sum(i.hole_ratio > 0.5 for i in result.manifest.items)
     assert 0 < large < 9
     table = aggregate(load_records(tmp_path)).set_index("method")
@@ -275,7 +276,7 @@ def test_6_tables_show_n_and_failures_and_rank_on_common_items(tmp_path):
 @pytest.mark.parametrize("factory, reason", [("inf_out", "NaN or Inf"), ("neginf_out", "NaN or Inf"),
                                              ("uint8_out", "uint8")])
 def test_7_non_finite_and_integer_predictions_are_failures(tmp_path, factory, reason):
-    result = run(RunSpec(limit=1, size=48), [f"{PLUGIN}:{factory}"], out=tmp_path, show_progress=False, metrics=NO_LPIPS)
+    result = run(RunConfig.of(RunSpec(limit=1, size=48), [f"{PLUGIN}:{factory}"], out=tmp_path, metrics=NO_LPIPS))
     outcome = result.methods[0]
     assert len(outcome.failures) == 3 and reason in outcome.failures[0].reason
     assert not [r for r in outcome.rows if r["status"] == "ok"]
@@ -285,8 +286,8 @@ def test_7_non_finite_and_integer_predictions_are_failures(tmp_path, factory, re
 
 
 def test_7_out_of_range_values_are_counted_and_a_mutating_predictor_cannot_touch_scoring(tmp_path):
-    result = run(RunSpec(limit=1, size=48), [f"{PLUGIN}:overshoot", f"{PLUGIN}:mask_mutator", f"{PLUGIN}:mean_fill"],
-                 out=tmp_path, show_progress=False, metrics=NO_LPIPS)
+    result = run(RunConfig.of(RunSpec(limit=1, size=48), [f"{PLUGIN}:overshoot", f"{PLUGIN}:mask_mutator", f"{PLUGIN}:mean_fill"],
+                 out=tmp_path, metrics=NO_LPIPS))
     overshoot, mutator, clean = result.methods
     assert all(r["out_of_range"] == 1.0 for r in overshoot.rows)
     info = json.loads(next((result.run_dir / "methods").glob("*overshoot*/method.json")).read_text())
@@ -314,6 +315,24 @@ def test_8_random_weights_are_marked_in_every_table(tmp_path, capsys):
     paper = _cli(["report", "--runs", runs, "--paper", "table2"], capsys)[1]
     misf_psnr = next(line for line in paper.splitlines() if "| MISF‡" in line)
     assert "◊" in misf_psnr  # the measured CelebA cells say they were measured under another protocol
+
+
+def test_8_a_fixed_size_model_run_at_another_size_is_marked_in_every_table(tmp_path, capsys):
+    """Issue 24: a 256-px protocol with a 512-only model is adapted visibly: method.json records it, every table marks it."""
+    runs = tmp_path / "runs"
+    methods = f"fixed48={PLUGIN}:native_48,fixed32={PLUGIN}:native_32,free={PLUGIN}:mean_fill"
+    assert _cli(["run", "--methods", methods, "--limit", 1, "--size", 32, "--out", runs, "--no-progress", "--no-lpips"],
+                capsys)[0] == 0
+    flags = {path.parent.name: json.loads(path.read_text())["resized"] for path in runs.glob("*/methods/*/method.json")}
+    assert flags == {"fixed48": True, "fixed32": False, "free": False}
+    for args, mark in ((["report"], "≈"), (["report", "--format", "latex"], r"$^\approx$")):
+        text = _cli([*args, "--runs", runs], capsys)[1]
+        assert f"fixed48{mark}" in text and "native size" in text, args
+        assert f"fixed32{mark}" not in text and f"free{mark}" not in text, args
+    records = load_records(runs)
+    from harness.reports.plots import _label
+
+    assert _label(records, "fixed48") == "fixed48≈" and _label(records, "free") == "free"
 
 
 def test_8_two_checkpoints_of_one_method_never_overwrite_each_other(tmp_path, capsys):
@@ -396,7 +415,9 @@ def test_10_exif_orientation_is_ignored_as_upstream_but_counted(tmp_path, capsys
 
 @pytest.mark.slow
 def test_11_ctrl_c_keeps_finished_items_and_says_how_to_resume(tmp_path, capsys):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_NO_LPIPS": "1", "MEAN_FILL_DELAY": "0.3"}
+    # 1 s per item: on a busy machine (load 15 on 2 cores) 0.3 s let all 12 items finish before
+    # the signal landed (exit 0); the signal follows the first record, so a quiet machine waits no longer.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_NO_LPIPS": "1", "MEAN_FILL_DELAY": "1.0"}
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", "--methods", f"{PLUGIN}:mean_fill", "--limit", "4", "--size", "48",
@@ -435,8 +456,8 @@ def test_11_an_image_that_breaks_mid_run_fails_alone(tmp_path):
 def test_12_formula_prefixes_are_neutralised_in_csv_and_read_back_intact(tmp_path):
     names = ["=SUM(A1).png", "+1.png", "-2.png", "@cmd.png"]
     root = _folder(tmp_path / "data", names)
-    result = run(RunSpec(dataset="folder", data_root=str(root), size=64, buckets="20-40"), ["telea"],
-                 out=tmp_path / "runs", show_progress=False, metrics=NO_LPIPS)
+    result = run(RunConfig.of(RunSpec(dataset="folder", data_root=str(root), size=64, buckets="20-40"), ["telea"],
+                 out=tmp_path / "runs", metrics=NO_LPIPS))
     for path in [result.run_dir / "manifest.csv", *result.run_dir.rglob("records.csv")]:
         for line in path.read_text().splitlines()[1:]:
             assert not any(cell and cell[0] in "=+-@" for cell in line.split(",")), (path.name, line)

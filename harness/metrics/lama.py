@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.metrics.lpips_model import lpips_distance
+from harness.metrics.model_files import ModelFiles
 
 #: uint8 → float32 exactly as numpy computes ``u8.astype('float32') / 255`` (data.py l.16),
 #: looked up rather than divided so that no device's division shortcut can change a bit.
@@ -100,14 +101,14 @@ def ssim(views) -> list[float]:
     return ssim_per_image(pred, truth).tolist()
 
 
-def lpips_vgg(device: torch.device | str = "cpu") -> Callable | None:
+def lpips_vgg(device: torch.device | str = "cpu", files: ModelFiles = ModelFiles()) -> Callable | None:
     """LPIPSScore (losses/base_loss.py l.106-118; losses/lpips.py l.18-42, l.252-294, l.571-600):
     net-lin VGG v0.1 on ``2x - 1`` of the two PNG-quantised images, whole image, no clamp.
 
     LaMa loads ``models/lpips_models/vgg.pth``, byte-identical to lpips 0.1.4's
     ``weights/v0.1/vgg.pth``, over torchvision's ImageNet VGG16, so lpips 0.1.4 computes the
     same network. None when the backbone is unavailable offline."""
-    distance = lpips_distance("vgg", device)
+    distance = lpips_distance("vgg", device, files)
     if distance is None:
         return None
 

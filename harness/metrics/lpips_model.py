@@ -4,14 +4,14 @@ download path (torchvision's cache under ``$TORCH_HOME/hub/checkpoints``).
 Offline without a cached backbone the download fails; we then warn once and report LPIPS as
 unavailable so that the other metrics still run. The failure is remembered beside the backbone's place
 (``vgg16-397923af.pth.download-failed``), so later runs on the machine do not wait for the network again;
-``HARNESS_LPIPS_RETRY=1`` (or deleting that file) tries again. To use LPIPS offline, place
-``vgg16-397923af.pth`` (or ``alexnet-owt-7be5be79.pth``) in ``$TORCH_HOME/hub/checkpoints``, or
-point ``$HARNESS_LPIPS_WEIGHTS`` (``harness run --lpips-weights FILE``) at torchvision's VGG16
-file. Nothing here prints to stdout (tables go there).
+``ModelFiles.lpips_retry`` (``HARNESS_LPIPS_RETRY=1``, or deleting that file) tries again. To use
+LPIPS offline, place ``vgg16-397923af.pth`` (or ``alexnet-owt-7be5be79.pth``) in
+``$TORCH_HOME/hub/checkpoints``, or give torchvision's VGG16 file as ``ModelFiles.lpips_weights``
+(``harness run --lpips-weights FILE`` or ``$HARNESS_LPIPS_WEIGHTS``, read by the command line).
+Nothing here reads the environment or prints to stdout (tables go there).
 """
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from contextlib import redirect_stdout
@@ -21,10 +21,11 @@ from typing import Callable
 
 import torch
 
+from harness.metrics.model_files import ModelFiles
+
 BACKBONE_FILES = {"vgg": "vgg16-397923af.pth", "alex": "alexnet-owt-7be5be79.pth", "squeeze": "squeezenet1_1-b8a52dc0.pth"}
 
 LpipsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-WEIGHTS_ENV = "HARNESS_LPIPS_WEIGHTS"
 
 
 def backbone_file(net: str = "vgg") -> Path:
@@ -37,11 +38,11 @@ def failure_marker(net: str = "vgg") -> Path:
     return backbone_file(net).with_name(BACKBONE_FILES[net] + ".download-failed")
 
 
-def backbone_status(net: str = "vgg") -> str:
+def backbone_status(net: str = "vgg", files: ModelFiles = ModelFiles()) -> str:
     """For ``harness list``: where the backbone comes from, or why LPIPS is off."""
-    given = os.environ.get(WEIGHTS_ENV)
+    given = files.lpips_weights
     if given:
-        return f"LPIPS backbone from ${WEIGHTS_ENV} ({given}{'' if Path(given).is_file() else ': missing'})"
+        return f"LPIPS backbone from $HARNESS_LPIPS_WEIGHTS ({given}{'' if Path(given).is_file() else ': missing'})"
     if backbone_file(net).is_file():
         return "LPIPS backbone present"
     if failure_marker(net).is_file():
@@ -68,12 +69,13 @@ def copy_backbone(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> Non
 
 
 @lru_cache(maxsize=None)
-def _build(net: str, device: str) -> torch.nn.Module | None:
-    if os.environ.get("HARNESS_NO_LPIPS"):
+def _build(net: str, device: str, files: ModelFiles) -> torch.nn.Module | None:
+    """One model per network, device and backbone source (all explicit, so the cache is keyed by them)."""
+    if files.lpips_off:
         return None
-    given = os.environ.get(WEIGHTS_ENV) if net == "vgg" else None
+    given = str(files.lpips_weights) if files.lpips_weights and net == "vgg" else None
     if (not given and not backbone_file(net).is_file() and failure_marker(net).is_file()
-            and not os.environ.get("HARNESS_LPIPS_RETRY")):
+            and not files.lpips_retry):
         warnings.warn(f"LPIPS unavailable: {backbone_status(net)}. LPIPS is left empty; the other metrics run.",
                       RuntimeWarning, stacklevel=2)
         return None
@@ -104,12 +106,14 @@ def _build(net: str, device: str) -> torch.nn.Module | None:
     return model.to(device).eval()
 
 
-def lpips_distance(net: str = "vgg", device: str | torch.device = "cpu") -> LpipsFn | None:
+def lpips_distance(
+    net: str = "vgg", device: str | torch.device = "cpu", files: ModelFiles = ModelFiles()
+) -> LpipsFn | None:
     """A function (a, b in [0,1], [B,3,H,W]) → per-image LPIPS, or None when unavailable.
 
     Inputs go to lpips on [-1,1] (``2x - 1``, i.e. MISF's Normalize(0.5, 0.5)).
     """
-    model = _build(net, str(device))
+    model = _build(net, str(device), files)
     if model is None:
         return None
 
@@ -120,9 +124,9 @@ def lpips_distance(net: str = "vgg", device: str | torch.device = "cpu") -> Lpip
     return distance
 
 
-def lpips_vgg_float(device: str | torch.device = "cpu"):
+def lpips_vgg_float(device: str | torch.device = "cpu", files: ModelFiles = ModelFiles()):
     """The paper profile's LPIPS (VGG v0.1 on the float composite), built once on ``device``."""
-    distance = lpips_distance("vgg", device)
+    distance = lpips_distance("vgg", device, files)
     if distance is None:
         return None
     return lambda views: distance(views.composite, views.truth).tolist()

@@ -28,6 +28,7 @@ import torch
 
 from harness.metrics.frechet import frechet_distance_low_rank, is_rank_deficient
 from harness.metrics.lpips_model import lpips_distance
+from harness.metrics.model_files import ModelFiles
 
 WINDOW, SIGMA, CROP = 11, 1.5, 5
 
@@ -72,11 +73,11 @@ def l1_percent(views) -> list[float]:
     return ((x / 255 - y / 255).abs().flatten(1).mean(1) * 100).tolist()
 
 
-def lpips_alex(device: torch.device | str = "cpu"):
+def lpips_alex(device: torch.device | str = "cpu", files: ModelFiles = ModelFiles()):
     """``lpips.LPIPS(net='alex')`` (v0.1, torchvision's AlexNet backbone from its cache) on the two
     uint8 images /127.5 − 1. ``lpips_distance`` maps u/255 by 2x − 1: in float32 that is the same
     number as u/127.5, since doubling is exact. None when the backbone is unavailable offline."""
-    distance = lpips_distance("alex", device)
+    distance = lpips_distance("alex", device, files)
     if distance is None:
         return None
 
@@ -107,13 +108,14 @@ def fid(real: np.ndarray, fake: np.ndarray) -> float:
     return float(np.real(np.square(mu1 - mu2).sum() + np.trace(sigma1 + sigma2 - root * 2)))
 
 
-def features(device: torch.device | str = "cpu"):
-    """The feature extractor of MAT's scripts: NVIDIA's wrapper around the offline trunk, on MAT's
-    rounded uint8 composite (:func:`rounded`) and uint8 ground truth."""
+def features(device: torch.device | str = "cpu", files: ModelFiles = ModelFiles()):
+    """The feature extractor of MAT's scripts: NVIDIA's wrapper around the offline trunk (the file
+    of ``files``, else the installed wheel's), on MAT's rounded uint8 composite (:func:`rounded`)
+    and uint8 ground truth."""
     from harness.metrics.inception import InceptionFeatures
     from harness.metrics.inception_trunk import PROVENANCE, NvidiaInception, load_trunk
 
     return InceptionFeatures.from_module(
-        NvidiaInception(load_trunk(device)), "MAT cal_fid_pids_uids: NVIDIA inception-2015-12-05 wrapper, offline trunk",
+        NvidiaInception(load_trunk(device, files.inception_trunk)), "MAT cal_fid_pids_uids: NVIDIA inception-2015-12-05 wrapper, offline trunk",
         resize="NVIDIA wrapper: affine_grid + bilinear grid_sample (border) to 299x299, TF1 geometry, of the uint8 "
                "image as float32", device=device, provenance=PROVENANCE, to_uint8=rounded)

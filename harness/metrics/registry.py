@@ -10,20 +10,20 @@ import no torch.
 
 A :class:`Profile` is one codebase's convention: a quantisation/colour step plus a tuple of
 metrics. Profiles really change the computation, and each names the reference code it
-reproduces. Plug-ins add metrics or profiles with :func:`register_metric` /
-:func:`register_profile` or entry points in the groups ``inpainting_harness.metrics`` and
-``inpainting_harness.profiles``; a second, different registration of a name is an error.
+reproduces. Both live in registries of :mod:`harness.registry`: plug-ins add metrics or profiles with
+:func:`register_metric` / :func:`register_profile` or entry points in the groups
+``inpainting_harness.metrics`` and ``inpainting_harness.profiles`` (named by the metric's key
+or the profile's name); a second, different registration of a name is an error.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from dataclasses import asdict, dataclass
-from importlib.metadata import entry_points
 from typing import Any, Iterable
 
 from harness.errors import UnknownName
+from harness.registry import Registry, import_target
 
 ITEM, SET = "item", "set"
 
@@ -39,7 +39,7 @@ class Metric:
     #: between MISF and the runner-up in Table 2 (a larger deviation could change the paper's
     #: conclusions) and above the bootstrap 95 % half-width of a cell of about 1,000 images.
     meaningful: float
-    implementation: str  # "module:attribute": fn(views) -> values, or with "model" in needs a factory(device)
+    implementation: str  # "module:attribute": fn(views) -> values, or with "model" in needs a factory(device, files)
     #: of "float", "quantised", "model", "features", and "conv" (float32 convolutions on the device)
     needs: tuple[str, ...] = ("quantised",)
     kind: str = ITEM  # ITEM: one value per image; SET: one value per bucket, from features
@@ -70,7 +70,7 @@ class Profile:
     #: The profile's own set-level metrics (keys), chosen by column name under this profile
     #: (``--set-metrics FID`` with ``--profile mat`` is ``mat.FID``); empty: the shared ``set.*`` ones.
     set_metrics: tuple[str, ...] = ()
-    #: "module:factory": factory(device) -> the feature extractor its set-level metrics read
+    #: "module:factory": factory(device, files) -> the feature extractor its set-level metrics read
     features: str = ""
 
     def metric_objects(self) -> tuple[Metric, ...]:
@@ -95,60 +95,51 @@ class Profile:
         }
 
 
-def import_target(target: str) -> Any:
-    """Import ``"pkg.module:attr"``."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not attr:
-        raise ValueError(f"'{target}' is not of the form pkg.module:attribute")
-    return getattr(importlib.import_module(module_name), attr)
-
-
-_METRICS: dict[str, Metric] = {}
-_PROFILES: dict[str, Profile] = {}
 _COLUMNS: dict[str, Metric] = {}  # column name → its first metric (direction and digits agree)
 
 
-def register_metric(metric: Metric) -> Metric:
-    """Add a metric; the same key twice with other fields, or one column with two directions or
-    precisions, is an error (two meanings must never share a column unannounced)."""
-    if metric.key in _METRICS and _METRICS[metric.key] != metric:
-        raise ValueError(f"metric '{metric.key}' is already registered with other settings")
+def _check_metric(key: str, metric: Metric) -> None:
+    """The same key twice with other fields, or one column with two directions or precisions, is an
+    error (two meanings must never share a column unannounced)."""
+    if not isinstance(metric, Metric) or metric.key != key:
+        raise ValueError(f"metric '{key}' must be a Metric whose key is '{key}'")
     column = _COLUMNS.get(metric.name)
     if column is not None and (column.higher_is_better, column.digits) != (metric.higher_is_better, metric.digits):
         raise ValueError(f"metric '{metric.key}' fills column {metric.name} with another direction or precision than '{column.key}'")
-    _METRICS[metric.key] = metric
     _COLUMNS.setdefault(metric.name, metric)
-    return metric
+
+
+def _check_profile(name: str, profile: Profile) -> None:
+    if not isinstance(profile, Profile) or profile.name != name:
+        raise ValueError(f"profile '{name}' must be a Profile named '{name}'")
+    missing = [key for key in (*profile.metrics, *profile.set_metrics) if key not in METRICS.items]
+    if missing:
+        raise ValueError(f"profile '{profile.name}' names unknown metric(s): {', '.join(missing)}")
+
+
+METRICS = Registry("metric", "inpainting_harness.metrics", _check_metric)
+PROFILES = Registry("metric profile", "inpainting_harness.profiles", _check_profile)
+_METRICS: dict[str, Metric] = METRICS.items
+_PROFILES: dict[str, Profile] = PROFILES.items
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add a metric (see :func:`_check_metric` for what clashes)."""
+    return METRICS.add(metric.key, metric)
 
 
 def register_profile(profile: Profile) -> Profile:
-    if profile.name in _PROFILES and _PROFILES[profile.name] != profile:
-        raise ValueError(f"profile '{profile.name}' is already registered with other settings")
-    missing = [key for key in (*profile.metrics, *profile.set_metrics) if key not in _METRICS]
-    if missing:
-        raise ValueError(f"profile '{profile.name}' names unknown metric(s): {', '.join(missing)}")
-    _PROFILES[profile.name] = profile
-    return profile
-
-
-_PLUGINS_LOADED = False
+    return PROFILES.add(profile.name, profile)
 
 
 def _plugins() -> None:
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    _PLUGINS_LOADED = True
-    for group, add in (("inpainting_harness.metrics", register_metric), ("inpainting_harness.profiles", register_profile)):
-        for entry in entry_points(group=group):
-            add(entry.load())
+    """Every metric and profile loaded (plug-ins' lazy targets included), so columns are complete."""
+    METRICS.all()
+    PROFILES.all()
 
 
 def get_metric(key: str) -> Metric:
-    _plugins()
-    if key not in _METRICS:
-        raise UnknownName(f"unknown metric '{key}'; known: {', '.join(_METRICS)}")
-    return _METRICS[key]
+    return METRICS.get(key)
 
 
 def set_metric(name: str, profile: str | None = None) -> Metric:
@@ -168,10 +159,7 @@ def set_metric(name: str, profile: str | None = None) -> Metric:
 
 
 def get_profile(name: str) -> Profile:
-    _plugins()
-    if name not in _PROFILES:
-        raise UnknownName(f"unknown metric profile '{name}'; known: {', '.join(_PROFILES)}")
-    return _PROFILES[name]
+    return PROFILES.get(name)
 
 
 def profiles() -> dict[str, Profile]:

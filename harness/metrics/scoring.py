@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from harness.metrics.functional import composite
+from harness.metrics.model_files import ModelFiles
 from harness.metrics.registry import ITEM, Metric, Profile, import_target
 
 
@@ -40,11 +41,12 @@ class Views:
 
 class Scorer:
     """The item metrics of ``profile`` (optionally only the named columns), on ``device``;
-    ``reference``: the reference code itself (scikit-image) where a metric names one."""
+    ``reference``: the reference code itself (scikit-image) where a metric names one; ``files``:
+    where model-based metrics' networks come from."""
 
     def __init__(self, profile: Profile, device: str | torch.device = "cpu", names: Sequence[str] | None = None,
-                 reference: bool = False):
-        self.profile = profile
+                 reference: bool = False, files: ModelFiles = ModelFiles()):
+        self.profile, self.files = profile, files
         self.device = torch.device(device)
         self.reference = reference
         self.metrics = [m for m in profile.metric_objects() if m.kind == ITEM and (names is None or m.name in names)]
@@ -54,7 +56,7 @@ class Scorer:
     def function(self, metric: Metric) -> Callable | None:
         if metric.key not in self._functions:
             implementation = metric.load(self.reference)
-            self._functions[metric.key] = implementation(self.device) if "model" in metric.needs else implementation
+            self._functions[metric.key] = implementation(self.device, self.files) if "model" in metric.needs else implementation
         return self._functions[metric.key]
 
     def available(self, names: Sequence[str]) -> tuple[str, ...]:

@@ -118,7 +118,7 @@ def bootstrap_interval(
     confidence: float = 0.95,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of ``metric_fn(real, fake)``, resampling pairs (rows)
-    with replacement (``default_rng(seed).integers``, as :func:`harness.stats.bootstrap_ci`).
+    with replacement (``default_rng(seed).integers``, as :func:`harness.reports.stats.bootstrap_ci`).
 
     A resample repeats items, which biases FID and KID further; the interval shows the spread
     of the set, it is not centred on the estimate.

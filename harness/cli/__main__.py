@@ -1,0 +1,4 @@
+"""``python -m harness.cli``: the command line."""
+from harness.cli.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Checks of a run's flags that need no heavy import: names against the registries, files on disk.
+
+They run before torch, torchvision or pandas load, so a typo (a method, a dataset, a mask set,
+a profile, a set-level metric, a path) is answered in about a second with one line that names
+the fix, instead of after the full start-up.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from harness.cli.app import csv_list
+from harness.errors import UsageError
+from harness.registry import DATASETS, MASK_SOURCES, METHODS, add_include_path, missing_module, search_current_folder
+
+
+def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
+    """Raise the first mistake in ``args`` that can be found without building anything."""
+    from harness.config import parse_checkpoints, parse_methods
+    from harness.metrics.registry import PROFILES, set_metric
+
+    add_include_path(*(args.include_path or []))
+    for entry in entries:
+        _check_method(entry.partition("=")[2].strip() if "=" in entry else entry.strip())
+    if args.dataset not in DATASETS:
+        raise DATASETS.unknown(args.dataset, " (`harness list` shows them)")
+    if args.masks and args.masks not in MASK_SOURCES:
+        raise MASK_SOURCES.unknown(args.masks)
+    for profile in csv_list(args.profile):
+        if profile not in PROFILES:
+            raise PROFILES.unknown(profile)
+    for name in csv_list(args.set_metrics):
+        for profile in csv_list(args.profile) or [None]:  # a profile may have its own (mat: mat.FID, ...)
+            set_metric(name, profile)
+    for flag, value in (("--data-root", args.data_root), ("--mask-root", args.mask_root),
+                        ("--file-list", args.file_list), ("--lpips-weights", args.lpips_weights),
+                        ("--inception-weights", args.inception_weights)):
+        _check_path(flag, value)
+    names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
+    for request in parse_methods(entries, parse_checkpoints(args.checkpoint, names)):
+        path = request.checkpoint  # a path for methods with official weights; a plug-in's may be any word
+        if path and METHODS.info.get(request.method, {}).get("weights") and path != "random" \
+                and not path.startswith("hf://"):
+            _check_path("--checkpoint", path)
+
+
+def _check_method(method: str) -> None:
+    """A registered name, or ``pkg.module:factory`` whose module can be found (not imported)."""
+    if method in METHODS:
+        return
+    module, sep, attr = method.partition(":")
+    if not sep:
+        raise METHODS.unknown(method, "; or pass pkg.module:factory.")
+    search_current_folder()
+    try:
+        found = bool(module) and bool(attr) and importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise missing_module(module, method)
+
+
+def _check_path(flag: str, value: str | None) -> None:
+    if value is not None and not Path(value).expanduser().exists():
+        raise UsageError(f"{flag} {value}: no such file or folder '{Path(value).expanduser()}'")

@@ -1,0 +1,1 @@
+"""Data and protocol: the run specification, datasets, image reading and the item manifest."""

@@ -1,0 +1,1 @@
+"""The engine: from a run specification and methods to cached predictions, scores and records."""

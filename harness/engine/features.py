@@ -1,0 +1,90 @@
+"""Per-item features for set-level metrics (FID, KID, P-IDS, U-IDS), cached like outputs.
+
+Features are taken from the uint8 composite as the reference code saves it (truncated by
+MISF's and LaMa's scripts, rounded by MAT's: the extractor's ``to_uint8``) and from the uint8
+ground truth; a ground truth's features are shared by every method. Adding a set-level metric to a finished run therefore computes only features,
+and a rerun computes none. A bucket's value comes with a bootstrap interval over its items.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from harness.store.cache import Cache, truth_key
+from harness.hashing import sha256_json
+from harness.metrics.functional import truncated
+from harness.metrics.registry import Metric
+from harness.metrics.setlevel import FID_MIN_ITEMS, bootstrap_interval, fid_is_biased
+
+
+class FeatureStore:
+    """One extractor's features in the cache (``extractor(uint8 [B,3,H,W]) -> [B,D]``, ``.identity``;
+    its optional ``to_uint8`` turns the float images into what it reads, by default the truncation)."""
+
+    def __init__(self, cache: Cache, extractor: Callable[[torch.Tensor], np.ndarray], size: int):
+        self.cache, self.extractor, self.size = cache, extractor, size
+        self.to_uint8 = getattr(extractor, "to_uint8", truncated)
+        self.id = sha256_json(extractor.identity)[:32]
+        self.computed = 0  # images passed through the extractor by this store
+
+    def describe(self) -> dict[str, Any]:
+        """What results record: the store's cache id, the extractor's identity, and (where the
+        extractor says) its resize and its weights' provenance."""
+        described = getattr(self.extractor, "describe", None)
+        return {"id": self.id, **(described() if described else {"extractor": self.extractor.identity})}
+
+    def keys(self, output_key: str, image_sha: str) -> tuple[str, str]:
+        return output_key, truth_key(image_sha, self.size)
+
+    def has(self, output_key: str, image_sha: str) -> bool:
+        return all(self.cache.has_features(self.id, k) for k in self.keys(output_key, image_sha))
+
+    def _extract(self, images: torch.Tensor) -> np.ndarray:
+        self.computed += len(images)
+        return self.extractor(self.to_uint8(images))
+
+    def add(self, output_keys: Sequence[str], image_shas: Sequence[str], composites: torch.Tensor, truths: torch.Tensor) -> None:
+        """Compute and cache the features of the composites, and of the truths not cached yet."""
+        for key, row in zip(output_keys, self._extract(composites)):
+            self.cache.put_features(self.id, key, row)
+        missing = [i for i, sha in enumerate(image_shas) if not self.cache.has_features(self.id, truth_key(sha, self.size))]
+        if missing:
+            for i, row in zip(missing, self._extract(truths[missing])):
+                self.cache.put_features(self.id, truth_key(image_shas[i], self.size), row)
+
+    def read(self, output_keys: Sequence[str], image_shas: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(real [N,D], fake [N,D], positions whose features are missing or damaged)."""
+        real, fake, bad = [], [], []
+        for i, (key, sha) in enumerate(zip(output_keys, image_shas)):
+            (f, _), (r, _) = self.cache.read_features(self.id, key), self.cache.read_features(self.id, truth_key(sha, self.size))
+            if f is None or r is None:
+                bad.append(i)
+            else:
+                fake.append(f)
+                real.append(r)
+        return np.array(real, np.float64), np.array(fake, np.float64), bad
+
+
+def set_rows(
+    bucket: str, real: np.ndarray, fake: np.ndarray, metrics: Sequence[Metric], n_resamples: int, seed: int = 0,
+    features: str = "",
+) -> list[dict[str, Any]]:
+    """One row per set-level metric of a bucket: value, n, bootstrap interval, a note when biased,
+    and the identity of the ``features`` it was computed from."""
+    rows = []
+    for metric in metrics:
+        function = metric.load()
+        row: dict[str, Any] = {"bucket": bucket, "metric": metric.name, "n": len(real), "value": float("nan"),
+                               "ci_low": float("nan"), "ci_high": float("nan"), "note": "", "features": features}
+        if len(real) < 2:
+            row["note"] = "fewer than 2 items"
+        else:
+            row["value"] = float(function(real, fake))
+            if n_resamples:
+                row["ci_low"], row["ci_high"] = bootstrap_interval(real, fake, function, n_resamples, seed)
+            if metric.name.split(".")[-1] == "FID" and fid_is_biased(len(real)):
+                row["note"] = f"biased: fewer than {FID_MIN_ITEMS} items (prefer KID)"
+        rows.append(row)
+    return rows

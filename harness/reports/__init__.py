@@ -1,0 +1,1 @@
+"""Reports: tables, marks, statistics, plots, grids, the regression check and the HTML report."""

@@ -1,0 +1,97 @@
+"""Report views by name: what ``harness report --view NAME`` shows, as tables any style renders.
+
+A view builds :class:`harness.reports.table.Table` objects from the selected records and set-level
+results; it names the options it reads, so that an option it would ignore is an error rather
+than silently dropped. Every view, the core's below and a plug-in's (the MISF paper's tables),
+is one entry of :data:`harness.registry.REPORT_VIEWS`; builders import their code when called
+(listing views imports no pandas).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from harness.errors import UsageError
+from harness.reports.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """What a view may read besides the records: ``combine`` (pool each dataset's runs),
+    ``extra_methods`` (views of published tables: harness methods added as rows), ``pair`` (two methods),
+    ``profiles`` (metric profiles side by side)."""
+
+    combine: bool = False
+    extra_methods: tuple[str, ...] = ()
+    pair: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+
+    def given(self) -> set[str]:
+        return {name for name in FLAGS if getattr(self, name)}
+
+
+#: The command line's flag of each option.
+FLAGS = {"combine": "--combine", "extra_methods": "--extra-methods", "pair": "--paired", "profiles": "--profiles"}
+
+
+def build(name: str, records: "pd.DataFrame", sets: "pd.DataFrame", options: ViewOptions = ViewOptions()) -> list[Table]:
+    """The tables of the view ``name`` (REPORT_VIEWS); an option the view does not read is an error."""
+    from harness.registry import REPORT_VIEWS
+
+    builder = REPORT_VIEWS.get(name)
+    reads = set(REPORT_VIEWS.info[name].get("options", ()))
+    unused = sorted(options.given() - reads)
+    if unused:
+        known = f" (it reads {', '.join(FLAGS[o] for o in sorted(reads))})" if reads else ""
+        raise UsageError(f"{', '.join(FLAGS[o] for o in unused)} does not apply to the {name} view{known}")
+    return builder(records, sets, options)
+
+
+def results(records, sets, options: ViewOptions) -> list[Table]:
+    from harness.reports.report import results_tables
+
+    return results_tables(records, options.combine, sets)
+
+
+def confidence(records, sets, options: ViewOptions) -> list[Table]:
+    import pandas as pd
+
+    from harness.reports.stats import cell_confidence, set_confidence
+    from harness.reports.table import frame_table
+
+    table = pd.concat([cell_confidence(records), set_confidence(sets)], ignore_index=True)
+    return [frame_table(table, ["mean", "ci_low", "ci_high"], "metric",
+                        "Per cell: images with a value, failed items, mean (set-level metrics: their value) "
+                        "and bootstrap 95% interval")]
+
+
+def _pair(pair: Sequence[str], records: "pd.DataFrame") -> tuple[str, str]:
+    """``--paired A,B``: two different methods, each with records here."""
+    if len(pair) != 2 or pair[0] == pair[1]:
+        raise UsageError(f"--paired takes two different methods A,B, got '{','.join(pair)}'")
+    present = list(dict.fromkeys(records["method"])) if len(records) else []
+    absent = [n for n in pair if n not in present]
+    if absent:
+        raise UsageError(f"--paired: no records of {', '.join(absent)} here (methods with records: "
+                         f"{', '.join(present) or 'none'})")
+    return pair[0], pair[1]
+
+
+def paired(records, sets, options: ViewOptions) -> list[Table]:
+    from harness.reports.stats import paired_comparison
+    from harness.reports.table import frame_table
+
+    a, b = _pair(options.pair, records)
+    return [frame_table(paired_comparison(records, a, b), ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
+                        f"Paired comparison {a} (a) vs {b} (b) on the items both scored")]
+
+
+def profiles(records, sets, options: ViewOptions) -> list[Table]:
+    from harness.reports.profiles_report import profiles_table
+
+    if not options.profiles:
+        raise UsageError("the profiles view compares the profiles of --profiles A,B")
+    return [profiles_table(records, options.profiles)]

@@ -1,0 +1,1 @@
+"""Storage: the content-addressed cache, run records, results files and atomic writes."""
