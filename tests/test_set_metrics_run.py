@@ -105,7 +105,7 @@ def test_adding_a_set_metric_to_a_finished_run_computes_only_features(tmp_path, 
 def test_missing_inception_weights_is_a_clear_error(tmp_path, capsys, monkeypatch):
     from harness.metrics import inception
 
-    monkeypatch.setattr(inception, "find_trunk", lambda: None)  # neither the official file nor the offline trunk
+    monkeypatch.setattr(inception, "find_trunk", lambda named=None: None)  # neither the official file nor the offline trunk
     code = main(["run", "--methods", "telea", "--limit", "1", "--size", "32", "--set-metrics", "FID", "--out",
                  str(tmp_path), "--no-progress", "--no-lpips"])
     out = capsys.readouterr().err
@@ -114,11 +114,11 @@ def test_missing_inception_weights_is_a_clear_error(tmp_path, capsys, monkeypatc
 
 def test_check_compares_set_level_metrics(tmp_path):
     """Expectations made with set-level metrics hold their values; a moved or missing one fails."""
-    from harness.check import Expectations, compare, expectations_from_records
-    from harness.records import load_records
+    from harness.reports.check import Expectations, compare, expectations_from_records
+    from harness.store.records import load_records
 
-    result = run(SPEC, [METHOD], out=tmp_path, show_progress=False, metrics=("PSNR",), set_metrics=("FID", "KID"),
-                 extractor=InceptionFeatures.from_module(Probe(), "probe"), set_bootstrap=0)
+    result = run(RunConfig.of(SPEC, [METHOD], out=tmp_path, metrics=("PSNR",), set_metrics=("FID", "KID"),
+                              extractor=InceptionFeatures.from_module(Probe(), "probe"), set_bootstrap=0))
     records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
     expected = expectations_from_records(SPEC, [METHOD], records, None, sets, ("FID", "KID"))
     assert {"FID", "KID×1000"} <= set(expected.tolerances) and expected.set_metrics == ("FID", "KID")

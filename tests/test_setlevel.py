@@ -312,7 +312,7 @@ def test_missing_inception_weights_offline(tmp_path, monkeypatch):
     from harness.metrics import inception
 
     monkeypatch.setattr(inception, "_reachable", lambda url: pytest.fail("probed the network while offline"))
-    monkeypatch.setattr(inception, "find_trunk", lambda: None)  # the offline trunk not installed either
+    monkeypatch.setattr(inception, "find_trunk", lambda named=None: None)  # the offline trunk not installed either
     with pytest.raises(MissingWeightsError) as missing:
         inception.InceptionFeatures("cpu")
     message = str(missing.value)

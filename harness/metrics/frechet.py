@@ -7,6 +7,8 @@ A the centred features / sqrt(N − ddof) (D x N), the non-zero eigenvalues of S
 squared singular values of the N_r x N_f matrix A_rᵀ A_f, so Tr((S_r S_f)^½) is its nuclear norm:
 the same quantity without the noise (1e-7 relative of MAT's ``sqrtm`` at 24 items, and seconds
 rather than minutes).
+
+Derivation: docs/metrics-mat.md §4.
 """
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ Its 94 convolutions map one to one, in order, onto torch-fidelity's
 ``FeatureExtractorInceptionV3`` (:func:`fidelity_state_dict`); :data:`MAPPED_SHA256` is the
 canonical hash of the mapped tensors (:func:`canonical_sha256`), the same hash of torch-fidelity's
 official weights file proves or refutes bit-identity on a machine that has it.
+
+Facts and sources: docs/metrics-mat.md §3.
 """
 from __future__ import annotations
 

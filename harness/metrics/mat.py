@@ -18,6 +18,8 @@ misspelled upstream), on the composite saved as MAT saves it.
 
 The scripts print means of per-image values; the harness records the per-image values, whose
 means are the scripts' numbers.
+
+Facts and sources: docs/metrics-mat.md §1-§2.
 """
 from __future__ import annotations
 
