@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from harness.data.spec import RunSpec
 from harness.errors import UsageError
 from harness.environment import Environment, home_cache
+from harness.labels import check_label
 from harness.metrics.model_files import ModelFiles
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ def parse_methods(entries: Sequence[str | MethodRequest], checkpoints: dict[str,
         label, method = (label.strip(), method.strip()) if sep else (entry.strip(), entry.strip())
         if not label or not method:
             raise ValueError(f"bad method entry {entry!r}: use METHOD or LABEL=METHOD")
+        if sep or ":" not in method:  # a bare plug-in gets its label from its predictor (plugin_label)
+            check_label(label)
         requests.append(MethodRequest(label, method, checkpoints.get(label, checkpoints.get(method))))
     labels = [r.label for r in requests]
     twice = sorted({label for label in labels if labels.count(label) > 1})

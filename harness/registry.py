@@ -32,6 +32,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from harness.errors import PluginError, UnknownName, UsageError
+from harness.guard import no_exit
 
 if TYPE_CHECKING:
     from harness.checkpoints import WeightsInfo
@@ -302,7 +303,8 @@ def load_predictor(name: str, checkpoint: str | None = None, device: Any = None,
             raise UsageError(f"{name} takes no checkpoint (its factory has no 'checkpoint' parameter); drop --checkpoint")
         given = {k: v for k, v in given.items() if k in params}
     try:
-        predictor = factory(**given)
+        with no_exit(f"{name}'s factory"):
+            predictor = factory(**given)
     except Exception as error:
         if not entry.plugin or isinstance(error, PluginError):
             raise

@@ -52,7 +52,10 @@ class FileMaskSet:
 
 
 def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files of ``folder``; a broken symbolic link is listed too, so that reading it
+    fails as a recorded input failure instead of the file silently missing from the run."""
+    return sorted(p for p in folder.iterdir()
+                  if (p.is_file() or (p.is_symlink() and not p.exists())) and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 #: How a mask source pairs masks with images (harness.data.manifest implements each).

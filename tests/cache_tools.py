@@ -12,7 +12,7 @@ def newest(kind: str) -> list[Entry]:
     """The newest record of every key of one kind (what the cache would return), in key order."""
     latest: dict[tuple, Entry] = {}
     for entry in Cache().entries():
-        if entry.header["kind"] == kind:
+        if entry.problem is None and entry.header["kind"] == kind:
             latest[(entry.header["key"], entry.header.get("profile", ""))] = entry
     return [latest[k] for k in sorted(latest)]
 

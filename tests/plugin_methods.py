@@ -144,3 +144,44 @@ def constant_fill(checkpoint=None, device=None, **options):
     if checkpoint is None:
         raise FileNotFoundError("constant_fill needs --checkpoint FILE holding a grey level")
     return ConstantFill(checkpoint)
+
+
+class Quitter(MeanFill):
+    """Mean fill that tries to end the process from predict, in one named way."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how, self.name = how, f"quit-{how}"
+
+    def predict(self, images, masks, **kwargs):
+        if self.how == "sys.exit":
+            import sys
+            sys.exit()
+        if self.how == "os._exit":
+            os._exit(0)
+        if self.how == "KeyboardInterrupt":
+            raise KeyboardInterrupt
+        import argparse  # a library that ends the process on its own (argparse exits on a bad argument)
+        argparse.ArgumentParser(prog="lib").parse_args(["--no-such-flag"])
+        return super().predict(images, masks)
+
+
+def quit_sys_exit(checkpoint=None, device=None, **options):
+    return Quitter("sys.exit")
+
+
+def quit_os_exit(checkpoint=None, device=None, **options):
+    return Quitter("os._exit")
+
+
+def quit_keyboard_interrupt(checkpoint=None, device=None, **options):
+    return Quitter("KeyboardInterrupt")
+
+
+def quit_in_library(checkpoint=None, device=None, **options):
+    return Quitter("library")
+
+
+def exit_while_building(checkpoint=None, device=None, **options):
+    import sys
+    sys.exit(3)

@@ -16,11 +16,12 @@ PLUGINS = ("baselines", "misf")
 #: only on the core a model needs.
 APPLICATION = ("misf.plugin", "baselines.plugin", "misf.paper", "misf.training_data")
 #: The core: the predictor interface, image I/O, the spec, weights loading, metric objects and
-#: the small utilities they need, and the registries plug-ins add themselves to. Everything else may
-#: import it; it imports nothing else.
+#: the small utilities they need (harness.guard: the registry keeps a plug-in's factory from ending
+#: the run), and the registries plug-ins add themselves to. Everything else may import it; it imports
+#: nothing else.
 CORE = {"harness.predictor", "harness.data.images", "harness.data.spec", "harness.checkpoints", "harness.hashing",
         "harness.store.atomic", "harness.store.csvfiles", "harness.errors", "harness.registry",
-        "harness.environment"}
+        "harness.environment", "harness.guard"}
 
 
 def _is_core(module: str) -> bool:

@@ -144,7 +144,9 @@ def test_shards_then_a_plain_run_write_the_single_process_records_and_set_metric
     shards = [Shard(0, 2), Shard(1, 2)]
     for shard in shards:
         evaluate(tmp_path / "sharded", shard)
-        assert not (tmp_path / "sharded").exists()  # a shard writes no records
+        assert not list((tmp_path / "sharded").rglob("*.csv"))  # a shard writes no records
+    assert main(["report", "--runs", str(tmp_path / "sharded")]) == 0
+    assert "shard(s) 0/2, 1/2 done and cached" in capsys.readouterr().err  # and report says what is left to run
     assert [s.done for s in shards] == [{"telea": (3, 3), MEAN_FILL: (3, 3)}] * 2
     MeanFill.calls = 0
     merged = evaluate(tmp_path / "sharded")

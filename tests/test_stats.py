@@ -41,23 +41,24 @@ def test_bootstrap_is_seeded_and_chunked_consistently():
 
 
 def test_nan_values_are_ignored_and_empty_gives_nan():
-    assert bootstrap_ci(np.array([2.0, np.nan, 2.0])) == (2.0, 2.0)
+    assert bootstrap_ci(np.array([2.0, np.nan, 2.0, 2.0, 2.0])) == (2.0, 2.0)
     assert all(np.isnan(bootstrap_ci(np.array([np.nan]))))
 
 
 def test_cell_means_and_confidence_count_images_per_cell():
     records = pd.concat(
         [
-            _records("misf", {"PSNR": np.array([30.0, 32.0, 34.0]), "LPIPS": np.array([0.1, np.nan, 0.3])}),
+            _records("misf", {"PSNR": np.array([30.0, 32.0, 34.0, 32.0]), "LPIPS": np.array([0.1, np.nan, 0.3, 0.2])}),
             _records("rfrnet", {"PSNR": np.array([29.0, 29.0]), "LPIPS": np.array([0.2, 0.2])}, bucket="20-40"),
         ]
     )
     means = cell_means(records).set_index(["method", "bucket", "metric"])
     assert means.loc[("misf", "0-20", "PSNR"), "mean"] == 32.0
-    assert means.loc[("misf", "0-20", "LPIPS"), "n"] == 2
+    assert means.loc[("misf", "0-20", "LPIPS"), "n"] == 3
     assert means.loc[("misf", "0-20", "LPIPS"), "mean"] == pytest.approx(0.2)
     conf = cell_confidence(records).set_index(["method", "bucket", "metric"])
-    assert conf.loc[("rfrnet", "20-40", "PSNR"), ["ci_low", "ci_high"]].tolist() == [29.0, 29.0]
+    assert np.isnan(conf.loc[("rfrnet", "20-40", "PSNR"), ["ci_low", "ci_high"]].astype(float)).all()  # n = 2
+    assert conf.loc[("rfrnet", "20-40", "PSNR"), "note"] == "no interval: n < 4"
     low, high = conf.loc[("misf", "0-20", "PSNR"), ["ci_low", "ci_high"]]
     assert 30.0 <= low < 32.0 < high <= 34.0
 
@@ -88,10 +89,10 @@ def test_paired_comparison_finds_no_absent_difference():
 
 
 def test_paired_comparison_uses_shared_items_and_metric_direction():
-    a = _records("a", {"L1": np.full(6, 1.0)})
-    b = _records("b", {"L1": np.full(4, 2.0)})
+    a = _records("a", {"L1": np.full(8, 1.0)})
+    b = _records("b", {"L1": np.full(6, 2.0)})
     result = paired_comparison(pd.concat([a, b]), "a", "b", metrics=["L1"])
-    assert result[["n_pairs", "mean_diff", "better"]].values.tolist() == [[4, -1.0, "a"]]
+    assert result[["n_pairs", "mean_diff", "better"]].values.tolist() == [[6, -1.0, "a"]]
 
 
 def test_wilcoxon_of_identical_samples_is_one():

@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from harness.reports.check import Expectations, compare, expectations_from_records, find_run
+    from harness.reports.check import Expectations, compare, expectations_from_records, find_run, verdict
     from harness.store.records import load_records, load_set_metrics, read_run
     from harness.config import RunConfig
     from harness.engine.runner import run
@@ -50,13 +50,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         messages.print(f"Wrote expectations to {args.expected}")
         return 0
     diff = compare(expected, records, sets)
-    bad = diff[~diff["ok"]]
+    bad = diff[~diff["ok"]] if len(diff) else diff
     messages.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})", markup=False)
+    lines, passed = verdict(expected, diff, read_run(run_dir)[1].get("data_fingerprint"))
+    for line in lines:
+        messages.print(line, markup=False, highlight=False)
     if not bad.empty:
         from harness.reports.check import comparison_table
         from harness.reports.table import render
 
         console.print("[red]Regressions:[/red]")
         console.print(render(comparison_table(bad)).rstrip("\n"), markup=False)
-        return 1
-    return 0
+    return 0 if passed else 1

@@ -61,6 +61,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     view = _html_flags(args) if args.format == "html" else _report_view(args)
     root = Path(args.runs) if args.runs else runs_root()
     records, sets = select_records(load_records(root), args), select_records(load_set_metrics(root), args)
+    if records.empty:  # after --shard parts alone: say what is still to run
+        from harness.store.shardnotes import unwritten
+
+        for line in unwritten(root):
+            messages.print(line, markup=False, highlight=False)
+    if args.combine:
+        from harness.reports.combine import pooled
+
+        records = pooled(records, root)
     if view is None:
         return _html_report(root, records, sets, args)
     text = _report_text(records, sets, view, args).rstrip("\n")

@@ -73,7 +73,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def method_entries(args: argparse.Namespace) -> list[str]:
     """``--methods`` and ``--method`` entries (METHOD or LABEL=METHOD); ``--name`` labels a single one."""
     entries = csv_list(args.methods) + (args.method or [])
-    if args.name:
+    if args.name is not None:
+        from harness.labels import check_label
+
+        check_label(args.name, "--name")
         if len(entries) != 1 or "=" in entries[0]:
             raise ValueError("--name labels a single method; for several use --methods LABEL=METHOD,...")
         entries = [f"{args.name}={entries[0]}"]

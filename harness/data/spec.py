@@ -86,5 +86,28 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        problem = spec_problem(data, unknown_ok=True)
+        if problem:
+            raise ValueError(f"not a run spec: {problem}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_TYPES = {"str": str, "int": int, "None": type(None)}
+
+
+def spec_problem(data: Any, unknown_ok: bool = False) -> str | None:
+    """Why ``data`` (a hand-written or damaged spec) is not a RunSpec's fields, or None: not an
+    object, a value of the wrong type (``"size": "128"``), or (unless ``unknown_ok``, for folders
+    of other versions) a key that is no field."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    allowed = {f.name: tuple(_TYPES[t.strip()] for t in str(f.type).split("|")) for f in fields(RunSpec)}
+    unknown = sorted(set(data) - set(allowed))
+    if unknown and not unknown_ok:
+        return f"unknown key(s) {', '.join(map(str, unknown))} (a spec holds {', '.join(allowed)})"
+    for key, value in data.items():
+        if key in allowed and (isinstance(value, bool) or not isinstance(value, allowed[key])):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed[key])
+            return f"{key} is {value!r}, not {names}"
+    return None

@@ -19,8 +19,9 @@ from typing import Any, Callable, Sequence
 import torch
 
 from harness.engine import prediction
-from harness.store.cache import KEEP, Cache, output_key
+from harness.store.cache import KEEP, PREFIX, Cache, output_key
 from harness.engine.features import FeatureStore, set_rows
+from harness.guard import no_exit
 from harness.hashing import sha256_json
 from harness.data.manifest import Failure, Manifest, ManifestItem
 from harness.metrics import get_profile
@@ -155,6 +156,7 @@ class Evaluation:
         with self._lock:
             self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
         self._cached = cached = self._cached_metrics(items)
+        self.result.damaged += [d for d in self.cache.unusable(self.fingerprint[:PREFIX]) if d not in self.result.damaged]
         # A metric's model (LPIPS) is built only when some item lacks it: a cached rerun builds nothing.
         lacking = [m for m in self.metrics if any(m not in cached[i.item_id] for i in items)]
         unavailable = set(lacking) - set(self.scorer.available(lacking))
@@ -260,7 +262,8 @@ class Evaluation:
     def _predict(self, items, images, masks, positions, outputs) -> None:
         """Fills ``outputs`` at ``positions``."""
         try:
-            predicted = prediction.predict_batch(self.predictor, images, masks)
+            with no_exit(f"{self.label}'s predict"):
+                predicted = prediction.predict_batch(self.predictor, images, masks)
         except Exception as error:  # a broken batch must not lose the rest of the run
             for item in items:
                 self._fail(item, "predict", f"{type(error).__name__}: {error}")

@@ -16,7 +16,8 @@ from harness.store.cache import Cache, truth_key
 from harness.hashing import sha256_json
 from harness.metrics.functional import truncated
 from harness.metrics.registry import Metric
-from harness.metrics.setlevel import FID_MIN_ITEMS, bootstrap_interval, fid_is_biased
+from harness.metrics.setlevel import bootstrap_interval
+from harness.metrics.setsizes import size_note
 
 
 class FeatureStore:
@@ -78,13 +79,11 @@ def set_rows(
         function = metric.load()
         row: dict[str, Any] = {"bucket": bucket, "metric": metric.name, "n": len(real), "value": float("nan"),
                                "ci_low": float("nan"), "ci_high": float("nan"), "note": "", "features": features}
-        if len(real) < 2:
-            row["note"] = "fewer than 2 items"
-        else:
+        # a profile's own version (mat.FID) has the sizes of the quantity it names
+        computed, row["note"] = size_note(metric.name.split(".")[-1], len(real), real.shape[1] if real.ndim == 2 else 0)
+        if computed:
             row["value"] = float(function(real, fake))
             if n_resamples:
                 row["ci_low"], row["ci_high"] = bootstrap_interval(real, fake, function, n_resamples, seed)
-            if metric.name.split(".")[-1] == "FID" and fid_is_biased(len(real)):
-                row["note"] = f"biased: fewer than {FID_MIN_ITEMS} items (prefer KID)"
         rows.append(row)
     return rows

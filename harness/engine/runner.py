@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.engine import prediction
+from harness.store.atomic import stale_temporary_files
 from harness.store.cache import Cache
 from harness.engine.distributed import Shard
 from harness.errors import Interrupted, StrictModeError, UsageError
 from harness.engine.evaluation import Evaluation, MethodResult
 from harness.engine.execution import Execution, configure
 from harness.engine.features import FeatureStore
+from harness.labels import label_problem
 from harness.data.manifest import Failure, Manifest, ManifestItem
 from harness.metrics.registry import get_profile, set_metric
 from harness.engine.options import bind, check_known
@@ -27,6 +29,7 @@ from harness.engine.progress import current, stage
 from harness.store.records import MethodRecords, claim_label, write_run
 from harness.store.results import write_results
 from harness.registry import import_target, load_predictor, method_entry
+from harness.store.shardnotes import note_shard, records_written
 from harness.config import MethodRequest, RunConfig, ScoringConfig, parse_methods
 from harness.data.spec import RunSpec
 
@@ -55,7 +58,7 @@ def plugin_label(request: MethodRequest, predictor: Any, taken: set[str]) -> Met
     if request.label != request.method or ":" not in request.method:
         return request
     for label in (predictor.name, request.method.partition(":")[2]):
-        if label and label != "unnamed" and label not in taken:
+        if label and label != "unnamed" and label not in taken and label_problem(label) is None:
             return _replace(request, label=label)
     return request
 
@@ -161,6 +164,8 @@ def run(config: RunConfig) -> RunResult:
         evaluations.append((request, evaluation))
     shard.compute([e for _, e in evaluations], manifest.items, output.progress)
     if not shard.writes_records:
+        if shard.group is None:  # --shard: tell `report` that the plain command is still to run
+            note_shard(run_dir.parent, run_dir.name, shard.index, shard.count, [r.label for r, _ in evaluations])
         return result
     for request, evaluation in evaluations:
         info = _method_info(evaluation, request, manifest.spec)
@@ -173,6 +178,9 @@ def run(config: RunConfig) -> RunResult:
             result.methods.append(_evaluate(evaluation, records, manifest.items, output.progress and shard.single))
         evaluation.predictor = None  # release the model before the next method's evaluation
     write_results(run_dir)
+    records_written(run_dir.parent, run_dir.name)
+    for leftover in stale_temporary_files(run_dir):  # of writers killed in earlier runs (kill -9)
+        leftover.unlink(missing_ok=True)
     if ex.strict and result.failures:
         first = result.failures[0]
         raise StrictModeError(f"{len(result.failures)} item(s) failed; first: {first.method} {first.item_id}: {first.reason}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from harness.data.manifest import UPSCALE_NOTE
 from harness.engine.runner import RunResult
 
 
@@ -29,6 +30,10 @@ def run_summary(result: RunResult, stage_times: dict[str, float] | None = None) 
         shown = ", ".join(manifest.exif_oriented[:5]) + (" ..." if len(manifest.exif_oriented) > 5 else "")
         lines.append(f"EXIF orientation: {_plural(len(manifest.exif_oriented), 'image')} carry an orientation tag and are "
                      f"read as stored, as the official loaders do ({shown})")
+    if manifest.upscaled:
+        shown = ", ".join(manifest.upscaled[:5]) + (" ..." if len(manifest.upscaled) > 5 else "")
+        lines.append(f"note: {_plural(len(manifest.upscaled), 'image')} far smaller than {manifest.spec.size} px, upscaled "
+                     f"more than {UPSCALE_NOTE}x: their numbers measure the upscaling as much as the method ({shown})")
     for method in result.methods:
         counts = method.counts()
         parts = [f"{counts['scored_items']} scored", f"{counts['failed_items']} failed", f"{method.predicted} predicted"]

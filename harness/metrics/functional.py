@@ -97,12 +97,30 @@ def ssim_torch(views) -> list[float]:
     # sample covariances: (Σab − Σa·Σb/n) / (n − 1)
     vx, vy, vxy = (sxx - sx * ux) / (n - 1), (syy - sy * uy) / (n - 1), (sxy - sx * uy) / (n - 1)
     ssim_map = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    return ssim_map.mean((2, 3)).mean(1).tolist()
+    return (item_sums(ssim_map) / ssim_map[0].numel()).tolist()
+
+
+#: Values summed per chunk by :func:`item_sums`' first stage.
+CHUNK = 256
+
+
+def item_sums(values: torch.Tensor) -> torch.Tensor:
+    """Per-item sums of ``values`` [B, ...] in an order that does not depend on torch's thread count.
+
+    A plain ``sum`` over one large item splits it among the threads when there are fewer
+    outputs than threads, so one process (16 threads) and torchrun (``OMP_NUM_THREADS=1``) gave
+    L1s apart in the last bits. Here every chunk of 256 values is summed by one thread (there are
+    far more chunks than threads), then each item's few chunk sums, below torch's parallel grain.
+    """
+    flat = values.flatten(1)
+    chunks = torch.nn.functional.pad(flat, (0, -flat.shape[1] % CHUNK)).view(len(flat), -1, CHUNK).sum(2)
+    return torch.stack([row.sum() for row in chunks]) if len(chunks) else chunks.sum(1)
 
 
 def l1_percent(views) -> list[float]:
     """Per-image mean absolute error over all 3xHxW values in [0,1], times 100."""
-    return ((views.composite - views.truth).abs().flatten(1).mean(1) * 100).tolist()
+    error = (views.composite - views.truth).abs()
+    return (item_sums(error) / error[0].numel() * 100).tolist()
 
 
 def psnr_hole_uint8(views) -> list[float]:
@@ -120,7 +138,7 @@ def l1_hole_percent(views) -> list[float]:
     """Mean absolute error over the hole pixels (all channels) of the float composite, x100."""
     holes = views.masks.expand_as(views.composite) > 0.5
     error = (views.composite - views.truth).abs() * holes
-    return (error.flatten(1).sum(1) / holes.flatten(1).sum(1).clamp(min=1) * 100).tolist()
+    return (item_sums(error) / holes.flatten(1).sum(1).clamp(min=1) * 100).tolist()
 
 
 #: How far outside [0,1] a predicted value may lie and still count as rounding noise.

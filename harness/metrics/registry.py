@@ -201,10 +201,10 @@ _F = "harness.metrics.functional"
 PAPER_METRICS = tuple(register_metric(m) for m in (
     Metric("paper.PSNR", "PSNR", True, 3, 0.01, 0.3, f"{_F}:psnr_torch", reference=f"{_F}:psnr_uint8", description=
            "skimage peak_signal_noise_ratio on the uint8 composite, data_range 255, RGB, whole image, capped at 100"),
-    Metric("paper.SSIM", "SSIM", True, 4, 1e-4, 0.005, f"{_F}:ssim_torch", reference=f"{_F}:ssim_uint8", description=
+    Metric("paper.SSIM", "SSIM", True, 4, 1e-4, 0.005, f"{_F}:ssim_torch", version=2, reference=f"{_F}:ssim_uint8", description=
            "skimage structural_similarity defaults on uint8: 7x7 uniform window, sample covariance, K1 0.01, K2 0.03, "
            "data_range 255, mean over RGB (and over the map cropped by 3 px)"),
-    Metric("paper.L1", "L1", False, 3, 0.005, 0.1, f"{_F}:l1_percent", needs=("float",), description=
+    Metric("paper.L1", "L1", False, 3, 0.005, 0.1, f"{_F}:l1_percent", version=2, needs=("float",), description=
            "mean absolute error over the whole float composite in [0,1], x100"),
     Metric("paper.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, "harness.metrics.lpips_model:lpips_vgg_float",
            needs=("float", "model"), description="lpips 0.1.4 LPIPS(net='vgg', version='0.1') on 2x-1 of the float composite"),
@@ -212,7 +212,7 @@ PAPER_METRICS = tuple(register_metric(m) for m in (
 HOLE_METRICS = tuple(register_metric(m) for m in (
     Metric("hole.PSNR", "PSNR (hole)", True, 3, 0.01, 0.3, f"{_F}:psnr_hole_uint8", description=
            "PSNR over the hole pixels only (all channels): 10 log10(255^2 / MSE) on the uint8 composite, capped at 100"),
-    Metric("hole.L1", "L1 (hole)", False, 3, 0.005, 0.1, f"{_F}:l1_hole_percent", needs=("float",), description=
+    Metric("hole.L1", "L1 (hole)", False, 3, 0.005, 0.1, f"{_F}:l1_hole_percent", version=2, needs=("float",), description=
            "mean absolute error over the hole pixels only (all channels) of the float composite in [0,1], x100"),
 ))
 

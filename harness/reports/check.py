@@ -21,7 +21,7 @@ from harness.errors import UsageError
 from harness.metrics.registry import column, metric_columns
 from harness.store.records import find_runs, read_run
 from harness.reports.report import aggregate
-from harness.data.spec import RunSpec
+from harness.data.spec import RunSpec, spec_problem
 from harness.reports.table import Table, frame_table
 
 COUNTS = ("n", "failures")
@@ -83,6 +83,27 @@ def _validate(data: Any, path: Path | str) -> None:
            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
     if bad:
         raise UsageError(f"{path}: tolerances must be non-negative numbers, got {bad}")
+    problem = spec_problem(data["spec"]) or _aggregates_problem(data["aggregates"], data.get("tolerances") or {})
+    if problem:
+        raise UsageError(f"{path}: {problem} (write one with harness check --write)")
+
+
+def _aggregates_problem(aggregates: list, tolerances: dict) -> str | None:
+    """Why expected aggregates cannot be read: a cell that is no object with a method and a bucket,
+    names that are no known metric, or values that are no numbers. (None at all is readable, for
+    ``--write``; comparing them checks nothing and fails, see :func:`verdict`.)"""
+    known = {"method", "bucket", *COUNTS}
+    for cell in aggregates:
+        if not isinstance(cell, dict) or not isinstance(cell.get("method"), str) or "bucket" not in cell:
+            return f"aggregate {cell!r} is not an object with method and bucket"
+        for name, value in cell.items():
+            if name not in known and not metric_columns([name]):
+                return f"aggregate of {cell['method']} names {name!r}, which is no metric"
+            if name not in ("method", "bucket") and value is not None and (
+                    isinstance(value, bool) or not isinstance(value, (int, float))):
+                return f"aggregate of {cell['method']}: {name} is {value!r}, not a number or null"
+    unknown = [name for name in tolerances if not metric_columns([name])]
+    return f"tolerances name {', '.join(unknown)}, which are no metrics" if unknown else None
 
 
 def _one_run(records: pd.DataFrame) -> pd.DataFrame:
@@ -125,6 +146,28 @@ def compare(expected: Expectations, records: pd.DataFrame, set_frame: pd.DataFra
             rows.append({"method": key[0], "bucket": key[1], "metric": metric, "expected": float(want),
                          "actual": float(got), "diff": float(got) - float(want), "tolerance": tolerance, "ok": ok})
     return pd.DataFrame(rows)
+
+
+def verdict(expected: Expectations, diff: pd.DataFrame, data_fingerprint: str | None) -> tuple[list[str], bool]:
+    """Lines saying what was checked, and whether the check passes: every expected metric is
+    reported as checked (in how many cells) or not (why); a check that compared no metric
+    value fails (a file whose metrics are all null compared only counts), and so does a run
+    on other data than the expectations were made on."""
+    lines, ok = [], bool(len(diff)) and bool(diff["ok"].all())
+    values = diff[~diff["metric"].isin(COUNTS)] if len(diff) else diff
+    for metric in metric_columns(expected.aggregates.columns):
+        checked = int((values["metric"] == metric).sum()) if len(values) else 0
+        lines.append(f"{metric}: checked in {checked} cell(s)" if checked else
+                     f"{metric}: not checked (no expected value: null in every cell)")
+    if values.empty:
+        lines.append("error: no metric value was compared (only counts): this check checks nothing; "
+                     "write the expectations where every metric has values (harness check --write)")
+        ok = False
+    if expected.data_fingerprint and data_fingerprint and expected.data_fingerprint != data_fingerprint:
+        lines.append(f"error: the data differ from the data the expectations were made on (fingerprint "
+                     f"{data_fingerprint[:12]}, expected {expected.data_fingerprint[:12]})")
+        ok = False
+    return lines, ok
 
 
 def comparison_table(diff: pd.DataFrame, title: str = "") -> Table:

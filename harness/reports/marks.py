@@ -26,7 +26,8 @@ PARTIAL = Mark("*", r"$^\ast$", "scored fewer items than another method of the t
                "marked by the means over the items every method scored")
 INCOMPLETE = Mark("§", r"$^\S$", "incomplete: the run was interrupted or is still running")
 PUBLISHED_ONLY = Mark("°", r"$^\circ$", "published value alone (not measured here)")
-SMALL_SAMPLE = Mark("~", r"$^\sim$", "FID over fewer than 2,048 items: biased upwards, not comparable across sizes (prefer KID)")
+SMALL_SAMPLE = Mark("~", r"$^\sim$", "set-level metric under its reliable size (FID 2,048 items, KID 1,000, P-/U-IDS "
+                    "the feature dimension per class): biased or unstable, not comparable across sizes")
 OTHER_PROTOCOL = Mark("◊", r"$^\diamond$", "measured under a protocol other than the paper's (see above the table)")
 #: A metric's better direction, drawn after its name.
 HIGHER = Mark("↑", r"$\uparrow$", "higher is better")

@@ -18,6 +18,14 @@ from scipy import stats as scipy_stats
 from harness.metrics.registry import higher_is_better, metric_columns
 CELL_KEYS: tuple[str, ...] = ("run", "method", "dataset", "bucket")
 
+#: Fewest values for a 95 % percentile bootstrap interval: with n values, the resample of n
+#: copies of the smallest has probability n**-n, above the 2.5 % tail for n <= 3, so the
+#: "interval" is the data's range (n = 1: zero width). Fewer values give no interval.
+MIN_INTERVAL_ITEMS = 4
+#: Fewest pairs for a paired decision: with 5 or fewer the two-sided exact Wilcoxon signed-rank
+#: p-value cannot fall below 0.05 (2 / 2**5 = 0.0625).
+MIN_PAIRS = 6
+
 #: Most resampled values held in memory at once by :func:`bootstrap_means`.
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -37,10 +45,11 @@ def bootstrap_means(values: np.ndarray, n_resamples: int = 2000, seed: int = 0) 
 def bootstrap_ci(
     values: np.ndarray, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean; NaNs dropped, ``(nan, nan)`` when empty."""
+    """Percentile bootstrap interval of the mean; NaNs dropped, ``(nan, nan)`` below
+    :data:`MIN_INTERVAL_ITEMS` values."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
-    if values.size == 0:
+    if values.size < MIN_INTERVAL_ITEMS:
         return float("nan"), float("nan")
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(bootstrap_means(values, n_resamples, seed), [tail, 1.0 - tail])
@@ -87,14 +96,16 @@ def cell_confidence(
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """:func:`cell_means` plus the bootstrap interval of each mean (``ci_low``, ``ci_high``)."""
+    """:func:`cell_means` plus the bootstrap interval of each mean (``ci_low``, ``ci_high``);
+    ``note`` says where too few values leave a cell without one."""
     keys = [*CELL_KEYS, "metric"]
     long = _long(records, CELL_KEYS, metrics)
     rows = [
-        (*key, len(group), group.mean(), *bootstrap_ci(group.to_numpy(), confidence, n_resamples, seed))
+        (*key, len(group), group.mean(), *bootstrap_ci(group.to_numpy(), confidence, n_resamples, seed),
+         "" if len(group) >= MIN_INTERVAL_ITEMS else f"no interval: n < {MIN_INTERVAL_ITEMS}")
         for key, group in long.groupby(keys, sort=False)["value"]
     ]
-    return _with_failures(pd.DataFrame(rows, columns=[*keys, "n", "mean", "ci_low", "ci_high"]), records)
+    return _with_failures(pd.DataFrame(rows, columns=[*keys, "n", "mean", "ci_low", "ci_high", "note"]), records)
 
 
 def wilcoxon_p(differences: np.ndarray) -> float:
@@ -125,7 +136,8 @@ def paired_comparison(
 
     Items are matched on (run, dataset, bucket, item_id). ``mean_diff`` is mean(a − b) with its
     paired bootstrap interval; ``better`` names the method favoured by the metric's direction
-    when that interval excludes zero, else ``"none"``. ``p_wilcoxon`` is the two-sided
+    when that interval excludes zero, else ``"none"``; below :data:`MIN_PAIRS` pairs there is no
+    interval, no p-value and ``better`` says why nothing is decided. ``p_wilcoxon`` is the two-sided
     Wilcoxon signed-rank p-value of the same differences. ``failed_a``/``failed_b`` count the
     items of the cell each method failed (left out of the pairs).
     """
@@ -137,11 +149,15 @@ def paired_comparison(
     rows = []
     for (run, dataset, bucket, metric), group in pairs.groupby(["run", "dataset", "bucket", "metric"], sort=False):
         diff = (group["value_a"] - group["value_b"]).to_numpy()
-        low, high = bootstrap_ci(diff, confidence, n_resamples, seed)
+        if len(diff) >= MIN_PAIRS:
+            low, high = bootstrap_ci(diff, confidence, n_resamples, seed)
+            p, better = wilcoxon_p(diff), _winner(metric, low, high, method_a, method_b)
+        else:  # too few pairs for any test: say so, decide nothing
+            low = high = p = float("nan")
+            better = f"undecided: {len(diff)} pair(s), a test needs {MIN_PAIRS}"
         rows.append(
             (run, dataset, bucket, metric, len(group), *(int(failed[m].get((run, dataset, bucket), 0)) for m in (method_a, method_b)),
-             group["value_a"].mean(), group["value_b"].mean(),
-             diff.mean(), low, high, wilcoxon_p(diff), _winner(metric, low, high, method_a, method_b))
+             group["value_a"].mean(), group["value_b"].mean(), diff.mean(), low, high, p, better)
         )
     columns = ["run", "dataset", "bucket", "metric", "n_pairs", "failed_a", "failed_b", "mean_a", "mean_b",
                "mean_diff", "ci_low", "ci_high", "p_wilcoxon", "better"]
@@ -150,7 +166,7 @@ def paired_comparison(
 
 def set_confidence(set_metrics: pd.DataFrame) -> pd.DataFrame:
     """Set-level results (harness.store.records.load_set_metrics) in :func:`cell_confidence`'s columns."""
-    columns = [*CELL_KEYS, "metric", "n", "mean", "ci_low", "ci_high", "failures"]
+    columns = [*CELL_KEYS, "metric", "n", "mean", "ci_low", "ci_high", "failures", "note"]
     if set_metrics.empty:
         return pd.DataFrame(columns=columns)
-    return set_metrics.rename(columns={"value": "mean"}).assign(failures=np.nan)[columns]
+    return set_metrics.rename(columns={"value": "mean"}).assign(failures=np.nan, note=set_metrics["note"].fillna(""))[columns]

@@ -8,8 +8,13 @@ content-addressed file race harmlessly (both write identical bytes). Files get t
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
+
+#: A temporary file older than this is a leftover whatever its writer (a live writer's exists for milliseconds).
+TEMP_AGE_SECONDS = 600
 
 
 def _umask() -> int:
@@ -21,7 +26,7 @@ def _umask() -> int:
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)  # created 0600
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{socket.gethostname()}-{os.getpid()}-", dir=path.parent)  # created 0600
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
@@ -36,3 +41,28 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
 
 def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def stale_temporary_files(folder: Path | str) -> list[Path]:
+    """``.tmp-*`` files under ``folder`` that no live writer holds: written on this host by a
+    process that is gone (killed mid-write), or older than :data:`TEMP_AGE_SECONDS`."""
+    host, cutoff, found = socket.gethostname(), time.time() - TEMP_AGE_SECONDS, []
+    for path in Path(folder).rglob(".tmp-*"):
+        parts = path.name[len(".tmp-"):].rsplit("-", 2)
+        try:
+            gone = len(parts) == 3 and parts[0] == host and not _alive(int(parts[1]))
+            if path.is_file() and (gone or path.stat().st_mtime < cutoff):
+                found.append(path)
+        except (ValueError, OSError):  # not one of ours, or removed meanwhile
+            continue
+    return found

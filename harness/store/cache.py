@@ -96,29 +96,63 @@ class Entry:
     offset: int  # of the record's head
     header: dict[str, Any]
     payload_length: int
+    problem: str | None = None  # why the record is unusable before its payload is read (then header is {})
+    tail: bool = False  # the bytes from here to the end form no record
+
+
+def header_problem(header: Any) -> str | None:
+    """Why a record's header is unusable (type, keys, field types, count against shape), or None.
+
+    Checked before any field is used: a header damaged in a way its CRC was recomputed over
+    (or that an older writer got wrong) must never index or shape a read.
+    """
+    if not isinstance(header, dict):
+        return f"header is a JSON {type(header).__name__}, not an object"
+    kind, key = header.get("kind"), header.get("key")
+    if kind not in ("output", "metrics", "features") or not isinstance(key, str) or not key:
+        return f"header without a known kind and a key ({sorted(header)[:6]})"
+    if kind == "metrics" and not isinstance(header.get("profile"), str):
+        return "metrics header without a profile"
+    if kind == "features":
+        dim = header.get("dim")
+        return None if type(dim) is int and dim > 0 else f"features header with dim {dim!r}"
+    if kind == "output":
+        shape, count, holes = header.get("shape"), header.get("count"), header.get("holes")
+        if (not isinstance(shape, list) or len(shape) != 3 or shape[0] != 3
+                or not all(type(n) is int and n > 0 for n in shape)):
+            return f"output header with shape {shape!r}"
+        if type(count) is not int or type(holes) is not bool:
+            return f"output header with count {count!r}, holes {holes!r}"
+        full = shape[0] * shape[1] * shape[2]
+        if (count != full) if not holes else (count % 3 or count > full):
+            return f"output header says {count} values for shape {shape} (holes only: {holes})"
+    return None
 
 
 def pack_records(path: Path) -> Iterator[Entry]:
-    """The complete records of a pack file, in order; a partial or foreign tail ends the scan."""
+    """The records of a pack file, in order. A complete record whose header is not a valid JSON
+    object comes with its ``problem`` (the scan goes on: its lengths are known); bytes that do not
+    form a record (a partial tail of a killed writer, a cut file, a damaged head) end the scan as
+    one last entry with its ``problem``. A folder named ``*.pack`` has no records."""
+    if not path.is_file():
+        return
     size = path.stat().st_size
     with path.open("rb") as handle:
         offset = 0
-        while True:
+        while offset < size:
             head = handle.read(HEAD.size)
-            if len(head) < HEAD.size:
-                return
-            magic, header_length, payload_length, _ = HEAD.unpack(head)
-            if magic != MAGIC or header_length > 1 << 20:
-                return
-            header_bytes = handle.read(header_length)
+            magic, header_length, payload_length, _ = HEAD.unpack(head) if len(head) == HEAD.size else (b"", 0, 0, 0)
             end = offset + HEAD.size + header_length + payload_length
-            if len(header_bytes) < header_length or end > size:
+            if magic != MAGIC or header_length > 1 << 20 or end > size:
+                what = "a partial record (a writer killed mid-append, or a cut file)" if magic == MAGIC else "no record head"
+                yield Entry(path, offset, {}, size - offset, f"{size - offset} bytes at the end: {what}", tail=True)
                 return
             try:
-                header = json.loads(header_bytes)
+                header = json.loads(handle.read(header_length))
+                problem = header_problem(header)
             except ValueError:
-                return
-            yield Entry(path, offset, header, payload_length)
+                problem = "header is not JSON"
+            yield Entry(path, offset, header if problem is None else {}, payload_length, problem)
             handle.seek(end)
             offset = end
 
@@ -170,6 +204,7 @@ class Cache:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else cache_root()
         self._index: dict[str, dict[tuple[str, str, str], Entry]] = {}
+        self._unusable: dict[str, list[Entry]] = {}  # complete records with an invalid header, per group
         self._writers: dict[str, PackWriter] = {}
         self._lock = threading.RLock()
 
@@ -182,12 +217,23 @@ class Cache:
         with self._lock:
             if group not in self._index:
                 entries: dict[tuple[str, str, str], Entry] = {}
+                self._unusable[group] = []
                 for path in sorted(self.folder(group).glob("*.pack")):  # names start with their creation time
                     for entry in pack_records(path):
+                        if entry.problem is not None:  # a partial tail is normal (killed or live writers)
+                            if not entry.tail:
+                                self._unusable[group].append(entry)
+                            continue
                         header = entry.header
                         entries[(header["kind"], header["key"], header.get("profile", ""))] = entry
                 self._index[group] = entries
             return self._index[group]
+
+    def unusable(self, group: str) -> list[str]:
+        """The complete records of ``group`` that were skipped for an invalid header, described."""
+        self._group_index(group)
+        return [f"{e.path.name} record at byte {e.offset}: {e.problem} (skipped; harness cache prune --damaged "
+                "removes it)" for e in self._unusable.get(group, [])]
 
     def _append(self, group: str, header: dict[str, Any], payload: bytes) -> None:
         with self._lock:
@@ -205,6 +251,7 @@ class Cache:
         appended meanwhile (the records of a run shared by several processes)."""
         with self._lock:
             self._index.clear()
+            self._unusable.clear()
 
     def sync(self) -> None:
         """fsync every pack this process writes (durability at checkpoints, not per item)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import zlib
 from collections import Counter
 from datetime import datetime
@@ -21,9 +20,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from harness.store.atomic import stale_temporary_files
 from harness.store.cache import Cache, Entry, read_payload, pack_records, unpack_floats, PackWriter, validate_metrics
 
-TEMP_AGE_SECONDS = 600
 LEGACY = ("outputs", "metrics", "features", "methods")
 
 
@@ -55,7 +54,7 @@ def info(args: argparse.Namespace) -> tuple[list[str], int]:
     cache = Cache()
     lines = [f"cache: {cache.root}"]
     for group in _groups(cache):
-        kinds = Counter(e.header["kind"] for path in sorted(group.glob("*.pack")) for e in pack_records(path))
+        kinds = Counter(e.header["kind"] if e.problem is None else "unusable" for path in sorted(group.glob("*.pack")) for e in pack_records(path))
         size = sum(p.stat().st_size for p in group.glob("*.pack"))
         meta = _meta(group)
         what = ", ".join(meta.get("labels", [])) or meta.get("method") or ("features" if group.name.startswith("feat-") else "?")
@@ -75,6 +74,9 @@ def _newest(cache: Cache) -> Iterator[Entry]:
         latest: dict[tuple, Entry] = {}
         for path in sorted(group.glob("*.pack")):
             for entry in pack_records(path):
+                if entry.problem is not None:
+                    yield entry  # an unusable header or tail: no key, so never shadowed
+                    continue
                 latest[(entry.header["kind"], entry.header["key"], entry.header.get("profile", ""))] = entry
         yield from latest.values()
 
@@ -82,6 +84,8 @@ def _newest(cache: Cache) -> Iterator[Entry]:
 def _problem(entry: Entry) -> str | None:
     """Why a record is unusable (checksum, decoding, content), or None."""
     header = entry.header
+    if entry.problem is not None:
+        return entry.problem
     try:
         payload = read_payload(entry)
         if header["kind"] == "metrics":
@@ -108,7 +112,7 @@ def damaged(cache: Cache, every_record: bool = False) -> list[tuple[Entry, str]]
 
 def verify(args: argparse.Namespace) -> tuple[list[str], int]:
     bad = damaged(Cache())
-    lines = [f"{e.path.name} {e.header['kind']} {e.header['key']}: {problem}" for e, problem in bad[:50]]
+    lines = [f"{e.path.name} {e.header.get('kind', 'record')} {e.header.get('key', f'at byte {e.offset}')}: {problem}" for e, problem in bad[:50]]
     lines.append(f"{len(bad)} damaged entries" + (" (reruns recompute them; or harness cache prune --damaged)" if bad else ""))
     return lines, 1 if bad else 0
 
@@ -139,8 +143,7 @@ def prune(args: argparse.Namespace) -> tuple[list[str], int]:
     paths: list[Path] = []
     lines = []
     if args.temp:
-        cutoff = time.time() - TEMP_AGE_SECONDS
-        paths += [p for p in _files(cache.root, ".tmp-*") if p.stat().st_mtime < cutoff]
+        paths += stale_temporary_files(cache.root)
     if args.legacy:
         paths += [p for name in LEGACY for p in _files(cache.root / name, "*")]
     if args.method:

@@ -17,6 +17,7 @@ Records are rewritten atomically as items finish; ``complete`` is false until th
 from __future__ import annotations
 
 import json
+import math
 import platform
 import re
 import subprocess
@@ -28,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.environment import Environment
@@ -104,6 +106,7 @@ def write_run(run_dir: Path, manifest: Manifest) -> None:
         "input_failures": len(manifest.failures),
         "unused_masks": manifest.unused_masks,
         "exif_oriented": manifest.exif_oriented,
+        "upscaled": manifest.upscaled,
     }
     atomic_write_text(run_dir / "run.json", json.dumps(summary, indent=2))
     manifest.write(run_dir / "manifest.csv")
@@ -112,7 +115,7 @@ def write_run(run_dir: Path, manifest: Manifest) -> None:
 
 def method_folder(run_dir: Path, label: str) -> Path:
     """``methods/<label>``; a label with other characters gets a hash so two never collide."""
-    if re.fullmatch(r"[A-Za-z0-9._-]+", label):
+    if re.fullmatch(r"[A-Za-z0-9._-]+", label) and label.strip("."):  # never "." or "..": folders
         return run_dir / "methods" / label
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", label)
     return run_dir / "methods" / f"{safe}-{sha256_json(label)[:8]}"
@@ -176,7 +179,10 @@ def find_runs(root: Path) -> list[Path]:
 
 def read_run(run_dir: Path) -> tuple[RunSpec, dict[str, Any]]:
     """The spec and run.json summary of a run folder (older folders without run.json get a minimal one)."""
-    spec = RunSpec.from_dict(json.loads((run_dir / "spec.json").read_text()))
+    try:
+        spec = RunSpec.from_dict(json.loads((run_dir / "spec.json").read_text()))
+    except ValueError as error:  # hand-edited or damaged: name the file
+        raise ValueError(f"{run_dir / 'spec.json'}: {error}") from None
     try:
         summary = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
@@ -188,11 +194,49 @@ def _numeric(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     for column in [*metric_columns(frame.columns), "hole_ratio", "out_of_range"]:
         if column in frame:
             try:
-                frame[column] = pd.to_numeric(frame[column])
+                frame[column] = pd.to_numeric(frame[column].replace("nan", np.nan))
             except (TypeError, ValueError):
                 raise ValueError(f"{path}: column {column} holds values that are not numbers; rerun the method "
                                  "to rewrite its records") from None
     return frame
+
+
+#: Values a metric can take at all: a hand-edited or damaged cell outside them is no result.
+BOUNDS = {"PSNR": (0.0, 100.0), "PSNR (hole)": (0.0, 100.0), "SSIM": (-1.0, 1.0), "L1": (0.0, 100.0),
+          "L1 (hole)": (0.0, 100.0), "LPIPS": (0.0, math.inf), "out_of_range": (0.0, 1.0)}
+
+
+def _check_rows(frame: pd.DataFrame, path: Path, manifest_ids: set[str] | None) -> None:
+    """A records file's rows are results only if each item is in the run's manifest, appears
+    once, and its values are finite numbers a metric can take; else a ValueError naming the file."""
+    fix = "; rerun the method (with --replace) to rewrite its records"
+    if "item_id" in frame:
+        twice = frame["item_id"][frame["item_id"].duplicated()]
+        if len(twice):
+            raise ValueError(f"{path}: item {twice.iloc[0]} appears more than once{fix}")
+        if manifest_ids is not None:
+            strangers = sorted(set(frame["item_id"]) - manifest_ids)
+            if strangers:
+                raise ValueError(f"{path}: item {strangers[0]} is not in the run's manifest ({len(strangers)} such){fix}")
+    for column in [*metric_columns(frame.columns), "out_of_range"]:
+        if column not in frame:
+            continue
+        values = frame[column].dropna()
+        low, high = BOUNDS.get(column, (-math.inf, math.inf))
+        bad = values[~np.isfinite(values) | (values < low - 1e-9) | (values > high + 1e-9)]  # 1e-9: rounding
+        if len(bad):
+            raise ValueError(f"{path}: {column} holds {float(bad.iloc[0])!r}, not a value {column} can take{fix}")
+
+
+def _method_info(path: Path) -> dict[str, Any]:
+    """A method.json, or a ValueError naming the file when it is not a JSON object with a method."""
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path}: not JSON ({error}); rerun the method to rewrite it") from None
+    if not isinstance(info, dict) or not isinstance(info.get("method"), str):
+        raise ValueError(f"{path}: not a method's description (no 'method'); rerun the method to rewrite it")
+    return info
 
 
 def load_records(root: Path | str) -> pd.DataFrame:
@@ -209,12 +253,15 @@ def load_records(root: Path | str) -> pd.DataFrame:
         failures_file = run_dir / "input_failures.csv"
         inputs = read_csv(failures_file, FAILURE_COLUMNS) if failures_file.is_file() else pd.DataFrame(columns=FAILURE_COLUMNS)
         inputs = inputs[inputs.get("bucket", pd.Series(dtype=str)).fillna("") != ""]
+        manifest_file = run_dir / "manifest.csv"
+        manifest_ids = set(read_csv(manifest_file, ["item_id"])["item_id"]) if manifest_file.is_file() else None
         for method_dir in sorted((run_dir / "methods").glob("*")):
             records, info_file = method_dir / "records.csv", method_dir / "method.json"
             if not records.is_file() or not info_file.is_file():
                 continue
-            info = json.loads(info_file.read_text())
+            info = _method_info(info_file)
             frame = _numeric(read_csv(records, TEXT_COLUMNS), records)
+            _check_rows(frame, records, manifest_ids)
             if "status" not in frame:
                 frame["status"] = "ok"
             failed_inputs = pd.DataFrame({
@@ -248,6 +295,8 @@ def load_set_metrics(root: Path | str) -> pd.DataFrame:
         for path in sorted((run_dir / "methods").glob("*/set_metrics.csv")):
             info = json.loads((path.parent / "method.json").read_text())
             frame = read_csv(path, ["bucket", "metric", "note", "features"]).reindex(columns=SET_COLUMNS)
+            for column in ("n", "value", "ci_low", "ci_high"):  # "nan": a value not computed (too few items)
+                frame[column] = pd.to_numeric(frame[column].replace("nan", np.nan))
             frames.append(frame.assign(run=run_dir.name, dataset=spec.dataset, method=info.get("label", info["method"])))
     columns = ["run", "dataset", "method", *SET_COLUMNS]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

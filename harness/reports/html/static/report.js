@@ -240,7 +240,8 @@
     var body = table.createTBody();
     rows.forEach(function (r) {
       var tr = body.insertRow(), clear = r.ci_low > 0 || r.ci_high < 0;
-      var winner = !clear ? 'neither (interval spans 0)' : ((r.ci_low > 0) === info.higher ? a : b);
+      var winner = r.ci_low == null || isNaN(r.ci_low) ? 'undecided (too few pairs for an interval)'
+        : !clear ? 'neither (interval spans 0)' : ((r.ci_low > 0) === info.higher ? a : b);
       [r.bin, String(r.n), fmt(r.mean, info.digits), fmt(r.ci_low, info.digits) + ' – ' + fmt(r.ci_high, info.digits), winner]
         .forEach(function (t) { tr.appendChild(el('td', {}, t)); });
     });
