@@ -116,7 +116,7 @@ def test_main_job_prints_set_metrics_offline_without_any_weights_file(tmp_path):
            "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
            "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
     env.pop("HARNESS_INCEPTION_WEIGHTS", None)
-    command = [sys.executable, "-m", "harness", "run", "--methods", "telea", "--limit", "3", "--size", "64",
+    command = [sys.executable, "-m", "harness", "run", "--methods", "telea", "--limit", "5", "--size", "64",
                "--buckets", "20-40", "--set-metrics", "FID,KID,P-IDS,U-IDS", "--set-bootstrap", "0", "--no-progress"]
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
