@@ -156,7 +156,7 @@ def _random_lpips(net: str) -> torch.nn.Module:
 @contextmanager
 def injected(models: dict[str, torch.nn.Module]):
     build = lpips_model._build
-    lpips_model._build = lambda net, device: models.get(net)
+    lpips_model._build = lambda net, device, files: models.get(net)
     try:
         yield
     finally:
