@@ -93,7 +93,7 @@ class ScoringConfig:
     metrics: tuple[str, ...] | None = None
     set_metrics: tuple[str, ...] = ()
     set_bootstrap: int = 50
-    models: ModelFiles = ModelFiles()  # LPIPS's backbone
+    models: ModelFiles = ModelFiles()  # LPIPS's backbone, the offline Inception trunk
     inception_weights: Path | None = None
     extractor: Any = None  # a feature extractor instead of Inception (tests, plug-ins)
     without_lpips: bool = False  # --no-lpips: every metric of the profile but LPIPS

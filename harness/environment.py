@@ -38,6 +38,7 @@ class Environment:
     lpips_retry: bool = False  # $HARNESS_LPIPS_RETRY: try the backbone download again after a failure
     lpips_off: bool = False  # $HARNESS_NO_LPIPS: leave LPIPS empty (no VGG16 download)
     inception_weights: Path | None = None  # $HARNESS_INCEPTION_WEIGHTS
+    inception_trunk: Path | None = None  # $HARNESS_INCEPTION_TRUNK (alias $HARNESS_MAT_INCEPTION_TRUNK)
     offline: bool = False  # $HF_HUB_OFFLINE
     progress_seconds: float = 5.0  # $HARNESS_PROGRESS_SECONDS: the interval of log lines
     #: $HARNESS_DATA_<NAME> (datasets) and $HARNESS_NVIDIA_MASKS style variables, by variable name.
@@ -60,6 +61,7 @@ class Environment:
             lpips_retry=bool(env.get("HARNESS_LPIPS_RETRY")),
             lpips_off=bool(env.get("HARNESS_NO_LPIPS")),
             inception_weights=path("HARNESS_INCEPTION_WEIGHTS"),
+            inception_trunk=path("HARNESS_INCEPTION_TRUNK") or path("HARNESS_MAT_INCEPTION_TRUNK"),
             offline=env.get("HF_HUB_OFFLINE", "").strip().upper() in _TRUE,
             progress_seconds=float(env.get("HARNESS_PROGRESS_SECONDS", 5)),
             roots={k: v for k, v in env.items() if k.startswith("HARNESS_") and v and
@@ -71,7 +73,7 @@ class Environment:
 
     def model_files(self, lpips_weights: Path | None = None) -> ModelFiles:
         """Model-based metrics' networks: ``lpips_weights`` (a flag) before the environment's."""
-        return ModelFiles(lpips_weights or self.lpips_weights, self.lpips_retry, self.lpips_off)
+        return ModelFiles(lpips_weights or self.lpips_weights, self.lpips_retry, self.lpips_off, self.inception_trunk)
 
     def root(self, variable: str | None) -> str | None:
         """The folder a ``$HARNESS_DATA_<NAME>`` / mask-set variable names, if set."""

@@ -25,6 +25,14 @@ def test_environment_read_maps_each_variable_and_keeps_the_defaults():
     assert bare.cache_root == Path.home() / ".cache" / "inpainting-harness"
 
 
+def test_the_inception_trunk_variable_and_its_mat_alias_reach_the_model_files():
+    trunk = lambda environ: Environment.read(environ).model_files().inception_trunk  # noqa: E731
+    assert trunk({"HARNESS_INCEPTION_TRUNK": "/t/default_1.pt"}) == Path("/t/default_1.pt")
+    assert trunk({"HARNESS_MAT_INCEPTION_TRUNK": "/m/default_1.pt"}) == Path("/m/default_1.pt")
+    assert trunk({"HARNESS_INCEPTION_TRUNK": "/t.pt", "HARNESS_MAT_INCEPTION_TRUNK": "/m.pt"}) == Path("/t.pt")
+    assert trunk({}) is None
+
+
 def test_a_run_takes_its_cache_root_and_data_folder_from_the_configuration(tmp_path, monkeypatch):
     images = tmp_path / "data" / "images"
     images.mkdir(parents=True)

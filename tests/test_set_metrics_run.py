@@ -102,8 +102,32 @@ def test_adding_a_set_metric_to_a_finished_run_computes_only_features(tmp_path, 
     assert "KID×1000" in capsys.readouterr().out
 
 
-def test_missing_inception_weights_is_a_clear_error(tmp_path, capsys):
+def test_missing_inception_weights_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from harness.metrics import inception
+
+    monkeypatch.setattr(inception, "find_trunk", lambda named=None: None)  # neither the official file nor the offline trunk
     code = main(["run", "--methods", "telea", "--limit", "1", "--size", "32", "--set-metrics", "FID", "--out",
                  str(tmp_path), "--no-progress", "--no-lpips"])
     out = capsys.readouterr().err
     assert code == 2 and "weights-inception-2015-12-05-6726825d.pth" in out
+
+
+def test_check_compares_set_level_metrics(tmp_path):
+    """Expectations made with set-level metrics hold their values; a moved or missing one fails."""
+    from harness.reports.check import Expectations, compare, expectations_from_records
+    from harness.store.records import load_records
+
+    result = run(RunConfig.of(SPEC, [METHOD], out=tmp_path, metrics=("PSNR",), set_metrics=("FID", "KID"),
+                              extractor=InceptionFeatures.from_module(Probe(), "probe"), set_bootstrap=0))
+    records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)
+    expected = expectations_from_records(SPEC, [METHOD], records, None, sets, ("FID", "KID"))
+    assert {"FID", "KID×1000"} <= set(expected.tolerances) and expected.set_metrics == ("FID", "KID")
+    expected.write(tmp_path / "expected.json")
+    again = Expectations.read(tmp_path / "expected.json")
+    assert again.set_metrics == ("FID", "KID")
+    assert compare(again, records, sets)["ok"].all()
+    diff = compare(again, records, sets)
+    assert set(diff["metric"]) >= {"FID", "KID×1000", "PSNR", "n"}
+    moved = sets.assign(value=np.where(sets["metric"] == "FID", sets["value"] + 1.0, sets["value"]))
+    assert not compare(again, records, moved)[lambda d: d["metric"] == "FID"]["ok"].any()
+    assert not compare(again, records)[lambda d: d["metric"] == "KID×1000"]["ok"].any()  # no set results: failures

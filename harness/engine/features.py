@@ -1,8 +1,8 @@
 """Per-item features for set-level metrics (FID, KID, P-IDS, U-IDS), cached like outputs.
 
-Features are taken from the truncated uint8 composite (what LaMa's and MAT's scripts read from
-their saved PNGs) and from the uint8 ground truth; a ground truth's features are shared by
-every method. Adding a set-level metric to a finished run therefore computes only features,
+Features are taken from the uint8 composite as the reference code saves it (truncated by
+MISF's and LaMa's scripts, rounded by MAT's: the extractor's ``to_uint8``) and from the uint8
+ground truth; a ground truth's features are shared by every method. Adding a set-level metric to a finished run therefore computes only features,
 and a rerun computes none. A bucket's value comes with a bootstrap interval over its items.
 """
 from __future__ import annotations
@@ -21,12 +21,20 @@ from harness.metrics.setsizes import size_note
 
 
 class FeatureStore:
-    """One extractor's features in the cache (``extractor(uint8 [B,3,H,W]) -> [B,D]``, ``.identity``)."""
+    """One extractor's features in the cache (``extractor(uint8 [B,3,H,W]) -> [B,D]``, ``.identity``;
+    its optional ``to_uint8`` turns the float images into what it reads, by default the truncation)."""
 
     def __init__(self, cache: Cache, extractor: Callable[[torch.Tensor], np.ndarray], size: int):
         self.cache, self.extractor, self.size = cache, extractor, size
+        self.to_uint8 = getattr(extractor, "to_uint8", truncated)
         self.id = sha256_json(extractor.identity)[:32]
         self.computed = 0  # images passed through the extractor by this store
+
+    def describe(self) -> dict[str, Any]:
+        """What results record: the store's cache id, the extractor's identity, and (where the
+        extractor says) its resize and its weights' provenance."""
+        described = getattr(self.extractor, "describe", None)
+        return {"id": self.id, **(described() if described else {"extractor": self.extractor.identity})}
 
     def keys(self, output_key: str, image_sha: str) -> tuple[str, str]:
         return output_key, truth_key(image_sha, self.size)
@@ -36,7 +44,7 @@ class FeatureStore:
 
     def _extract(self, images: torch.Tensor) -> np.ndarray:
         self.computed += len(images)
-        return self.extractor(truncated(images))
+        return self.extractor(self.to_uint8(images))
 
     def add(self, output_keys: Sequence[str], image_shas: Sequence[str], composites: torch.Tensor, truths: torch.Tensor) -> None:
         """Compute and cache the features of the composites, and of the truths not cached yet."""
@@ -61,15 +69,18 @@ class FeatureStore:
 
 
 def set_rows(
-    bucket: str, real: np.ndarray, fake: np.ndarray, metrics: Sequence[Metric], n_resamples: int, seed: int = 0
+    bucket: str, real: np.ndarray, fake: np.ndarray, metrics: Sequence[Metric], n_resamples: int, seed: int = 0,
+    features: str = "",
 ) -> list[dict[str, Any]]:
-    """One row per set-level metric of a bucket: value, n, bootstrap interval, and a note when biased."""
+    """One row per set-level metric of a bucket: value, n, bootstrap interval, a note when biased,
+    and the identity of the ``features`` it was computed from."""
     rows = []
     for metric in metrics:
         function = metric.load()
         row: dict[str, Any] = {"bucket": bucket, "metric": metric.name, "n": len(real), "value": float("nan"),
-                               "ci_low": float("nan"), "ci_high": float("nan"), "note": ""}
-        computed, row["note"] = size_note(metric.name, len(real), real.shape[1] if real.ndim == 2 else 0)
+                               "ci_low": float("nan"), "ci_high": float("nan"), "note": "", "features": features}
+        # a profile's own version (mat.FID) has the sizes of the quantity it names
+        computed, row["note"] = size_note(metric.name.split(".")[-1], len(real), real.shape[1] if real.ndim == 2 else 0)
         if computed:
             row["value"] = float(function(real, fake))
             if n_resamples:

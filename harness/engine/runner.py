@@ -15,22 +15,22 @@ from harness.engine import prediction
 from harness.store.atomic import stale_temporary_files
 from harness.store.cache import Cache
 from harness.engine.distributed import Shard
-from harness.errors import Interrupted, StrictModeError
+from harness.errors import Interrupted, StrictModeError, UsageError
 from harness.engine.evaluation import Evaluation, MethodResult
 from harness.engine.execution import Execution, configure
 from harness.engine.features import FeatureStore
 from harness.labels import label_problem
 from harness.data.manifest import Failure, Manifest, ManifestItem
-from harness.metrics.registry import set_metric
+from harness.metrics.registry import get_profile, set_metric
 from harness.engine.options import bind, check_known
 from harness.engine.pipeline import tune_allocator
 from harness.predictor import pick_device
 from harness.engine.progress import current, stage
 from harness.store.records import MethodRecords, claim_label, write_run
 from harness.store.results import write_results
-from harness.registry import load_predictor, method_entry
+from harness.registry import import_target, load_predictor, method_entry
 from harness.store.shardnotes import note_shard, records_written
-from harness.config import MethodRequest, RunConfig, parse_methods
+from harness.config import MethodRequest, RunConfig, ScoringConfig, parse_methods
 from harness.data.spec import RunSpec
 
 
@@ -68,6 +68,20 @@ def weights_hint(spec: RunSpec) -> dict[str, str]:
     return {"dataset": spec.dataset} if spec.dataset in PAPER_DATASETS else {}
 
 
+def _extractor(profile: str, device: Any, scoring: ScoringConfig) -> Any:
+    """The profile's own feature extractor (mat: NVIDIA's wrapper around the offline trunk), else
+    torch-fidelity's Inception with the official weights or the offline trunk."""
+    factory = get_profile(profile).features
+    if factory:
+        if scoring.inception_weights:
+            raise UsageError(f"profile {profile} computes its set-level metrics with its own feature extractor; "
+                             "--inception-weights / $HARNESS_INCEPTION_WEIGHTS (torch-fidelity's file) does not apply to it")
+        return import_target(factory)(device, scoring.models)
+    from harness.metrics.inception import InceptionFeatures
+
+    return InceptionFeatures(device, scoring.inception_weights, scoring.models.inception_trunk)
+
+
 def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) -> dict[str, Any]:
     predictor = evaluation.predictor
     return {
@@ -89,6 +103,7 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
         "metrics_device": str(evaluation.scorer.device),
         "metrics_reference_code": evaluation.scorer.reference,
         "seed": spec.seed,
+        "set_features": evaluation.features.describe() if evaluation.features is not None else None,
     }
 
 
@@ -120,14 +135,12 @@ def run(config: RunConfig) -> RunResult:
     if ex.strict and manifest.failures:
         raise StrictModeError(f"{len(manifest.failures)} input(s) failed; first: {manifest.failures[0].reason}")
     cache = Cache(output.cache_root)
-    chosen_sets = [set_metric(name) for name in scoring.set_metrics]
+    chosen_sets = [set_metric(name, config.spec.profile) for name in scoring.set_metrics]
     store = None
     if chosen_sets:
         extractor = scoring.extractor
         if extractor is None:
-            from harness.metrics.inception import InceptionFeatures
-
-            extractor = InceptionFeatures(pick_device(device), scoring.inception_weights)
+            extractor = _extractor(config.spec.profile, pick_device(device), scoring)
         store = FeatureStore(cache, extractor, manifest.spec.size)
     hint, options = weights_hint(manifest.spec), dict(config.options)
     factories = {r.label: method_entry(r.method).factory() for r in requests}

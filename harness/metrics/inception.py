@@ -3,9 +3,12 @@
 The extractor is torch-fidelity's ``FeatureExtractorInceptionV3`` (``inception-v3-compat``): the
 TensorFlow ``inception-2015-12-05`` graph of the FID reference code ported to PyTorch. It takes
 uint8 [B,3,H,W] images of any size and resizes them itself to 299x299 (:data:`RESIZE`).
-Weights are the file torch-fidelity downloads (:data:`INCEPTION_FILE` from :data:`INCEPTION_URL`),
-found by :func:`inception_weights`; offline and absent, they are a
-:class:`~harness.checkpoints.MissingWeightsError`, never a hang or random weights.
+Its weights: the official file torch-fidelity downloads (:data:`INCEPTION_FILE` from
+:data:`INCEPTION_URL`) when one is named (``--inception-weights``, ``$HARNESS_INCEPTION_WEIGHTS``)
+or lies in torch hub's cache; otherwise the offline trunk of :mod:`harness.metrics.inception_trunk`
+mapped onto the same module (no download at all); without either, downloaded as torch-fidelity
+does. Offline and absent, they are a :class:`~harness.checkpoints.MissingWeightsError`, never a
+hang or random weights.
 """
 from __future__ import annotations
 
@@ -14,15 +17,19 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch_fidelity
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
-from harness.checkpoints import MissingWeightsError, load_state_dict
+from harness.checkpoints import CheckpointError, MissingWeightsError, load_state_dict
 from harness.environment import Environment
 from harness.hashing import file_sha256
+from harness.metrics.functional import truncated
+from harness.metrics.inception_trunk import (INSTALL, MAPPED_SHA256, PROVENANCE, canonical_sha256, fidelity_module,
+                                             fidelity_state_dict, find_trunk, load_trunk)
 
 INCEPTION_URL = URL_INCEPTION_V3
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
@@ -40,7 +47,7 @@ def _missing(reason: str) -> MissingWeightsError:
         f"No Inception-v3 weights for FID/KID/IDS ({reason}). Expected file: {INCEPTION_FILE}.\n"
         f"Official download (torch-fidelity): {INCEPTION_URL}\n"
         f"Put it at {hub} (torch hub's cache, where torch-fidelity looks) or anywhere named by "
-        f"$HARNESS_INCEPTION_WEIGHTS."
+        f"$HARNESS_INCEPTION_WEIGHTS.\nOr, with no download: `{INSTALL}` (the same network's offline trunk)."
     )
 
 
@@ -58,10 +65,9 @@ def _reachable(url: str) -> bool:
         return False
 
 
-def inception_weights(path: str | os.PathLike | None = None) -> Path:
-    """The weights file: ``path``, else ``$HARNESS_INCEPTION_WEIGHTS``, else torch hub's
-    ``checkpoints/`` folder, else downloaded there from :data:`INCEPTION_URL` (as torch-fidelity's
-    ``load_state_dict_from_url`` does) when not offline (``HF_HUB_OFFLINE``) and the URL answers."""
+def official_weights(path: str | os.PathLike | None = None) -> Path | None:
+    """The official file when one is named (``path``, else ``$HARNESS_INCEPTION_WEIGHTS``; a named
+    file that is missing is an error) or lies in torch hub's ``checkpoints/`` folder; else None."""
     named = path if path is not None else Environment.read().inception_weights
     if named is not None:
         named = Path(named).expanduser()
@@ -69,8 +75,17 @@ def inception_weights(path: str | os.PathLike | None = None) -> Path:
             raise _missing(f"{named} is not a file")
         return named
     hub = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    if hub.is_file():
-        return hub
+    return hub if hub.is_file() else None
+
+
+def inception_weights(path: str | os.PathLike | None = None) -> Path:
+    """The weights file: :func:`official_weights`, else downloaded into torch hub's ``checkpoints/``
+    from :data:`INCEPTION_URL` (as torch-fidelity's ``load_state_dict_from_url`` does) when not
+    offline (``HF_HUB_OFFLINE``) and the URL answers."""
+    found = official_weights(path)
+    if found is not None:
+        return found
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
     if _offline():
         raise _missing(f"not in {hub.parent} and HF_HUB_OFFLINE is set")
     if not _reachable(INCEPTION_URL):
@@ -96,27 +111,50 @@ class InceptionFeatures:
     [B,3,H,W] to float64 [B,D] (D = 2048 for Inception). ``identity`` names the extractor and
     its weights' sha256 (for cache keys); ``resize`` says how images reach the network's size."""
 
-    def __init__(self, device: str | torch.device = "cpu", weights: str | os.PathLike | None = None):
+    def __init__(self, device: str | torch.device = "cpu", weights: str | os.PathLike | None = None,
+                 trunk: str | os.PathLike | None = None):
+        """``weights``: the official file (else :func:`official_weights`'s search); ``trunk``: the
+        offline trunk's file (else :func:`~harness.metrics.inception_trunk.find_trunk`'s search)."""
+        name = f"torch-fidelity {torch_fidelity.__version__} inception-v3-compat/{FEATURE}"
+        if official_weights(weights) is None and find_trunk(trunk) is not None:
+            state = fidelity_state_dict(load_trunk("cpu", trunk))
+            mapped = canonical_sha256(state)
+            if mapped != MAPPED_SHA256:
+                raise CheckpointError(f"the offline trunk mapped onto torch-fidelity's Inception hashes to {mapped}, "
+                                      f"expected {MAPPED_SHA256}")
+            self._setup(fidelity_module(state), f"{name} offline-trunk mapped-sha256:{mapped}", RESIZE, device, PROVENANCE)
+            return
         path = inception_weights(weights)
         load_state_dict(path)  # only a plain state_dict: torch-fidelity itself reads it with weights_only=False
         module = FeatureExtractorInceptionV3("inception-v3-compat", [FEATURE], feature_extractor_weights_path=str(path))
-        self._setup(module, f"torch-fidelity {torch_fidelity.__version__} inception-v3-compat/{FEATURE} "
-                            f"sha256:{file_sha256(path)}", RESIZE, device)
+        sha256 = file_sha256(path)
+        self._setup(module, f"{name} sha256:{sha256}", RESIZE, device,
+                    {"file": INCEPTION_FILE, "sha256": sha256, "origin": f"torch-fidelity's official weights ({INCEPTION_URL})"})
 
     @classmethod
     def from_module(cls, module: torch.nn.Module, name: str, resize: str = "none (the module's own)",
-                    device: str | torch.device = "cpu") -> InceptionFeatures:
+                    device: str | torch.device = "cpu", provenance: dict | None = None,
+                    to_uint8: Callable[[torch.Tensor], torch.Tensor] = truncated) -> InceptionFeatures:
         """Wrap any module taking the uint8 batch and returning [B,D] (or a tuple led by it);
-        ``identity`` is ``name`` and the sha256 of its state_dict."""
+        ``identity`` is ``name`` and the sha256 of its state_dict; ``to_uint8`` makes the float
+        images it is shown uint8 (default: the truncation of the saved PNGs of MISF and LaMa)."""
         self = cls.__new__(cls)
-        self._setup(module, f"{name} sha256:{_state_sha256(module)}", resize, device)
+        self._setup(module, f"{name} sha256:{_state_sha256(module)}", resize, device, provenance)
+        self.to_uint8 = to_uint8
         return self
 
-    def _setup(self, module: torch.nn.Module, identity: str, resize: str, device: str | torch.device) -> None:
+    def _setup(self, module: torch.nn.Module, identity: str, resize: str, device: str | torch.device,
+               provenance: dict | None = None) -> None:
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
         self.identity = identity
         self.resize = resize
+        self.provenance = provenance
+        self.to_uint8 = truncated
+
+    def describe(self) -> dict:
+        """What results record about the features: the extractor's identity, resize and weights' provenance."""
+        return {"extractor": self.identity, "resize": self.resize, "weights": self.provenance}
 
     def __call__(self, images: torch.Tensor) -> np.ndarray:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:

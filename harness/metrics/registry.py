@@ -67,6 +67,11 @@ class Profile:
     metrics: tuple[str, ...]  # metric keys
     reference: str = ""  # the upstream code it reproduces
     quantise_version: int = 1
+    #: The profile's own set-level metrics (keys), chosen by column name under this profile
+    #: (``--set-metrics FID`` with ``--profile mat`` is ``mat.FID``); empty: the shared ``set.*`` ones.
+    set_metrics: tuple[str, ...] = ()
+    #: "module:factory": factory(device, files) -> the feature extractor its set-level metrics read
+    features: str = ""
 
     def metric_objects(self) -> tuple[Metric, ...]:
         return tuple(get_metric(key) for key in self.metrics)
@@ -107,7 +112,7 @@ def _check_metric(key: str, metric: Metric) -> None:
 def _check_profile(name: str, profile: Profile) -> None:
     if not isinstance(profile, Profile) or profile.name != name:
         raise ValueError(f"profile '{name}' must be a Profile named '{name}'")
-    missing = [key for key in profile.metrics if key not in METRICS.items]
+    missing = [key for key in (*profile.metrics, *profile.set_metrics) if key not in METRICS.items]
     if missing:
         raise ValueError(f"profile '{profile.name}' names unknown metric(s): {', '.join(missing)}")
 
@@ -137,12 +142,19 @@ def get_metric(key: str) -> Metric:
     return METRICS.get(key)
 
 
-def set_metric(name: str) -> Metric:
-    """A set-level metric by column name (FID, KID×1000, P-IDS, U-IDS) or key."""
+def set_metric(name: str, profile: str | None = None) -> Metric:
+    """A set-level metric by column name (FID, KID×1000, P-IDS, U-IDS) or key: ``profile``'s own
+    version where it has set-level metrics (only those), else the shared ones."""
     _plugins()
-    found = [m for m in _METRICS.values() if m.kind == SET and name in (m.name, m.key, m.name.split("×")[0])]
+    own = get_profile(profile).set_metrics if profile else ()
+    owned = {key for p in _PROFILES.values() for key in p.set_metrics}
+    candidates = [_METRICS[key] for key in own] if own else [
+        m for m in _METRICS.values() if m.kind == SET and m.key not in owned]
+    found = [m for m in candidates if name in (m.name, m.key, m.name.split("×")[0], m.name.split(".", 1)[-1])]
     if not found:
-        raise UnknownName(f"unknown set-level metric '{name}'; known: {', '.join(m.name for m in _METRICS.values() if m.kind == SET)}")
+        where = f" under profile {profile}" if own else ""
+        raise UnknownName(f"unknown set-level metric '{name}'{where}; known: {', '.join(m.name for m in candidates)}"
+                          + ("" if own else " (a profile's own set-level metrics need that --profile)"))
     return found[0]
 
 
@@ -274,4 +286,42 @@ register_profile(Profile(
     f"{_EC}:saved_png_grey", tuple(m.key for m in EDGECONNECT_METRICS),
     reference="knazeri/edge-connect 3142579: src/edge_connect.py test() l.322-334 and postprocess l.411-415, "
               "src/utils.py imsave l.51-53, scripts/metrics.py l.22-25 and l.46-63; scikit-image ~= 0.14 semantics",
+))
+
+# --- mat profile: MAT's evaluatoin/ scripts (harness.metrics.mat) ------------------------------
+# The item metrics fill the shared columns (MAT's SSIM, L1 and LPIPS are other conventions of the
+# same quantities). Its FID / P-IDS / U-IDS get their own columns, mat.FID, ...: MAT's features
+# (NVIDIA's wrapper, rounded composite) and 1/N statistics are not torch-fidelity's, and two
+# conventions' FIDs must never share a column. Tolerances follow the shared columns.
+
+_MAT = "harness.metrics.mat"
+MAT_METRICS = tuple(register_metric(m) for m in (
+    Metric("mat.PSNR", "PSNR", True, 3, 0.01, 0.3, f"{_F}:psnr_torch", description=
+           "MAT cal_psnr_ssim_l1.py on the rounded uint8 composite: float64 MSE over all pixels and channels, "
+           "20 log10(255/sqrt(MSE)), capped at 100 (MAT: inf for identical images)"),
+    Metric("mat.SSIM", "SSIM", True, 4, 1e-4, 0.005, f"{_MAT}:ssim", description=
+           "MAT cal_psnr_ssim_l1.py: 11x11 Gaussian window (cv2.getGaussianKernel(11, 1.5)), filter2D maps cropped "
+           "by 5 px, biased variances, C1 (0.01*255)^2, C2 (0.03*255)^2, mean over the HxWx3 map, float64"),
+    Metric("mat.L1", "L1", False, 3, 0.005, 0.1, f"{_MAT}:l1_percent", description=
+           "MAT cal_psnr_ssim_l1.py: mean |a-b|/255 over all pixels and channels of the rounded uint8 images, "
+           "float64, x100 (MAT prints the fraction)"),
+    Metric("mat.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, f"{_MAT}:lpips_alex", needs=("quantised", "model"), description=
+           "MAT cal_lpips.py: lpips 0.1.4 LPIPS(net='alex', version='0.1') on uint8/127.5-1 of the rounded images"),
+))
+MAT_SET_METRICS = tuple(register_metric(m) for m in (
+    Metric("mat.FID", "mat.FID", False, 3, 0.05, 1.0, f"{_MAT}:fid", needs=("features",), kind=SET, description=
+           "MAT cal_fid_pids_uids.py: NVIDIA Inception wrapper features of the rounded uint8 composite at native "
+           "size, 1/N covariances, scipy.linalg.sqrtm"),
+    Metric("mat.P-IDS", "mat.P-IDS", True, 4, 1e-3, 0.01, f"{_S}:p_ids", needs=("features",), kind=SET, description=
+           "MAT cal_fid_pids_uids.py: share of pairs (by index) whose fake outscores its real under "
+           "LinearSVC(dual=False) fit on MAT's features"),
+    Metric("mat.U-IDS", "mat.U-IDS", True, 4, 1e-3, 0.01, f"{_S}:u_ids", needs=("features",), kind=SET, description=
+           "MAT cal_fid_pids_uids.py: 1 - training accuracy of that SVM"),
+))
+register_profile(Profile(
+    "mat", "MAT evaluatoin/ scripts: rounded uint8 PNG composite; PSNR, Gaussian SSIM, L1, LPIPS AlexNet; FID/P-IDS/U-IDS",
+    f"{_MAT}:rounded_uint8", tuple(m.key for m in MAT_METRICS),
+    reference="fenglinglwb/MAT d273d89: generate_image.py l.150-152, evaluatoin/cal_psnr_ssim_l1.py, "
+              "evaluatoin/cal_lpips.py, evaluatoin/cal_fid_pids_uids.py (no KID)",
+    set_metrics=tuple(m.key for m in MAT_SET_METRICS), features=f"{_MAT}:features",
 ))

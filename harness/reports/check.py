@@ -1,8 +1,9 @@
 """Regression check: a run's aggregates against committed expectations with tolerances.
 
-An expectations file (JSON) holds the RunSpec, the methods, the fingerprint of the data the
+An expectations file (JSON) holds the RunSpec, the methods, the set-level metrics it runs
+(optional: FID, KID, ...; computed without bootstrap), the fingerprint of the data the
 expectations were made on, per-metric absolute tolerances and the expected aggregates (n,
-failures and the mean of each metric per method × bucket). ``harness check`` evaluates the
+failures, the mean of each metric and the set-level values per method × bucket). ``harness check`` evaluates the
 spec (cached outputs are reused, metrics are always recomputed so that a change of the metric
 code is caught on a warm cache), compares cell by cell and prints a readable diff.
 """
@@ -33,6 +34,7 @@ class Expectations:
     tolerances: dict[str, float]
     aggregates: pd.DataFrame
     data_fingerprint: str | None = None
+    set_metrics: tuple[str, ...] = ()  # names as `harness run --set-metrics` takes them
 
     @classmethod
     def read(cls, path: Path | str) -> "Expectations":
@@ -47,6 +49,7 @@ class Expectations:
             dict(data.get("tolerances", {})),
             pd.DataFrame(data["aggregates"]),
             data.get("data_fingerprint"),
+            tuple(data.get("set_metrics") or ()),
         )
 
     def write(self, path: Path | str) -> None:
@@ -54,6 +57,7 @@ class Expectations:
         payload = {
             "spec": self.spec.to_dict(),
             "methods": list(self.methods),
+            **({"set_metrics": list(self.set_metrics)} if self.set_metrics else {}),
             "data_fingerprint": self.data_fingerprint,
             "tolerances": self.tolerances,
             "aggregates": rows,
@@ -71,6 +75,8 @@ def _validate(data: Any, path: Path | str) -> None:
         raise UsageError(f"{path}: no {', '.join(missing)} (expectations hold spec, methods, tolerances, aggregates)")
     if not isinstance(data["spec"], dict) or not isinstance(data["methods"], list) or not isinstance(data["aggregates"], list):
         raise UsageError(f"{path}: spec must be an object, methods and aggregates lists")
+    if not isinstance(data.get("set_metrics") or [], list):
+        raise UsageError(f"{path}: set_metrics must be a list of names (FID, KID, P-IDS, U-IDS)")
     if not isinstance(data.get("tolerances") or {}, dict):
         raise UsageError(f"{path}: tolerances must be an object {{metric: number}}")
     bad = {k: v for k, v in (data.get("tolerances") or {}).items()
@@ -108,21 +114,25 @@ def _one_run(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def expectations_from_records(
-    spec: RunSpec, methods: list[str], records: pd.DataFrame, data_fingerprint: str | None = None
+    spec: RunSpec, methods: list[str], records: pd.DataFrame, data_fingerprint: str | None = None,
+    set_frame: pd.DataFrame | None = None, set_metrics: tuple[str, ...] = (),
 ) -> Expectations:
-    table = aggregate(_one_run(records[records["method"].isin(methods)]))
+    """Expectations from a run's records and its set-level results (``set_frame``, from
+    :func:`harness.records.load_set_metrics`, made with ``set_metrics``)."""
+    table = aggregate(_one_run(records[records["method"].isin(methods)]), set_metrics=set_frame)
     metrics = metric_columns(table.columns)
-    table = table[["method", "bucket", *COUNTS, *metrics]]
+    table = table[["method", "bucket", *COUNTS, *metrics]].astype({m: float for m in metrics})  # set values join as objects
     tolerances = {m: column(m).tolerance for m in metrics}
-    return Expectations(spec, tuple(methods), tolerances, table, data_fingerprint)
+    return Expectations(spec, tuple(methods), tolerances, table, data_fingerprint, tuple(set_metrics))
 
 
-def compare(expected: Expectations, records: pd.DataFrame) -> pd.DataFrame:
+def compare(expected: Expectations, records: pd.DataFrame, set_frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per expected cell and quantity: expected, actual, difference, tolerance, ok.
 
-    n and failures must match exactly; a cell missing from the records fails.
+    n and failures must match exactly; a cell missing from the records fails, and so does an
+    expected set-level value absent from ``set_frame``.
     """
-    actual = aggregate(_one_run(records)).set_index(["method", "bucket"])
+    actual = aggregate(_one_run(records), set_metrics=set_frame).set_index(["method", "bucket"])
     rows = []
     for _, cell in expected.aggregates.iterrows():
         key = (cell["method"], str(cell["bucket"]))

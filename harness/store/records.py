@@ -52,7 +52,7 @@ def record_columns(metric_names) -> list[str]:
 
 TEXT_COLUMNS = ["item_id", "bucket", "image_id", "mask_id", "status", "stage", "reason", "cache_key", "method"]
 FAILURE_COLUMNS = [f.name for f in fields(Failure)]
-SET_COLUMNS = ["bucket", "metric", "n", "value", "ci_low", "ci_high", "note"]
+SET_COLUMNS = ["bucket", "metric", "n", "value", "ci_low", "ci_high", "note", "features"]
 FLUSH_SECONDS = 5.0
 
 
@@ -294,7 +294,7 @@ def load_set_metrics(root: Path | str) -> pd.DataFrame:
         spec, _ = read_run(run_dir)
         for path in sorted((run_dir / "methods").glob("*/set_metrics.csv")):
             info = json.loads((path.parent / "method.json").read_text())
-            frame = read_csv(path, ["bucket", "metric", "note"])
+            frame = read_csv(path, ["bucket", "metric", "note", "features"]).reindex(columns=SET_COLUMNS)
             for column in ("n", "value", "ci_low", "ci_high"):  # "nan": a value not computed (too few items)
                 frame[column] = pd.to_numeric(frame[column].replace("nan", np.nan))
             frames.append(frame.assign(run=run_dir.name, dataset=spec.dataset, method=info.get("label", info["method"])))

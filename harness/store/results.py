@@ -19,7 +19,7 @@ from harness.store.records import load_records, load_set_metrics, read_run, stat
 from harness.reports.report import aggregate
 
 METHOD_FIELDS = ("method", "fingerprint", "checkpoint", "identity_sha", "untrained", "reads_ground_truth", "resized", "code",
-                 "config", "profile", "metrics", "items", "scored_items", "failed_items", "complete")
+                 "config", "profile", "metrics", "set_features", "items", "scored_items", "failed_items", "complete")
 
 
 def _plain(value: Any) -> Any:
