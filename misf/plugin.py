@@ -27,6 +27,7 @@ _PAPER_ALIAS = ("--paper", {"choices": ["table2", "table3", "table4"], "help": "
 for _table, _what in (("table2", "comparison with the baselines"), ("table3", "ablation"),
                       ("table4", "Sem-Filter's deep features")):
     REPORT_VIEWS.add(f"paper-{_table}", f"misf.paper.views:{_table}", options=("extra_methods",), alias=_PAPER_ALIAS,
+                     published=True,  # shows the published values without any run
                      help=f"the paper's {_table.replace('table', 'Table ')} ({_what}), measured beside published")
 REPORT_VIEWS.add("reproduction", "misf.paper.views:reproduction",
                  help="measured - published per cell, tolerances, the paper's relative claims",

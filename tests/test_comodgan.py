@@ -307,10 +307,14 @@ def test_missing_weights_name_the_official_folder(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_run_migan_and_comodgan_end_to_end_at_another_size(tmp_path, capsys):
+def test_run_migan_and_comodgan_end_to_end_at_another_size(tmp_path, capsys, monkeypatch):
     """`harness run` at 64x64: both 256 models are fed through the harness's resize (SizeSpec(native=256))."""
     from harness.cli import main
     from tests import test_migan
+
+    for module in ("migan", "comodgan"):  # released widths, whatever a module-scoped fixture narrowed
+        monkeypatch.setattr(f"baselines.{module}_networks.CH_BASE", FULL[0])
+        monkeypatch.setattr(f"baselines.{module}_networks.CH_MAX", FULL[1])
 
     torch.save(test_migan.random_released_state(256), tmp_path / "migan_256_places2.pt")
     torch.save(random_released_state(256), tmp_path / "comodgan_256_places2.pt")

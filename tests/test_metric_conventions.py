@@ -371,7 +371,7 @@ def lpips_batch(photos: Batch, adversarial: Batch) -> Batch:
 def injected_lpips(model: torch.nn.Module):
     """The harness's LPIPS builder returns ``model`` (a random backbone: nothing is downloaded)."""
     build = lpips_model._build
-    lpips_model._build = lambda net, device: model if net == "vgg" else None
+    lpips_model._build = lambda net, device, files=None: model if net == "vgg" else None
     try:
         yield
     finally:

@@ -60,7 +60,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     view = _html_flags(args) if args.format == "html" else _report_view(args)
     root = Path(args.runs) if args.runs else runs_root()
-    if not root.exists():
+    needs_runs = view is None or not REPORT_VIEWS.info.get(view, {}).get("published")
+    if needs_runs and not root.exists():
         raise UsageError(f"--runs {root}: no such folder (the runs folder is ./runs, $HARNESS_RUNS or --out of `harness run`)")
     everything = load_records(root)
     records, sets = select_records(everything, args), select_records(load_set_metrics(root), args)
@@ -70,7 +71,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         waiting = unwritten(root)  # after --shard parts alone: say what is still to run
         for line in waiting:
             messages.print(line, markup=False, highlight=False)
-        if not waiting:
+        if needs_runs and not waiting:
             raise _nothing_selected(root, everything, args)
     if args.combine:
         from harness.reports.combine import pooled
