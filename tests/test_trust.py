@@ -426,6 +426,8 @@ def test_11_ctrl_c_keeps_finished_items_and_says_how_to_resume(tmp_path, capsys)
         [sys.executable, "-m", "harness.cli", "run", "--methods", f"{PLUGIN}:mean_fill", "--limit", "4", "--size", "48",
          "--batch-size", "1", "--out", str(runs), "--no-progress"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a shell that started the tests in the background hands SIGINT down ignored: give the run a real Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 60
     while time.time() < deadline and not list(runs.rglob("records.csv")):
@@ -433,7 +435,7 @@ def test_11_ctrl_c_keeps_finished_items_and_says_how_to_resume(tmp_path, capsys)
     assert list(runs.rglob("records.csv")), "records must appear before the method finishes"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "rerun" in (out + err) and "kept" in (out + err)
     info = json.loads(next(runs.rglob("method.json")).read_text())
