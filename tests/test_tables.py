@@ -147,3 +147,14 @@ def test_html_with_a_text_view_is_an_error(tmp_path, capsys):
     assert main(["report", "--runs", str(tmp_path), "--format", "html", "--output", str(tmp_path / "o"),
                  "--view", "confidence"]) == 2
     assert re.search(r"--view: text views; --format html writes the whole report", capsys.readouterr().err)
+
+
+def test_a_metric_on_which_every_method_ties_has_no_best():
+    from harness.reports.report import best_methods
+
+    rows = [{"block": "b", "bucket": "0-20", "status": "ok", "run": "r", "item_id": item, "method": method,
+             "PSNR": 30.0, "SSIM": ssim}
+            for item in ("x", "y") for method, ssim in (("a", 0.9), ("c", 0.8))]
+    best = best_methods(pd.DataFrame(rows))
+    assert ("b", "0-20", "PSNR") not in best  # a tie of all methods is not a finding
+    assert best[("b", "0-20", "SSIM")] == {"a"}

@@ -83,7 +83,7 @@ def best_methods(records: pd.DataFrame) -> dict[tuple[str, str, str], set[str]]:
     """(block, bucket, metric) → the best method(s), by means over the items every method scored.
 
     Methods without any value of a metric (e.g. LPIPS unavailable) take no part for that metric.
-    Blocks with a single method have no best.
+    Blocks with a single method, and metrics on which every method ties, have no best.
     """
     best: dict[tuple[str, str, str], set[str]] = {}
     ok = records[records["status"] == "ok"]
@@ -95,6 +95,8 @@ def best_methods(records: pd.DataFrame) -> dict[tuple[str, str, str], set[str]]:
                 continue
             means = values.mean()
             target = means.max() if higher_is_better(metric) else means.min()
+            if (means == target).all():  # every method ties: nobody is best
+                continue
             best[(block, bucket, metric)] = set(means.index[means == target])
     return best
 
@@ -167,6 +169,8 @@ def set_best(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> dict[tupl
             if len(values) < 2 or values["n"].nunique() != 1 or values["failures"].any():
                 continue
             target = values[metric].max() if higher_is_better(metric) else values[metric].min()
+            if (values[metric] == target).all():  # every method ties: nobody is best
+                continue
             best[(block, bucket, metric)] = set(values.loc[values[metric] == target, "method"])
     return best
 
