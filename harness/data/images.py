@@ -9,7 +9,9 @@ downscaling), so ``pil-bilinear`` is the default; ``cv2-bilinear`` is the later 
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -21,12 +23,12 @@ class InputError(ValueError):
     """An image or mask that cannot be used; the message says which file and why."""
 
 
-def _open(path: Path) -> Image.Image:
+def _open(source: Path | BinaryIO, name: Path | str) -> Image.Image:
     try:
-        image = Image.open(path)
+        image = Image.open(source)
         image.load()
     except Exception as error:  # PIL raises many types for broken or truncated files
-        raise InputError(f"{path}: cannot be read as an image ({type(error).__name__}: {error})") from error
+        raise InputError(f"{name}: cannot be read as an image ({type(error).__name__}: {error})") from error
     return image
 
 
@@ -70,7 +72,7 @@ def as_gray(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _pixels(image: Image.Image, path: Path) -> np.ndarray:
+def _pixels(image: Image.Image, path: Path | str) -> np.ndarray:
     """The decoded pixels with a dtype that states their bit depth."""
     if image.mode == "I" and image.format == "PNG":
         return np.array(image).astype(np.uint16)  # PNG has no 32-bit grey: this is 16-bit data
@@ -86,9 +88,18 @@ def _pixels(image: Image.Image, path: Path) -> np.ndarray:
 def read_image(path: Path | str) -> np.ndarray:
     """A file as uint8 HxWx3, as stored: EXIF orientation is ignored, as the official loaders do."""
     path = Path(path)
-    array = _pixels(_open(path), path)
+    return _image_array(_open(path, path), path)
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """An image file's bytes (a tar member), exactly as :func:`read_image` reads that file."""
+    return _image_array(_open(io.BytesIO(data), name), name)
+
+
+def _image_array(image: Image.Image, name: Path | str) -> np.ndarray:
+    array = _pixels(image, name)
     if array.size == 0:
-        raise InputError(f"{path}: empty image")
+        raise InputError(f"{name}: empty image")
     return as_rgb(array)
 
 
@@ -104,7 +115,7 @@ def exif_orientation(path: Path | str) -> int:
 def read_mask(path: Path | str) -> np.ndarray:
     """A mask file as uint8 HxW (grey levels kept; binarised later at evaluation size)."""
     path = Path(path)
-    image = _open(path)
+    image = _open(path, path)
     if image.mode == "P":
         image = image.convert("L")
     return as_gray(_pixels(image, path))
