@@ -13,6 +13,7 @@ for _name, _attr in (("sample", "SAMPLE"), ("celeba", "CELEBA"), ("places2", "PL
 for _name, _attr in (("places365-val", "PLACES365_VAL"), ("places365-test30k", "PLACES365_TEST30K"),
                      ("celebahq-val", "CELEBAHQ_VAL"), ("ffhq-val", "FFHQ_VAL"), ("celebahq-lama", "CELEBAHQ_LAMA")):
     DATASETS.add(_name, f"harness.data.protocol_datasets:{_attr}")
+DATASETS.add("shards", "harness.data.shards:SHARDS")  # tar shards: --data-root PATTERN or URL
 
 for _name, _attr in (("generated", "GENERATED_MASKS"), ("nvidia", "NVIDIA"), ("buckets", "BUCKETS"),
                      ("folder", "FOLDER"), ("paired", "PAIRED")):
@@ -28,6 +29,7 @@ for _name in SEEDED_MASKS:
 
 for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "masks"):
     SUBCOMMANDS.add(_name, f"harness.cli.{_name}:add_parser")
+SUBCOMMANDS.add("shards", "harness.cli.shards:add_parser")
 
 for _name, _help, _options, _alias in (
     ("results", "one table per run: methods × bucket n, failures, metric means, best bold (default)", ("combine",), None),

@@ -37,7 +37,8 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and protocol")
     group.add_argument("--dataset", default="sample", metavar="NAME",
                        help=f"{_names(DATASETS)} (default sample, embedded)")
-    group.add_argument("--data-root", metavar="DIR", help="dataset folder (or $HARNESS_DATA_<NAME>)")
+    group.add_argument("--data-root", metavar="DIR", help="dataset folder, for shards their pattern or URL "
+                       "('shards-{0000..0099}.tar') (or $HARNESS_DATA_<NAME>)")
     group.add_argument("--file-list", metavar="FILE", help="places2: a JSON array or one path per line")
     group.add_argument("--masks", metavar="SET",
                        help=f"mask set: {_names(MASK_SOURCES)} (default: the dataset's)")

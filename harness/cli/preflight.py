@@ -33,7 +33,10 @@ def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
     for name in csv_list(args.set_metrics):
         for profile in csv_list(args.profile) or [None]:  # a profile may have its own (mat: mat.FID, ...)
             set_metric(name, profile)
-    for flag, value in (("--data-root", args.data_root), ("--mask-root", args.mask_root),
+    shards = args.dataset == "shards"  # its --data-root is a shard pattern or URL, not a folder
+    if shards:
+        _check_shards(args.data_root)
+    for flag, value in (("--data-root", None if shards else args.data_root), ("--mask-root", args.mask_root),
                         ("--file-list", args.file_list), ("--lpips-weights", args.lpips_weights),
                         ("--inception-weights", args.inception_weights)):
         _check_path(flag, value)
@@ -70,6 +73,18 @@ def _check_method(method: str) -> None:
         found = False
     if not found:
         raise missing_module(module, method)
+
+
+def _check_shards(data_root: str | None) -> None:
+    """The shards are named, their pattern expands, and each local one exists (none is read)."""
+    from harness.data.shards import check_location
+    from harness.environment import Environment, data_variable
+
+    location = data_root or Environment.read().root(data_variable("shards"))
+    if not location:
+        raise UsageError("--dataset shards needs --data-root PATTERN (e.g. 'shards-{0000..0099}.tar', or their "
+                         "http(s):// or s3:// URLs) or $HARNESS_DATA_SHARDS")
+    check_location(location)
 
 
 def _check_path(flag: str, value: str | None) -> None:

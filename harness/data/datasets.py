@@ -43,6 +43,8 @@ class Dataset:
     default_masks: str = "generated"
     #: Images that have no usable mask of their own: (image id, reason); they become input failures.
     unmatched: tuple[tuple[str, str], ...] = ()
+    #: Read from tar shards (harness.data.shards): each shard with the samples it yielded, in order.
+    parts: tuple[tuple[str, int], ...] = ()
 
 
 SAMPLE_IMAGES = (
@@ -162,6 +164,8 @@ class DatasetSource:
     download: str = "your own images"
     needs_root: bool = True
     splits: tuple[str, ...] = ("test",)  # e.g. CelebA's official train/val/test partition
+    #: The root is a location the source checks itself (tar shards: a brace pattern or a URL), not a folder.
+    root_is_location: bool = False
 
     def status(self, environment: Environment | None = None) -> str:
         """Where this machine has it (for ``harness list``)."""
@@ -207,7 +211,7 @@ def dataset_source(name: str) -> DatasetSource:
     return DATASETS.get(name)
 
 
-def _root(source: DatasetSource, data_root: str | os.PathLike | None, roots: Mapping[str, str] | None) -> Path:
+def _root(source: DatasetSource, data_root: str | os.PathLike | None, roots: Mapping[str, str] | None) -> Path | str:
     name = source.name
     value = data_root or (Environment.read().roots if roots is None else roots).get(source.env)
     if not value:
@@ -215,6 +219,8 @@ def _root(source: DatasetSource, data_root: str | os.PathLike | None, roots: Map
             f"Dataset '{name}' needs --data-root DIR or ${source.env}. Expected layout: {source.layout}. "
             f"Download: {source.download}"
         )
+    if source.root_is_location:
+        return str(value)
     root = Path(value).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"Dataset '{name}': {root} is not a folder. Expected layout: {source.layout}")

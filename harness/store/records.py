@@ -108,6 +108,8 @@ def write_run(run_dir: Path, manifest: Manifest) -> None:
         "exif_oriented": manifest.exif_oriented,
         "upscaled": manifest.upscaled,
     }
+    if manifest.dataset.parts:  # read from tar shards: the samples each one yielded
+        summary["shards"] = [{"shard": shard, "samples": count} for shard, count in manifest.dataset.parts]
     atomic_write_text(run_dir / "run.json", json.dumps(summary, indent=2))
     manifest.write(run_dir / "manifest.csv")
     write_failures(run_dir / "input_failures.csv", manifest.failures)
