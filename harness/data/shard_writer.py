@@ -6,7 +6,7 @@ shows, so a run on the shards makes the folder's manifest), with ``KEY`` the zer
 Images are the stored files, byte for byte, when they decode to the pixels the dataset loads;
 otherwise (no file, as the embedded sample, or a loader that crops) the loaded pixels as PNG,
 lossless either way. Headers carry no time, owner or mode of the machine (mtime 0, uid/gid 0,
-0644), so the same input gives the same bytes.
+0644), so the same input gives the same bytes (docs/shards.md §7).
 """
 from __future__ import annotations
 

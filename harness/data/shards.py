@@ -17,9 +17,10 @@ reads files). The spool is a temporary folder, removed when the dataset is.
 An image's identity is the hash of its decoded pixels, the bytes of its member decode exactly as
 the file they came from (harness.data.images.decode_image), and its id is the metadata's ``id``
 or ``KEY.EXT``, so a folder converted by ``harness shards`` gives the folder's manifest, item for
-item. A shard that ends without tar's end-of-archive marker, cannot be read or holds an id seen
-before is refused with one line naming it; a sample without an image is a counted input failure.
-The dataset lists how many samples each shard yielded (``Dataset.parts``, in run.json).
+item. A shard that ends without tar's end-of-archive marker, cannot be read, holds an id seen
+before or a key that comes back after other samples is refused with one line naming it; a
+sample without an image is a counted input failure. The dataset lists how many samples each
+shard yielded (``Dataset.parts``, in run.json). Layout and rules in full: docs/shards.md §1-§6.
 """
 from __future__ import annotations
 
