@@ -172,6 +172,8 @@ class DatasetSource:
         if not self.needs_root:
             return "embedded"
         root = (environment or Environment.read()).root(self.env)
+        if root and self.root_is_location:
+            return f"given ({root})"
         return f"present ({root})" if root and Path(root).is_dir() else f"set --data-root or ${self.env}"
 
     @property

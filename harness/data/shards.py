@@ -338,6 +338,5 @@ def _shards(root: str, mask_hole_is_white: bool = True, **_: Any) -> Dataset:
 
 
 SHARDS = DatasetSource(
-    "shards", "WebDataset-style tar shards: --data-root PATTERN (shards-{0000..0099}.tar, http(s):// or s3:// URLs; "
-    "KEY.png image, optional KEY.mask.png and KEY.json), written by `harness shards`", _shards,
-    root_is_location=True)
+    "shards", "tar shards (KEY.png, optional KEY.mask.png, KEY.json; `harness shards` writes them): "
+    "--data-root 'shards-{0000..0099}.tar' or http(s)://, s3:// URLs", _shards, root_is_location=True)
