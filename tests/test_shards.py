@@ -132,6 +132,26 @@ def test_folder_and_shards_local_and_http_give_identical_manifests_and_records(t
         assert [s["samples"] for s in shards] == [2, 2, 1]
 
 
+def test_a_folder_packed_by_gnu_tar_is_the_folder(tmp_path):
+    """Shards need not come from `harness shards`: a plain ``tar -cf`` of a flat folder gives its ids and pixels."""
+    import shutil
+    import subprocess
+
+    if shutil.which("tar") is None:
+        pytest.skip("no tar command")
+    folder = make_folder(tmp_path / "folder", with_masks=False)
+    subprocess.run(["tar", "--sort=name", "-C", str(folder), "-cf", str(tmp_path / "s.tar"), "."], check=True)
+    subprocess.run(["tar", "-C", str(folder), "-czf", str(tmp_path / "s.tar.gz"), "rocket.jpg", "camera.png"], check=True)
+    spec = dict(size=32, buckets="0-20")
+    expected = build_manifest(RunSpec(dataset="folder", data_root=str(folder), **spec), cache_root=tmp_path / "c", roots={})
+    got = build_manifest(RunSpec(dataset="shards", data_root=str(tmp_path / "s.tar"), **spec), cache_root=tmp_path / "c",
+                         roots={})
+    assert got.to_csv() == expected.to_csv() and got.fingerprint() == expected.fingerprint()
+    zipped = load_dataset("shards", str(tmp_path / "s.tar.gz"))
+    assert [i.id for i in zipped.images] == ["rocket.jpg", "camera.png"]
+    assert np.array_equal(zipped.images[1].load(), read_image(folder / "camera.png"))
+
+
 def test_a_shard_stream_is_never_held_whole_in_memory(tmp_path, http_root):
     """24 incompressible images of 0.48 MB in one shard read over HTTP: the reader's peak
     allocation is a few images, not the shard."""

@@ -138,7 +138,10 @@ class _Header(tarfile.TarInfo):
 
 
 def split_name(name: str) -> tuple[str, str]:
-    """(key, extension) of a member: the file name splits at its first dot; folders stay in the key."""
+    """(key, extension) of a member: the file name splits at its first dot; folders stay in the key,
+    less the ``./`` of archives made with ``tar -cf x.tar .``."""
+    while name.startswith("./"):
+        name = name[2:]
     folder, base = posixpath.split(name)
     stem, _, extension = base.partition(".")
     return posixpath.join(folder, stem), extension
