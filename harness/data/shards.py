@@ -33,7 +33,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import weakref
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
@@ -280,7 +280,7 @@ class _Reader:
         in_place = _plain_local(url)
         spool = None if in_place else self.spool.path(f"{index:06d}.images")
         count = 0
-        with open(spool or os.devnull, "wb") as out:
+        with open(spool, "wb") if spool else nullcontext() as out:
             for sample in iter_samples(url, read=lambda ext: not (in_place and ext.lower() in IMAGE_EXTENSIONS)):
                 count += 1
                 self.sample(url, sample, (spool, out) if spool else None)
