@@ -1,9 +1,12 @@
-"""The core's own registry entries: datasets, mask sets, report views and formats, subcommands.
+"""The core's own registry entries: datasets, mask sets, published protocols, report views and
+formats, subcommands.
 
-Lazy ``"module:attribute"`` targets only, so reading a registry imports no more than it uses.
+Lazy ``"module:attribute"`` targets (the protocols are plain data), so reading a registry imports
+no more than it uses.
 Metrics and profiles register beside their definitions in :mod:`harness.metrics.registry`.
 """
-from harness.registry import DATASETS, MASK_SOURCES, REPORT_FORMATS, REPORT_VIEWS, SUBCOMMANDS
+from harness.data import protocols
+from harness.registry import DATASETS, MASK_SOURCES, PROTOCOLS, REPORT_FORMATS, REPORT_VIEWS, SUBCOMMANDS
 from harness.reports import styles
 
 for _name, _attr in (("sample", "SAMPLE"), ("celeba", "CELEBA"), ("places2", "PLACES2"), ("dunhuang", "DUNHUANG"),
@@ -25,6 +28,9 @@ SEEDED_MASKS = (*(f"lama-{kind}-{size}" for kind in ("thin", "medium", "thick") 
                 "comodgan-512", *(f"comodgan-h{k}-512" for k in range(5)))
 for _name in SEEDED_MASKS:
     MASK_SOURCES.add(_name, f"masks.seeded:{_name}")
+
+for _protocol in protocols.BUILTIN:  # plain data (no lazy target needed): harness.data.protocols imports nothing heavy
+    PROTOCOLS.add(_protocol.name, _protocol, description=_protocol.summary())
 
 for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "masks"):
     SUBCOMMANDS.add(_name, f"harness.cli.{_name}:add_parser")
