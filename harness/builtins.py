@@ -6,7 +6,7 @@ no more than it uses.
 Metrics and profiles register beside their definitions in :mod:`harness.metrics.registry`.
 """
 from harness.data import protocols
-from harness.registry import DATASETS, MASK_SOURCES, PROTOCOLS, REPORT_FORMATS, REPORT_VIEWS, SUBCOMMANDS
+from harness.registry import DATASETS, HTML_SECTIONS, MASK_SOURCES, PROTOCOLS, REPORT_FORMATS, REPORT_VIEWS, SUBCOMMANDS
 from harness.reports import styles
 
 for _name, _attr in (("sample", "SAMPLE"), ("celeba", "CELEBA"), ("places2", "PLACES2"), ("dunhuang", "DUNHUANG"),
@@ -47,5 +47,8 @@ for _name, _help, _options, _alias in (
       "profiles")),
 ):
     REPORT_VIEWS.add(_name, f"harness.reports.views:{_name}", help=_help, options=_options, alias=_alias)
+REPORT_VIEWS.add("hole-ratios", "harness.reports.hole_ratios:view",
+                 help="per run: items per tenth of hole ratio (each item's mask as scored)")
+HTML_SECTIONS.add("hole-ratios", "harness.reports.hole_ratios:html_section")
 
 styles.register(REPORT_FORMATS)

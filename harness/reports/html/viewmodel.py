@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from itertools import combinations
+from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
@@ -121,6 +122,14 @@ def paper_section(records: pd.DataFrame | None, dataset: str | None) -> list[dic
     return HTML_SECTIONS.get("paper")(records, dataset) if "paper" in HTML_SECTIONS else []
 
 
+def run_sections(run_dir: Path) -> list[dict[str, Any]]:
+    """The registry's other HTML sections of one run (``hole-ratios``, a plug-in's): each gives
+    dicts of title, headers, rows (cells and a bar width in percent) and notes."""
+    from harness.registry import HTML_SECTIONS
+
+    return [part for name in HTML_SECTIONS if name not in ("paper", "fig7") for part in HTML_SECTIONS.get(name)(run_dir)]
+
+
 def _curves(records: pd.DataFrame, metric: str, bins, n_resamples: int) -> dict[str, list[dict]]:
     curve = plotdata.hole_ratio_curve(records, metric, bins, n_resamples)
     return {method: [_row(r) for r in part.to_dict("records")] for method, part in curve.groupby("method", sort=False)}
@@ -192,6 +201,6 @@ def run_view(run: RunData, key: str, images: dict[str, Any] | None, fig7_picture
     }
     return {
         "key": key, "name": run.name, "dataset": run.spec.dataset, "card": card(run), "results": results,
-        "paper": paper_section(run.records, run.spec.dataset),
+        "paper": paper_section(run.records, run.spec.dataset), "sections": run_sections(run.path),
         "fig7": [fig7_view(f, fig7_pictures.get(str(f.folder))) for f in run.fig7], "data": data,
     }
