@@ -32,13 +32,14 @@ def published() -> Any:
 
 
 def measured(records: Any, sets: Any) -> Any:
-    """Per (method label, masks, metric): the value in MAT's units, n, failures and the run's
-    deviations, from runs of the two protocols only; several runs of one protocol are an error."""
+    """Per (method label, masks, metric): the value in MAT's units, n, failures, the run's
+    deviations and ``small`` (under the metric's reliable size), from runs of the two protocols
+    only; several runs of one protocol are an error."""
     import pandas as pd
 
     columns = ["method", "masks", "metric", "value", "n", "failures", "deviations"]
     if records is None or records.empty or "protocol_name" not in records or sets is None or sets.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=[*columns, "small"])
     rows = []
     for masks, protocol in PROTOCOLS.items():
         mine = records[records["protocol_name"] == protocol]
@@ -55,15 +56,15 @@ def measured(records: Any, sets: Any) -> Any:
             metric = next(name for name, column in COLUMNS.items() if column == row["metric"])
             scale = 100.0 if metric in PERCENT else 1.0
             rows.append((row["method"], masks, metric, row["value"] * scale, row["n"],
-                         int(failed.get(row["method"], 0)), deviations))
-    return pd.DataFrame(rows, columns=columns)
+                         int(failed.get(row["method"], 0)), deviations, str(row.get("note") or "").startswith("biased")))
+    return pd.DataFrame(rows, columns=[*columns, "small"])
 
 
 def view(records: Any, sets: Any, options: Any) -> list:
     """The README's rows, then one row per method measured under the protocols (n and failed
     items per mask column); without such runs the published numbers alone, saying so."""
     from harness.metrics.registry import higher_is_better
-    from harness.reports.marks import OTHER_PROTOCOL, PUBLISHED_ONLY, direction
+    from harness.reports.marks import OTHER_PROTOCOL, PUBLISHED_ONLY, SMALL_SAMPLE, direction
     from harness.reports.table import Cell, Column, Table, mark_note, note
 
     table, found = published(), measured(records, sets)
@@ -79,18 +80,20 @@ def view(records: Any, sets: Any, options: Any) -> list:
             row += [Cell(f"{values[(masks, m)]:.2f}", float(values[(masks, m)]), marks=(PUBLISHED_ONLY,)) for m in COLUMNS]
             row.append(Cell("–"))
         body.append(tuple(row))
-    rows, other = [], False
+    rows, used = [], set()
     for method, part in found.groupby("method", sort=False):
         row = [Cell(f"{method} (measured)"), Cell("")]
         for masks in PROTOCOLS:
             cells = part[part["masks"] == masks].set_index("metric")
             if cells.empty:
-                row += [Cell("–", math.nan)] * len(COLUMNS) + [Cell("0 (0)")]
+                row += [Cell("–", math.nan)] * len(COLUMNS) + [Cell("–")]
                 continue
-            marks = (OTHER_PROTOCOL,) if cells["deviations"].iloc[0] else ()
-            other = other or bool(marks)
+            deviates = (OTHER_PROTOCOL,) if cells["deviations"].iloc[0] else ()
+            used.update(deviates)
             for metric in COLUMNS:
                 value = cells["value"].get(metric, math.nan)
+                marks = deviates + ((SMALL_SAMPLE,) if metric in cells.index and cells.loc[metric, "small"] else ())
+                used.update(marks)
                 row.append(Cell("–" if math.isnan(value) else f"{value:.2f}", float(value), marks=marks))
             row.append(Cell(f"{int(cells['n'].max())} ({int(cells['failures'].iloc[0])})"))
         rows.append(tuple(row))
@@ -102,6 +105,6 @@ def view(records: Any, sets: Any, options: Any) -> list:
     for masks, deviations in found.groupby("masks", sort=False)["deviations"].first().items():
         if deviations:
             context.append(note(Cell(marks=(OTHER_PROTOCOL,)), f" {PROTOCOLS[masks]}: {deviations}"))
-    notes = [mark_note(PUBLISHED_ONLY), *([mark_note(OTHER_PROTOCOL)] if other else [])]
+    notes = [mark_note(PUBLISHED_ONLY), *(mark_note(m) for m in (OTHER_PROTOCOL, SMALL_SAMPLE) if m in used)]
     return [Table(TITLE, tuple(columns), tuple(s for s in (tuple(body), tuple(rows)) if s), tuple(notes),
                   tuple(context), heading=True, stub=2)]
