@@ -52,6 +52,7 @@ def card(run: RunData) -> dict[str, Any]:
     commits = sorted({str(info.get("git_commit"))[:12] for info in methods.values() if info.get("git_commit")})
     sizes = summary.get("bucket_sizes") or {}
     fields = [
+        *([("published protocol", spec.protocol_name)] if spec.protocol_name else []),  # --protocol (docs/protocols.md)
         ("dataset", spec.dataset + (f" ({spec.data_root})" if spec.data_root else "")),
         ("mask set", (spec.masks or "default") + (f" ({spec.mask_root})" if spec.mask_root else "")),
         ("buckets", spec.buckets or "the dataset's own"),
@@ -79,7 +80,8 @@ def card(run: RunData) -> dict[str, Any]:
         labels.append({"kind": "info", "mark": OTHER_PROTOCOL.text, "text": "non-paper protocol: " + "; ".join(deviations),
                        "meaning": OTHER_PROTOCOL.meaning})
     else:
-        labels.append({"kind": "ok", "mark": "", "text": "the paper's protocol", "meaning": ""})
+        labels.append({"kind": "ok", "mark": "", "text": f"protocol {spec.protocol_name}" if spec.protocol_name
+                       else "the paper's protocol", "meaning": ""})
     return {"fields": fields, "methods": method_rows, "labels": labels, "protocol": summary.get("protocol", spec.describe())}
 
 
