@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 
@@ -216,3 +217,17 @@ def test_hole_ratio_histograms_count_the_manifests_ratios(mat_runs):
     html = out.parent / "html"
     assert main(["report", "--runs", str(out), "--format", "html", "--output", str(html), "--no-images"]) == 0
     assert (html / "index.html").read_text().count("Hole ratios of the masks (mat-large-512)") == 2  # large and other
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_the_new_views_compile_as_latex(tmp_path, mat_runs):
+    out, _ = mat_runs
+    records, sets = load_records(out), load_set_metrics(out)
+    tables = [render(build(view, records, sets), "latex") for view in ("paper-mat-places512", "hole-ratios", "confidence")]
+    document = "\n".join([r"\documentclass{article}", r"\usepackage[T1]{fontenc}", r"\usepackage{booktabs}",
+                          r"\usepackage[paperwidth=90cm,paperheight=200cm,margin=1cm]{geometry}", r"\begin{document}",
+                          *(t + r"\par\bigskip" for t in tables), r"\end{document}"])
+    (tmp_path / "tables.tex").write_text(document)
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "tables.tex"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
