@@ -1,9 +1,10 @@
 """The baselines' entries in the harness registries: one line per method, lazy targets only.
 
 The harness imports this module when a registry is first read (:data:`harness.registry.BUILTIN_PLUGINS`);
-a new baseline is its own module(s), one line here and a test.
+a new baseline is its own module(s), one line here and a test. MAT's published Places-512 table is
+a report view (baselines.published_mat).
 """
-from harness.registry import CodeVersion, register_method
+from harness.registry import REPORT_VIEWS, CodeVersion, register_method
 
 _W = "baselines.weights"
 
@@ -76,3 +77,8 @@ register_method("comodgan", "baselines.comodgan:comodgan",
                 weights=f"{_W}:comodgan_weights", tags=("baseline",),
                 code_version=_version("comodgan", "CoModGANPredictor", "baselines.comodgan",
                                       "baselines.comodgan_networks", "baselines.migan"))
+
+REPORT_VIEWS.add("paper-mat-places512", "baselines.published_mat:view", published=True,  # published values without runs
+                 alias=("--paper", {"choices": ["mat-places512"], "help": "--view paper-TABLE"}, "paper-{}"),
+                 help="MAT's published Places-512 table (FID, P-IDS, U-IDS; its README) beside runs of "
+                 "--protocol mat-places512-small/large")

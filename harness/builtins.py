@@ -1,9 +1,12 @@
-"""The core's own registry entries: datasets, mask sets, report views and formats, subcommands.
+"""The core's own registry entries: datasets, mask sets, published protocols, report views and
+formats, subcommands.
 
-Lazy ``"module:attribute"`` targets only, so reading a registry imports no more than it uses.
+Lazy ``"module:attribute"`` targets (the protocols are plain data), so reading a registry imports
+no more than it uses.
 Metrics and profiles register beside their definitions in :mod:`harness.metrics.registry`.
 """
-from harness.registry import DATASETS, MASK_SOURCES, REPORT_FORMATS, REPORT_VIEWS, SUBCOMMANDS
+from harness.data import protocols
+from harness.registry import DATASETS, HTML_SECTIONS, MASK_SOURCES, PROTOCOLS, REPORT_FORMATS, REPORT_VIEWS, SUBCOMMANDS
 from harness.reports import styles
 
 for _name, _attr in (("sample", "SAMPLE"), ("celeba", "CELEBA"), ("places2", "PLACES2"), ("dunhuang", "DUNHUANG"),
@@ -27,6 +30,9 @@ SEEDED_MASKS = (*(f"lama-{kind}-{size}" for kind in ("thin", "medium", "thick") 
 for _name in SEEDED_MASKS:
     MASK_SOURCES.add(_name, f"masks.seeded:{_name}")
 
+for _protocol in protocols.BUILTIN:  # plain data (no lazy target needed): harness.data.protocols imports nothing heavy
+    PROTOCOLS.add(_protocol.name, _protocol, description=_protocol.summary())
+
 for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "masks"):
     SUBCOMMANDS.add(_name, f"harness.cli.{_name}:add_parser")
 SUBCOMMANDS.add("shards", "harness.cli.shards:add_parser")
@@ -43,5 +49,8 @@ for _name, _help, _options, _alias in (
       "profiles")),
 ):
     REPORT_VIEWS.add(_name, f"harness.reports.views:{_name}", help=_help, options=_options, alias=_alias)
+REPORT_VIEWS.add("hole-ratios", "harness.reports.hole_ratios:view",
+                 help="per run: items per tenth of hole ratio (each item's mask as scored)")
+HTML_SECTIONS.add("hole-ratios", "harness.reports.hole_ratios:html_section")
 
 styles.register(REPORT_FORMATS)

@@ -136,7 +136,8 @@ class RunConfig:
            out: Path | str | None = None, progress: bool = False, **settings: Any) -> "RunConfig":
         """A configuration from Python: ``methods`` as ``["telea", "label=method"]`` entries, the
         roots and model files from ``environment`` (default: the process's, read once here), and
-        any field of the execution or scoring parts by name (``batch_size=2``, ``set_metrics=...``)."""
+        any field of the execution or scoring parts by name (``batch_size=2``, ``set_metrics=...``;
+        under ``spec.protocol_name`` the protocol's set-level metrics unless given)."""
         env = environment or Environment.read()
         parts = {ExecutionConfig: {}, ScoringConfig: {}}
         for name, value in settings.items():
@@ -145,6 +146,10 @@ class RunConfig:
                 raise TypeError(f"RunConfig.of got an unknown setting '{name}'")
             parts[part][name] = value
         scoring = parts[ScoringConfig]
+        if spec.protocol_name is not None:  # a published protocol's set-level metrics unless chosen
+            from harness.data.protocols import set_metrics
+
+            scoring["set_metrics"] = tuple(set_metrics(spec.protocol_name, list(scoring.get("set_metrics", ()))))
         scoring.setdefault("models", env.model_files())
         scoring.setdefault("inception_weights", env.inception_weights)
         return cls(spec, tuple(parse_methods(methods, dict(checkpoints or {}))), dict(options or {}),

@@ -209,6 +209,8 @@ REPORT_FORMATS = Registry("report format", "inpainting_harness.report_formats")
 HTML_SECTIONS = Registry("HTML report section", "inpainting_harness.html_sections")
 #: Subcommands: ``add(subparsers) -> None`` adds a parser whose ``func`` runs it.
 SUBCOMMANDS = Registry("command", "inpainting_harness.commands")
+#: Published evaluation protocols (``--protocol NAME``): :class:`harness.data.protocols.Protocol`.
+PROTOCOLS = Registry("protocol", "inpainting_harness.protocols")
 
 
 # --- methods --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ PACKAGES = ("harness", "masks", "baselines", "misf")
 PLUGINS = ("baselines", "misf")
 #: Plug-in modules that build on the whole harness (registrations, commands, report views), not
 #: only on the core a model needs.
-APPLICATION = ("misf.plugin", "baselines.plugin", "misf.paper", "misf.training_data")
+APPLICATION = ("misf.plugin", "baselines.plugin", "baselines.published_mat", "misf.paper", "misf.training_data")
 #: The core: the predictor interface, image I/O, the spec, weights loading, metric objects and
 #: the small utilities they need (harness.guard: the registry keeps a plug-in's factory from ending
 #: the run), and the registries plug-ins add themselves to. Everything else may import it; it imports

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from harness.data.spec import RunSpec
 from harness.errors import UsageError
-from harness.registry import DATASETS, MASK_SOURCES, Registry
+from harness.registry import DATASETS, MASK_SOURCES, PROTOCOLS, Registry
 
 console = Console(soft_wrap=True, emoji=False)  # stdout: tables only
 messages = Console(soft_wrap=True, stderr=True, emoji=False)  # stderr: summaries, notes, errors (progress: harness.engine.progress)
@@ -35,7 +35,10 @@ def positive(text: str) -> int:
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and protocol")
-    group.add_argument("--dataset", default="sample", metavar="NAME",
+    group.add_argument("--protocol", metavar="NAME", help=f"a published protocol: {_names(PROTOCOLS)}; sets dataset, "
+                       "size, resize, masks, buckets, seed, profile (and run's --set-metrics) as the paper did; "
+                       "a flag that says otherwise is an error (`harness list` shows each)")
+    group.add_argument("--dataset", metavar="NAME",
                        help=f"{_names(DATASETS)} (default sample, embedded)")
     group.add_argument("--data-root", metavar="DIR", help="dataset folder, for shards their pattern or URL "
                        "('shards-{0000..0099}.tar') (or $HARNESS_DATA_<NAME>)")
@@ -46,13 +49,13 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--mask-polarity", choices=["white", "black"], default="white",
                        help="which value marks holes (default white)")
     group.add_argument("--buckets", help="hole-ratio buckets in percent, default 0-20,20-40,40-60")
-    group.add_argument("--seed", type=int, default=0, metavar="N",
+    group.add_argument("--seed", type=int, metavar="N",
                        help="seed of the generated masks and of the mask pairing (default 0)")
     group.add_argument("--limit", type=positive, metavar="N", help="images per bucket (default: all)")
-    group.add_argument("--size", type=positive, default=256, metavar="PX", help="evaluation resolution (default 256, as the paper)")
-    group.add_argument("--resize", default="pil-bilinear", choices=["pil-bilinear", "cv2-bilinear"],
+    group.add_argument("--size", type=positive, metavar="PX", help="evaluation resolution (default 256, as the paper)")
+    group.add_argument("--resize", choices=["pil-bilinear", "cv2-bilinear"],
                        help="how images and masks are resized to --size (default pil-bilinear, as the paper)")
-    group.add_argument("--profile", default="paper", metavar="NAMES",
+    group.add_argument("--profile", metavar="NAMES",
                        help=f"metric convention profile(s): {_profile_names()} (default paper; `harness list` "
                        "describes them); run: several, comma-separated, score one set of predictions")
 
@@ -69,11 +72,15 @@ def _profile_names() -> str:
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    return RunSpec(
+    """The spec of the flags given, the rest from ``--protocol`` or RunSpec's defaults (a flag that
+    contradicts the protocol is a UsageError)."""
+    from harness.data.protocols import resolve
+
+    return RunSpec(**resolve(args.protocol, dict(
         dataset=args.dataset, data_root=args.data_root, file_list=args.file_list, masks=args.masks,
         mask_root=args.mask_root, mask_polarity=args.mask_polarity, buckets=args.buckets, seed=args.seed,
         limit=args.limit, size=args.size, resize=args.resize, profile=args.profile,
-    )
+    )))
 
 
 def select_records(frame, args: argparse.Namespace):

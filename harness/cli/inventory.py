@@ -8,7 +8,7 @@ from harness.environment import Environment
 from harness.metrics import profiles
 from harness.metrics.inception_trunk import trunk_status
 from harness.metrics.lpips_model import backbone_status
-from harness.registry import methods
+from harness.registry import PROTOCOLS, methods
 from harness.data.mask_sets import mask_sources
 
 
@@ -35,4 +35,6 @@ def inventory_tables(env: Environment) -> list[tuple[str, str]]:
                                ["mask set", "description", "here"])),
         ("Metric profiles", tabulate(profile_rows, ["profile", "convention", "here"])),
         ("Set-level metrics (FID, KID, P-IDS, U-IDS)", tabulate([["Inception features", trunk]], ["needs", "here"])),
+        ("Published protocols (--protocol NAME; docs/protocols.md)",
+         tabulate([[name, PROTOCOLS.info[name].get("description", "")] for name in PROTOCOLS], ["protocol", "sets"])),
     ]

@@ -10,7 +10,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from harness.cli.app import csv_list
+from harness.cli.app import csv_list, spec_from_args
 from harness.errors import UsageError
 from harness.registry import DATASETS, MASK_SOURCES, METHODS, add_include_path, missing_module, search_current_folder
 
@@ -23,15 +23,16 @@ def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
     add_include_path(*(args.include_path or []))
     for entry in entries:
         _check_method(entry.partition("=")[2].strip() if "=" in entry else entry.strip())
-    if args.dataset not in DATASETS:
-        raise DATASETS.unknown(args.dataset, " (`harness list` shows them)")
-    if args.masks and args.masks not in MASK_SOURCES:
-        raise MASK_SOURCES.unknown(args.masks)
-    for profile in csv_list(args.profile):
+    spec = spec_from_args(args)  # an unknown --protocol, or a flag that contradicts it
+    if spec.dataset not in DATASETS:
+        raise DATASETS.unknown(spec.dataset, " (`harness list` shows them)")
+    if spec.masks and spec.masks not in MASK_SOURCES:
+        raise MASK_SOURCES.unknown(spec.masks)
+    for profile in csv_list(spec.profile):
         if profile not in PROFILES:
             raise PROFILES.unknown(profile)
-    for name in csv_list(args.set_metrics):
-        for profile in csv_list(args.profile) or [None]:  # a profile may have its own (mat: mat.FID, ...)
+    for name in run_set_metrics(args):
+        for profile in csv_list(spec.profile) or [None]:  # a profile may have its own (mat: mat.FID, ...)
             set_metric(name, profile)
     shards = args.dataset == "shards"  # its --data-root is a shard pattern or URL, not a folder
     if shards:
@@ -46,6 +47,13 @@ def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
         if path and METHODS.info.get(request.method, {}).get("weights") and path != "random" \
                 and not path.startswith("hf://"):
             _check_path("--checkpoint", path)
+
+
+def run_set_metrics(args: argparse.Namespace) -> list[str]:
+    """``--set-metrics``, else those of ``--protocol`` (one it does not report is a UsageError)."""
+    from harness.data.protocols import set_metrics
+
+    return set_metrics(args.protocol, csv_list(args.set_metrics))
 
 
 def check_folders(runs_root: Path, cache_root: Path, out_flag: bool) -> None:

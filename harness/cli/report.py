@@ -22,7 +22,9 @@ def _aliases() -> dict[str, tuple[dict, str]]:
     for name in REPORT_VIEWS:
         alias = REPORT_VIEWS.info[name].get("alias")
         if alias:
-            found.setdefault(alias[0], (alias[1], alias[2]))
+            keywords, view = found.setdefault(alias[0], ({**alias[1]}, alias[2]))
+            if view == alias[2] and "choices" in alias[1]:  # views sharing a flag (--paper): every choice
+                keywords["choices"] = list(dict.fromkeys([*keywords["choices"], *alias[1]["choices"]]))
     return found
 
 

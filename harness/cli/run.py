@@ -22,7 +22,8 @@ EXAMPLES = """examples:
   harness run --methods telea,biharmonic --set-metrics FID,KID,P-IDS,U-IDS   # set-level metrics per bucket
   harness run --methods telea --profile paper,lama,edgeconnect  # one set of predictions, three metric conventions
   harness run --methods telea --seed 3 --buckets 0-10,10-30,30-50 --size 128  # another mask draw, buckets, size
-  harness run --methods lama --keep-outputs none --batch-size 8  # metrics only: the cache keeps no prediction"""
+  harness run --methods lama --keep-outputs none --batch-size 8  # metrics only: the cache keeps no prediction
+  harness run --methods mat --protocol mat-places512-large --data-root ~/data/places365  # MAT's published protocol"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -92,6 +93,7 @@ def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
     from harness.engine.options import parse_pairs
     from harness.predictor import pick_device
     from harness.registry import add_include_path
+    from harness.cli.preflight import run_set_metrics
 
     entries = method_entries(args)
     if not entries:
@@ -109,7 +111,7 @@ def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
                         Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
                         args.keep_outputs, args.strict, args.replace, name_plugins=True,
                         shard=from_environment(args.shard, args.rank_timeout)),  # torchrun's ranks, --shard I/N, or one
-        ScoringConfig(None, tuple(csv_list(args.set_metrics)), args.set_bootstrap,
+        ScoringConfig(None, tuple(run_set_metrics(args)), args.set_bootstrap,
                       env.model_files(lpips_weights),
                       Path(args.inception_weights).expanduser() if args.inception_weights else env.inception_weights,
                       without_lpips=args.no_lpips),

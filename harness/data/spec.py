@@ -33,17 +33,26 @@ class RunSpec:
     size: int = 256
     resize: str = "pil-bilinear"
     profile: str = "paper"
+    #: The published protocol these settings are (``--protocol``, harness.data.protocols), or None.
+    protocol_name: str | None = None
 
     @property
     def hole_is_white(self) -> bool:
         return self.mask_polarity == "white"
 
     def protocol(self) -> dict[str, Any]:
-        """The fields that define how items are made and scored (paths left out)."""
-        return {k: v for k, v in asdict(self).items() if k not in PATH_FIELDS}
+        """The fields that define how items are made and scored (paths left out; no protocol
+        name when none is given, so the identity of such runs is what it was before names existed)."""
+        return {k: v for k, v in asdict(self).items()
+                if k not in PATH_FIELDS and not (k == "protocol_name" and v is None)}
 
     def deviations(self) -> list[str]:
-        """How this protocol differs from the paper's, in words (empty: the paper's protocol)."""
+        """How this protocol differs from the paper's, in words (empty: the paper's protocol).
+        Under a named protocol the settings are its own (harness.data.protocols.check), so only a
+        limit can differ from it."""
+        if self.protocol_name:
+            return [f"limit {self.limit} images per bucket (protocol {self.protocol_name}: the whole test set)"] \
+                if self.limit else []
         found = []
         if self.dataset not in PAPER_MASKS:
             found.append(f"dataset {self.dataset} (not one of the paper's)")
@@ -62,12 +71,14 @@ class RunSpec:
         return found
 
     def describe(self) -> str:
-        """One line for table headers: dataset, masks, size, resize, seed, limit, profile."""
+        """One line for table headers: dataset, masks, size, resize, seed, limit, profile (after
+        the published protocol's name, when there is one)."""
         parts = [self.dataset, f"masks {self.masks or 'default'}", f"buckets {self.buckets or PAPER_BUCKETS}",
                  f"size {self.size}", self.resize, f"seed {self.seed}"]
         if self.limit:
             parts.append(f"limit {self.limit}")
-        return " · ".join([*parts, f"profile {self.profile}"])
+        described = " · ".join([*parts, f"profile {self.profile}"])
+        return f"{self.protocol_name} ({described})" if self.protocol_name else described
 
     def run_name(self, data_fingerprint: str) -> str:
         """Readable folder name plus a hash of the protocol *and* of the data actually used.

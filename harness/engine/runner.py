@@ -31,6 +31,7 @@ from harness.store.results import write_results
 from harness.registry import import_target, load_predictor, method_entry
 from harness.store.shardnotes import note_shard, records_written
 from harness.config import MethodRequest, RunConfig, ScoringConfig, parse_methods
+from harness.data.protocols import check as check_protocol
 from harness.data.spec import RunSpec
 
 
@@ -122,6 +123,7 @@ def run(config: RunConfig) -> RunResult:
     (harness.engine.distributed) does its part; only the one that writes the records goes on.
     """
     ex, scoring, output = config.execution, config.scoring, config.output
+    check_protocol(config.spec)  # a named protocol's settings are its own, whoever built the spec
     shard = ex.shard or Shard(0, 1)  # one process is the one-shard case
     device, metrics_device, workers = shard.settings(ex.device, ex.metrics_device, ex.workers, ex.rescore)
     manifest = shard.manifest(config.spec, output.cache_root, output.roots)

@@ -47,7 +47,33 @@ def build(name: str, records: "pd.DataFrame", sets: "pd.DataFrame", options: Vie
     if unused:
         known = f" (it reads {', '.join(FLAGS[o] for o in sorted(reads))})" if reads else ""
         raise UsageError(f"{', '.join(FLAGS[o] for o in unused)} does not apply to the {name} view{known}")
-    return builder(records, sets, options)
+    tables = builder(records, sets, options)
+    # a view of published numbers chooses its runs by protocol itself and says which
+    return tables if REPORT_VIEWS.info[name].get("published") else named_protocols(tables, records)
+
+
+def named_protocols(tables: list[Table], records: "pd.DataFrame") -> list[Table]:
+    """Each table says the published protocols (``--protocol``) of its runs in a line above it
+    ("protocol: mat-places512-large"), and its CSV data holds each row's (``custom``: none);
+    runs without one add nothing."""
+    import dataclasses
+
+    from harness.reports.table import note
+
+    if "protocol_name" not in records or not records["protocol_name"].fillna("").astype(bool).any():
+        return tables
+    names = dict(zip(records["run"], records["protocol_name"].fillna("").replace("", "custom")))
+    labelled = []
+    for table in tables:
+        data = table.data
+        runs = list(dict.fromkeys(data["run"])) if data is not None and "run" in data else list(names)
+        shown = ", ".join(dict.fromkeys(names.get(run, "custom") for run in runs))
+        said = any(f"Protocol: {shown} (" in cell.text for line in table.context for cell in line)  # the results view's
+        context = table.context if said else (note(f"protocol: {shown}"), *table.context)
+        if data is not None and "run" in data:
+            data = data.assign(protocol=data["run"].map(names).fillna("custom"))
+        labelled.append(dataclasses.replace(table, context=context, data=data))
+    return labelled
 
 
 def results(records, sets, options: ViewOptions) -> list[Table]:

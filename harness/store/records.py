@@ -244,7 +244,7 @@ def _method_info(path: Path) -> dict[str, Any]:
 def load_records(root: Path | str) -> pd.DataFrame:
     """Every item of every method under ``root`` (a runs folder or one run), failed ones included.
 
-    Columns: the record columns, plus method (the label), dataset, run, protocol, deviations,
+    Columns: the record columns, plus method (the label), dataset, run, protocol, protocol_name, deviations,
     profile, items_key (equal for runs that differ only in profile), the method.json flags of
     :data:`~harness.reports.marks.RUN_FLAGS` and complete. Input failures of a bucket appear as
     failed items of every method of their run, since every method should have scored them.
@@ -275,6 +275,7 @@ def load_records(root: Path | str) -> pd.DataFrame:
             frame.insert(1, "dataset", spec.dataset)
             frame["run"] = run_dir.name
             frame["protocol"] = summary.get("protocol", spec.describe())
+            frame["protocol_name"] = spec.protocol_name or ""  # the published protocol (--protocol), if any
             frame["deviations"] = "; ".join(summary.get("deviations", spec.deviations()))
             frame["profile"] = info.get("profile", {}).get("name", spec.profile)
             # Runs that differ only in their metric profile score the same items: profile comparisons pair them.

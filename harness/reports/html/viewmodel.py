@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from itertools import combinations
+from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
@@ -51,6 +52,7 @@ def card(run: RunData) -> dict[str, Any]:
     commits = sorted({str(info.get("git_commit"))[:12] for info in methods.values() if info.get("git_commit")})
     sizes = summary.get("bucket_sizes") or {}
     fields = [
+        *([("published protocol", spec.protocol_name)] if spec.protocol_name else []),  # --protocol (docs/protocols.md)
         ("dataset", spec.dataset + (f" ({spec.data_root})" if spec.data_root else "")),
         ("mask set", (spec.masks or "default") + (f" ({spec.mask_root})" if spec.mask_root else "")),
         ("buckets", spec.buckets or "the dataset's own"),
@@ -78,7 +80,8 @@ def card(run: RunData) -> dict[str, Any]:
         labels.append({"kind": "info", "mark": OTHER_PROTOCOL.text, "text": "non-paper protocol: " + "; ".join(deviations),
                        "meaning": OTHER_PROTOCOL.meaning})
     else:
-        labels.append({"kind": "ok", "mark": "", "text": "the paper's protocol", "meaning": ""})
+        labels.append({"kind": "ok", "mark": "", "text": f"protocol {spec.protocol_name}" if spec.protocol_name
+                       else "the paper's protocol", "meaning": ""})
     return {"fields": fields, "methods": method_rows, "labels": labels, "protocol": summary.get("protocol", spec.describe())}
 
 
@@ -119,6 +122,14 @@ def paper_section(records: pd.DataFrame | None, dataset: str | None) -> list[dic
     from harness.registry import HTML_SECTIONS
 
     return HTML_SECTIONS.get("paper")(records, dataset) if "paper" in HTML_SECTIONS else []
+
+
+def run_sections(run_dir: Path) -> list[dict[str, Any]]:
+    """The registry's other HTML sections of one run (``hole-ratios``, a plug-in's): each gives
+    dicts of title, headers, rows (cells and a bar width in percent) and notes."""
+    from harness.registry import HTML_SECTIONS
+
+    return [part for name in HTML_SECTIONS if name not in ("paper", "fig7") for part in HTML_SECTIONS.get(name)(run_dir)]
 
 
 def _curves(records: pd.DataFrame, metric: str, bins, n_resamples: int) -> dict[str, list[dict]]:
@@ -192,6 +203,6 @@ def run_view(run: RunData, key: str, images: dict[str, Any] | None, fig7_picture
     }
     return {
         "key": key, "name": run.name, "dataset": run.spec.dataset, "card": card(run), "results": results,
-        "paper": paper_section(run.records, run.spec.dataset),
+        "paper": paper_section(run.records, run.spec.dataset), "sections": run_sections(run.path),
         "fig7": [fig7_view(f, fig7_pictures.get(str(f.folder))) for f in run.fig7], "data": data,
     }
