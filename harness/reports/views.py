@@ -22,19 +22,21 @@ if TYPE_CHECKING:
 class ViewOptions:
     """What a view may read besides the records: ``combine`` (pool each dataset's runs),
     ``extra_methods`` (views of published tables: harness methods added as rows), ``pair`` (two methods),
-    ``profiles`` (metric profiles side by side)."""
+    ``profiles`` (metric profiles side by side), ``compact`` (no n and fail columns: a note instead)."""
 
     combine: bool = False
     extra_methods: tuple[str, ...] = ()
     pair: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
+    compact: bool = False
 
     def given(self) -> set[str]:
         return {name for name in FLAGS if getattr(self, name)}
 
 
 #: The command line's flag of each option.
-FLAGS = {"combine": "--combine", "extra_methods": "--extra-methods", "pair": "--paired", "profiles": "--profiles"}
+FLAGS = {"combine": "--combine", "extra_methods": "--extra-methods", "pair": "--paired", "profiles": "--profiles",
+         "compact": "--compact"}
 
 
 def build(name: str, records: "pd.DataFrame", sets: "pd.DataFrame", options: ViewOptions = ViewOptions()) -> list[Table]:
@@ -53,7 +55,13 @@ def build(name: str, records: "pd.DataFrame", sets: "pd.DataFrame", options: Vie
 def results(records, sets, options: ViewOptions) -> list[Table]:
     from harness.reports.report import results_tables
 
-    return results_tables(records, options.combine, sets)
+    return results_tables(records, options.combine, sets, options.compact)
+
+
+def wide(records, sets, options: ViewOptions) -> list[Table]:
+    from harness.reports.wide import wide_tables
+
+    return wide_tables(records, options.combine, sets)
 
 
 def confidence(records, sets, options: ViewOptions) -> list[Table]:
