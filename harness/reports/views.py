@@ -89,12 +89,27 @@ def _pair(pair: Sequence[str], records: "pd.DataFrame") -> tuple[str, str]:
 
 
 def paired(records, sets, options: ViewOptions) -> list[Table]:
-    from harness.reports.stats import paired_comparison
-    from harness.reports.table import frame_table
+    """The paired test of two methods; its notes say which test decides ``better`` and the rows
+    where the Wilcoxon test disagrees carry a mark."""
+    from dataclasses import replace
+
+    from harness.reports.marks import TESTS_DISAGREE
+    from harness.reports.stats import MIN_PAIRS, WILCOXON_ALPHA, paired_comparison
+    from harness.reports.table import frame_table, mark_note, note
 
     a, b = _pair(options.pair, records)
-    return [frame_table(paired_comparison(records, a, b), ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
-                        f"Paired comparison {a} (a) vs {b} (b) on the items both scored")]
+    frame = paired_comparison(records, a, b)
+    table = frame_table(frame, ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
+                        f"Paired comparison {a} (a) vs {b} (b) on the items both scored")
+    column = [c.text for c in table.columns].index("better")
+    rows = tuple(row if agree else (*row[:column], replace(row[column], marks=(TESTS_DISAGREE,)), *row[column + 1:])
+                 for row, agree in zip(table.rows, frame["agree"]))
+    notes = [note(f"better: decided by the paired bootstrap 95% interval of mean(a − b) (ci_low, ci_high): the method "
+                  "the metric's direction favours when the interval excludes 0, else none. wilcoxon_better: the two-sided "
+                  f"Wilcoxon signed-rank test at p < {WILCOXON_ALPHA:g} on the same pairs, for reference; agree: whether "
+                  f"the two verdicts match. Fewer than {MIN_PAIRS} pairs: undecided.")]
+    notes += [mark_note(TESTS_DISAGREE)] if not frame["agree"].all() else []
+    return [replace(table, sections=(rows,), notes=tuple(notes))]
 
 
 def profiles(records, sets, options: ViewOptions) -> list[Table]:
