@@ -73,10 +73,11 @@ def hole_ratio_figure(records: pd.DataFrame, metric: str, bins, methods: Sequenc
                 mine = scored[scored["method"] == method]
                 axis.scatter(100 * mine["hole_ratio"], mine[metric], color=style.colour, **_points(len(mine)))
             line = curve[curve["method"] == method]
-            axis.fill_between(100 * line["center"], line["ci_low"], line["ci_high"], color=style.colour, alpha=0.2, linewidth=0)
+            axis.fill_between(100 * line["center"], line["ci_low"], line["ci_high"], color=style.colour, alpha=0.12, linewidth=0)
+            # no white halo here: it would blank out the lines and markers drawn before (their dashes show through instead)
             axis.plot(100 * line["center"], line["mean"], color=style.colour, marker=_MARKERS[style.marker],
-                      linestyle=_DASHES[style.dash], markersize=4.5, markeredgecolor="white", markeredgewidth=0.6,
-                      label=_label(records, method), path_effects=_halo())
+                      linestyle=_DASHES[style.dash], linewidth=1.5, markersize=5, markeredgecolor="white",
+                      markeredgewidth=0.5, label=_label(records, method), zorder=3)
         axis.set_xlabel("measured hole ratio (%)")
         axis.set_ylabel(_arrow(metric))
         axis.legend(frameon=False)

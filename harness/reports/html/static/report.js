@@ -148,18 +148,19 @@
   }
   function band(ctx, s, rows, style) {
     if (!rows.length) return;
-    var colour = style.colour;
-    ctx.fillStyle = rgba(colour, 0.18);
+    ctx.fillStyle = rgba(style.colour, 0.14);
     ctx.beginPath();
     rows.forEach(function (r, i) { var x = s.x(100 * r.center), y = s.y(r.ci_high); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
     rows.slice().reverse().forEach(function (r) { ctx.lineTo(s.x(100 * r.center), s.y(r.ci_low)); });
     ctx.closePath(); ctx.fill();
-    [['#fff', 5, []], [colour, 2, DASHES[style.dash] || []]].forEach(function (pen) {  // a white halo keeps the line visible over the points
-      ctx.strokeStyle = pen[0]; ctx.lineWidth = pen[1]; ctx.setLineDash(pen[2]); ctx.beginPath();
-      rows.forEach(function (r, i) { var x = s.x(100 * r.center), y = s.y(r.mean); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
-      ctx.stroke();
-    });
-    ctx.setLineDash([]); ctx.lineWidth = 1; ctx.strokeStyle = '#fff'; ctx.fillStyle = colour;
+  }
+  function meanLine(ctx, s, rows, style) {
+    // drawn after every band and without a white halo, which would blank out the lines drawn before:
+    // a line on top of another leaves the other's dashes and markers visible
+    ctx.strokeStyle = style.colour; ctx.lineWidth = 2; ctx.setLineDash(DASHES[style.dash] || []); ctx.beginPath();
+    rows.forEach(function (r, i) { var x = s.x(100 * r.center), y = s.y(r.mean); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
+    ctx.stroke();
+    ctx.setLineDash([]); ctx.lineWidth = 1; ctx.strokeStyle = '#fff'; ctx.fillStyle = style.colour;
     rows.forEach(function (r) { marker(ctx, style.marker, s.x(100 * r.center), s.y(r.mean), 4.5); });
   }
   function extent(values) {
@@ -193,6 +194,7 @@
       }
     });
     run.methods.forEach(function (m) { band(c.ctx, s, curves[m] || [], run.styles[m]); });
+    run.methods.forEach(function (m) { meanLine(c.ctx, s, curves[m] || [], run.styles[m]); });
   }
 
   function drawBoxes(run, section, state) {
@@ -246,7 +248,8 @@
       ctx.fillStyle = rgba(colour, Math.min(0.55, 4 * style.alpha));
       diffs.forEach(function (d, i) { ctx.fillRect(s.x(100 * ratios[i]) - half, s.y(d) - half, style.size, style.size); });
     }
-    band(ctx, s, rows, { colour: colour, marker: 'circle', dash: 'solid' });
+    var single = { colour: colour, marker: 'circle', dash: 'solid' };
+    band(ctx, s, rows, single); meanLine(ctx, s, rows, single);
     var better = info.higher ? a : b;
     $(section, '.paired-caption').textContent = a === b ? 'Choose two different methods.' :
       'Per item ' + a + ' − ' + b + ' (' + diffs.length + ' items both scored); above zero: ' + better +
