@@ -135,3 +135,12 @@ def test_plots_are_drawn_and_nothing_left_the_machine(page_and_records):
     assert drawn and all(drawn)
     assert errors == []
     assert requests and all(urlparse(url).scheme in ("file", "data") for url in requests), requests
+
+
+def test_every_thumbnail_of_the_page_loads_without_scrolling(page_and_records):
+    """Eager pictures: a printed page (or one never scrolled) shows every thumbnail, not grey boxes."""
+    page, _, _, _ = page_and_records
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_function("() => [...document.querySelectorAll('article.item img')].every(i => i.complete)", timeout=10000)
+    loaded = page.eval_on_selector_all("article.item img", "imgs => imgs.map(i => i.naturalWidth > 0 && i.loading !== 'lazy')")
+    assert loaded and all(loaded)
