@@ -1,6 +1,7 @@
 """The paper-style layouts of a run's results: the wide view (methods × metric × bucket) and the
 compact results table keep every number's n in a note, name each method that differs, never show
 an empty cell as a number, and compile as LaTeX; the paired view says which test decides."""
+import io
 import shutil
 import subprocess
 
@@ -44,6 +45,8 @@ def test_wide_view_groups_each_metrics_buckets_and_notes_n_per_cell():
     assert rows["b"][0].marks and rows["b"][0].marks[0].text == "*"  # fewer items than a: marked partial
     first = "".join(part.text for part in table.notes[0])
     assert first == "n, images scored per method: 0-20: 4 · 20-40: 4 (b 3, 1 failed); 1 failed item(s), named above"
+    data = pd.read_csv(io.StringIO(render(table, "csv")))  # the CSV: every mean with its n and failures
+    assert data.set_index(["method", "bucket"]).loc[("b", "20-40"), ["n", "failures", "PSNR"]].tolist() == [3, 1, 26.0]
 
 
 def test_an_empty_cell_is_a_dash_never_a_number():

@@ -122,7 +122,6 @@ def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset(),
                 counts: bool = True) -> tuple[list[Column], list[Row], list, list]:
     """Columns, rows, the marks used and notes on empty metric columns for one block's aggregate
     table; ``counts`` False leaves out the n and fail columns (the caller notes them instead)."""
-    block = table["block"].iloc[0]
     buckets = bucket_order(table["bucket"])
     metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
     heads = [("n", ()), ("fail", ())] if counts else []
@@ -140,9 +139,9 @@ def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset(),
             cell = cells.loc[bucket]
             row += [Cell(str(int(cell["n"])), int(cell["n"])), Cell(str(int(cell["failures"])), int(cell["failures"]))][:len(heads)]
             for metric in metrics:
-                mark = metric_cell(cell, method, bucket, metric, best, biased)
-                used += list(mark.marks)
-                row.append(mark)
+                mean = metric_cell(cell, method, bucket, metric, best, biased)
+                used += list(mean.marks)
+                row.append(mean)
         rows.append(tuple(row))
     return columns, rows, used, empty_notes(table)
 
