@@ -44,12 +44,6 @@ def _points(count: int) -> dict:
     return {"s": 9 if count <= 2000 else 2, "alpha": min(0.5, max(0.04, 150 / max(1, count))), "linewidths": 0}
 
 
-def _halo():
-    from matplotlib import patheffects
-
-    return [patheffects.withStroke(linewidth=3.5, foreground="white")]
-
-
 def _arrow(metric: str) -> str:
     return f"{metric} ({'higher' if higher_is_better(metric) else 'lower'} is better)"
 
@@ -134,8 +128,8 @@ def paired_figure(records: pd.DataFrame, method_a: str, method_b: str, metric: s
         axis.axhline(0, color="0.4", linewidth=0.8)
         axis.scatter(100 * pairs["hole_ratio"], pairs["diff"], color=colour, **_points(len(pairs)))
         axis.fill_between(100 * curve["center"], curve["ci_low"], curve["ci_high"], color=colour, alpha=0.25, linewidth=0)
-        axis.plot(100 * curve["center"], curve["mean"], "-o", color=colour, markersize=3,
-                  label=f"mean difference, 95% CI (n={len(pairs)} pairs)", path_effects=_halo())
+        axis.plot(100 * curve["center"], curve["mean"], "-o", color=colour, markersize=4.5,
+                  markeredgecolor="white", markeredgewidth=0.5, label=f"mean difference, 95% CI (n={len(pairs)} pairs)", zorder=3)
         better = method_a if higher_is_better(metric) else method_b
         axis.set_xlabel("measured hole ratio (%)")
         axis.set_ylabel(f"{metric}: {_label(records, method_a)} − {_label(records, method_b)}")
