@@ -117,6 +117,7 @@ def test_paired_view_says_which_test_decides_and_marks_where_they_disagree():
     assert cells["ci_low"].value < 0 < cells["ci_high"].value  # the interval of the mean spans 0
     assert cells["better"].text == "none" and [m.text for m in cells["better"].marks] == ["!"]
     assert cells["wilcoxon_better"].text == "a" and cells["agree"].text == "False"
+    assert cells["p_wilcoxon"].text == f"{stats.wilcoxon(diff).pvalue:.3g}"  # three significant digits, not 17
     notes = ["".join(p.text or "".join(m.text for m in p.marks) for p in n) for n in table.notes]
     assert notes[0].startswith("better: decided by the paired bootstrap 95% interval")
     assert notes[1].startswith("! the Wilcoxon signed-rank test at p < 0.05 disagrees")

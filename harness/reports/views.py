@@ -101,9 +101,18 @@ def paired(records, sets, options: ViewOptions) -> list[Table]:
     frame = paired_comparison(records, a, b)
     table = frame_table(frame, ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
                         f"Paired comparison {a} (a) vs {b} (b) on the items both scored")
-    column = [c.text for c in table.columns].index("better")
-    rows = tuple(row if agree else (*row[:column], replace(row[column], marks=(TESTS_DISAGREE,)), *row[column + 1:])
-                 for row, agree in zip(table.rows, frame["agree"]))
+    names = [c.text for c in table.columns]
+    better, p = names.index("better"), names.index("p_wilcoxon")
+
+    def shown(row, agree: bool) -> tuple:
+        cells = list(row)
+        if cells[p].value == cells[p].value:  # a p-value to three significant digits (NaN: none, left blank)
+            cells[p] = replace(cells[p], text=f"{cells[p].value:.3g}")
+        if not agree:
+            cells[better] = replace(cells[better], marks=(TESTS_DISAGREE,))
+        return tuple(cells)
+
+    rows = tuple(shown(row, agree) for row, agree in zip(table.rows, frame["agree"]))
     notes = [note(f"better: decided by the paired bootstrap 95% interval of mean(a − b) (ci_low, ci_high): the method "
                   "the metric's direction favours when the interval excludes 0, else none. wilcoxon_better: the two-sided "
                   f"Wilcoxon signed-rank test at p < {WILCOXON_ALPHA:g} on the same pairs, for reference; agree: whether "

@@ -256,7 +256,7 @@
       ' better. Line and band: binned mean difference and its paired bootstrap 95% interval.';
     var table = el('table', { 'class': 'plain' });
     var head = table.createTHead().insertRow();
-    ['bin', 'pairs', 'mean ' + a + ' − ' + b, '95% interval', 'better'].forEach(function (h) { head.appendChild(el('th', {}, h)); });
+    ['bin', 'pairs', 'mean ' + a + ' − ' + b, '95% interval', 'better (the interval excludes 0)'].forEach(function (h) { head.appendChild(el('th', {}, h)); });
     var body = table.createTBody();
     rows.forEach(function (r) {
       var tr = body.insertRow(), clear = r.ci_low > 0 || r.ci_high < 0;
