@@ -189,6 +189,8 @@ def _lab(colour: str) -> np.ndarray:
 def test_the_palette_tells_ten_methods_apart_by_colour_and_marker():
     from skimage.color import deltaE_ciede2000
 
+    from harness.reports import plots
+
     colours = [_lab(c) for c in plotdata.PALETTE]
     assert len(colours) >= 10
     distances = [float(deltaE_ciede2000(x, y)) for i, x in enumerate(colours) for y in colours[i + 1:]]
@@ -198,7 +200,7 @@ def test_the_palette_tells_ten_methods_apart_by_colour_and_marker():
     assert len({s.colour for s in ten}) == len({s.marker for s in ten}) == 10
     many = plotdata.styles([f"m{i}" for i in range(35)]).values()
     assert len({(s.colour, s.marker) for s in many}) == 35  # past ten: the markers shift, no pair repeats
-    assert set(plotdata.MARKERS) == set(__import__("harness.reports.plots", fromlist=["_MARKERS"])._MARKERS)
+    assert set(plotdata.MARKERS) == set(plots._MARKERS)  # matplotlib draws every marker the page draws
 
 
 def test_columns_sort_best_first_titles_name_the_image_and_thumbnails_load_eagerly(built):
