@@ -38,7 +38,10 @@ for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "mas
 SUBCOMMANDS.add("shards", "harness.cli.shards:add_parser")
 
 for _name, _help, _options, _alias in (
-    ("results", "one table per run: methods × bucket n, failures, metric means, best bold (default)", ("combine",), None),
+    ("results", "one table per run: methods × bucket n, failures, metric means, best bold (default); --compact: "
+     "n and failures in a note instead of columns", ("combine", "compact"), None),
+    ("wide", "paper layout, one table per run: methods × (metric, bucket) means, n and failures in a note", ("combine",),
+     None),
     ("confidence", "per cell: images, failures and the bootstrap 95% interval of the mean", (),
      ("--confidence", {"action": "store_true", "help": "--view confidence"}, "confidence")),
     ("paired", "paired test of the two methods of --paired A,B per metric and bucket", ("pair",),

@@ -72,17 +72,18 @@ def _column_values(page, index: int) -> list[float]:
         "table.results tbody tr:not([hidden])", f"rows => rows.map(r => Number(r.cells[{index}].dataset.v))")
 
 
-def test_sort_a_table_by_a_column(page_and_records):
+@pytest.mark.parametrize("metric, first", [("PSNR", "descending"), ("L1", "ascending")])
+def test_the_first_click_on_a_column_puts_the_best_first(page_and_records, metric, first):
     page, records, _, _ = page_and_records
-    header = page.locator("table.results th", has_text="PSNR")
-    index = page.eval_on_selector_all("table.results th", "ths => ths.findIndex(th => th.textContent.startsWith('PSNR'))")
+    header = page.locator("table.results th", has_text=metric)
+    index = page.eval_on_selector_all("table.results th", f"ths => ths.findIndex(th => th.textContent.startsWith('{metric}'))")
     header.click()
-    assert header.get_attribute("aria-sort") == "ascending"
+    assert header.get_attribute("aria-sort") == first
     values = _column_values(page, index)
-    assert values == sorted(values) and len(values) == len(METHODS) * 3
+    assert values == sorted(values, reverse=first == "descending") and len(values) == len(METHODS) * 3
     header.click()
-    assert _column_values(page, index) == sorted(values, reverse=True)
-    means = records.groupby(["method", "bucket"])["PSNR"].mean()
+    assert _column_values(page, index) == sorted(values, reverse=first != "descending")
+    means = records.groupby(["method", "bucket"])[metric].mean()
     assert max(values) == pytest.approx(means.max(), abs=1e-5)
 
 
@@ -105,12 +106,16 @@ def test_image_browser_sorts_by_a_gap_and_opens_an_item(page_and_records):
     psnr = records.pivot_table(index="item_id", columns="method", values="PSNR")
     worst = (psnr["telea"] - psnr["biharmonic"]).idxmin()  # higher PSNR is better: telea's worst item first
     first = page.locator("article.item").first
-    assert worst in first.locator(".item-head").inner_text()
+    image, bucket, ratio = records.set_index("item_id").loc[worst, ["image_id", "bucket", "hole_ratio"]].iloc[0]
+    # the title a reader recognises: the image, its bucket and hole ratio; the item id is the tooltip
+    assert f"{image} · bucket {bucket} · hole {100 * ratio:.1f}%" in first.locator(".item-head").inner_text()
+    assert first.locator(".item-head").get_attribute("title") == f"item {worst}"
     first.scroll_into_view_if_needed()
     page.wait_for_function("() => { const i = document.querySelector('article.item img'); return i && i.complete && i.naturalWidth > 0; }")
     first.click()
     viewer = page.locator("#viewer")
-    assert viewer.is_visible() and worst in viewer.locator("#viewer-title").inner_text()
+    assert viewer.is_visible() and viewer.locator("#viewer-title").get_attribute("title") == f"item {worst}"
+    assert viewer.locator("#viewer-title").inner_text().startswith(f"{image} · bucket {bucket}")
     assert viewer.locator(".panel-picture").count() == len(METHODS) + 2
     url = page.eval_on_selector(".panel-picture", "p => getComputedStyle(p).backgroundImage.slice(5, -2)")
     width = page.evaluate("url => new Promise(done => { const i = new Image(); i.onload = () => done(i.naturalWidth); "
@@ -130,3 +135,12 @@ def test_plots_are_drawn_and_nothing_left_the_machine(page_and_records):
     assert drawn and all(drawn)
     assert errors == []
     assert requests and all(urlparse(url).scheme in ("file", "data") for url in requests), requests
+
+
+def test_every_thumbnail_of_the_page_loads_without_scrolling(page_and_records):
+    """Eager pictures: a printed page (or one never scrolled) shows every thumbnail, not grey boxes."""
+    page, _, _, _ = page_and_records
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_function("() => [...document.querySelectorAll('article.item img')].every(i => i.complete)", timeout=10000)
+    loaded = page.eval_on_selector_all("article.item img", "imgs => imgs.map(i => i.naturalWidth > 0 && i.loading !== 'lazy')")
+    assert loaded and all(loaded)

@@ -71,7 +71,8 @@ def test_results_table_shows_n_failures_intervals_and_best(built):
         psnr = intervals[(intervals["method"] == method) & (intervals["bucket"] == bucket) & (intervals["metric"] == "PSNR")].iloc[0]
         assert f"{psnr['mean']:.3f}" in cells[4]
         if psnr["n"] >= MIN_INTERVAL_ITEMS:
-            assert f"{psnr['ci_low']:.3f}–{psnr['ci_high']:.3f}" in cells[4]
+            shown = " – ".join(f"{v:.3f}".replace("-", "−") for v in (psnr["ci_low"], psnr["ci_high"]))
+            assert shown in cells[4]
         else:  # too few items for an interval: none is shown
             assert np.isnan(psnr["ci_low"]) and 'class="ci"' not in cells[4]
     for bucket in ("0-20", "20-40", "40-60"):  # the best PSNR of each bucket is marked, and only it
@@ -173,7 +174,63 @@ def test_plots_as_png_and_pdf_show_the_binned_means(built, tmp_path):
     lines = [line for line in figure.axes[0].get_lines() if len(line.get_ydata()) == 3]
     expected = records[records["method"] == METHODS[0]].groupby("bucket")["PSNR"].mean().loc[["0-20", "20-40", "40-60"]]
     np.testing.assert_allclose(lines[0].get_ydata(), expected.to_numpy())
-    assert lines[0].get_color().lower() == plotdata.OKABE_ITO[0].lower()
+    styles = plotdata.styles(METHODS)
+    drawn = [(line.get_color().lower(), line.get_marker(), line.get_linestyle()) for line in lines]
+    assert drawn[0][0] == styles[METHODS[0]].colour.lower() and len(set(drawn)) == len(drawn) == len(METHODS)
+    assert len({marker for _, marker, _ in drawn}) == len({style for _, _, style in drawn}) == len(METHODS)
+
+
+def _lab(colour: str) -> np.ndarray:
+    from skimage.color import rgb2lab
+
+    return rgb2lab(np.array([[[int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]]]))[0, 0]
+
+
+def test_the_palette_tells_ten_methods_apart_by_colour_and_marker():
+    from skimage.color import deltaE_ciede2000
+
+    from harness.reports import plots
+
+    colours = [_lab(c) for c in plotdata.PALETTE]
+    assert len(colours) >= 10
+    distances = [float(deltaE_ciede2000(x, y)) for i, x in enumerate(colours) for y in colours[i + 1:]]
+    assert min(distances) > 20  # CIEDE2000: about 2 is just noticeable; Okabe-Ito's two blues were 22, tab10's red/brown 16
+    assert min(float(deltaE_ciede2000(c, _lab("#FFFFFF"))) for c in colours) > 30  # every colour stands out on white
+    ten = plotdata.styles([f"m{i}" for i in range(10)]).values()
+    assert len({s.colour for s in ten}) == len({s.marker for s in ten}) == 10
+    many = plotdata.styles([f"m{i}" for i in range(35)]).values()
+    assert len({(s.colour, s.marker) for s in many}) == 35  # past ten: the markers shift, no pair repeats
+    assert set(plotdata.MARKERS) == set(plots._MARKERS)  # matplotlib draws every marker the page draws
+
+
+def test_columns_sort_best_first_titles_name_the_image_and_thumbnails_load_eagerly(built):
+    runs, report = built
+    html = (report / "index.html").read_text(encoding="utf-8")
+    table = re.search(r'<table class="results sortable".*?</thead>', html, re.S).group(0)
+    directions = {name: higher for higher, name in re.findall(r'data-higher="(true|false)" scope="col">(\w+)', table)}
+    assert directions == {"PSNR": "true", "SSIM": "true", "L1": "false"}
+    script = re.search(r"function sortTable.*?\n  }\n", html, re.S).group(0)
+    assert "th.dataset.higher === 'true'" in script  # the first click reads the column's direction
+    assert "loading" not in re.search(r"var img = el\('img', \{.*?\}\);", html, re.S).group(0)  # no lazy loading
+    records = load_records(runs)
+    items = next(iter(embedded_data(report / "index.html")["runs"].values()))["items"]
+    names = records.drop_duplicates("item_id").set_index("item_id")["image_id"]
+    assert items["image"] == [names[i] for i in items["id"]] and all("|" in i for i in items["id"])
+    assert Image.open(next((report / "img").rglob("thumb/0.*"))).size == (128 * (len(METHODS) + 2), 128)
+
+
+def test_the_wide_layout_is_a_section_of_the_report(built):
+    runs, report = built
+    html = (report / "index.html").read_text(encoding="utf-8")
+    section = re.search(r'<h3 id="wide-r0">.*?</ul>', html, re.S).group(0)
+    groups = re.findall(r'<th colspan="3" class="group" scope="colgroup">(.*?)</th>', section)
+    assert groups == ["PSNR ↑", "SSIM ↑", "L1 ↓"]
+    rows = re.findall(r'<tr><th scope="row">(.*?)</th>(.*?)</tr>', section, re.S)
+    assert [r[0] for r in rows] == METHODS
+    means = load_records(runs).groupby(["method", "bucket"])["PSNR"].mean()
+    first = re.findall(r"<td[^>]*>(.*?)</td>", rows[0][1])[0]
+    assert first == f"{means[(METHODS[0], '0-20')]:.3f}"
+    assert "<li>n, images scored per method: 0-20: 2 · 20-40: 2 · 40-60: 2; no failed item</li>" in section
 
 
 def test_fig7_results_appear_with_their_run(built, tmp_path):

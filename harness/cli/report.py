@@ -11,6 +11,8 @@ from harness.registry import REPORT_FORMATS, REPORT_VIEWS
 EXAMPLES = """examples:
   harness report                                  # one markdown table per run under ./runs
   harness report --format latex --output table.tex
+  harness report --format latex --compact         # for a paper: n and failures in a note, not in columns
+  harness report --view wide --format latex       # methods × (metric, bucket), as the paper's Table 2 reads
   harness report --view paper-table2 --format latex   # the paper's Table 2, measured beside published
   harness report --paired misf,rfrnet             # paired test per metric and bucket (= --view paired)
   harness report --format html --output report    # report/index.html: tables, plots, image browser (offline)"""
@@ -46,6 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", metavar="PREFIX", help="only runs whose folder name starts with this")
     p.add_argument("--methods", metavar="LIST", help="only these methods or labels (comma-separated)")
     p.add_argument("--combine", action="store_true", help="results view: pool the runs of each dataset into one table (says which)")
+    p.add_argument("--compact", action="store_true", help="results view, for papers: no n and fail columns; n per "
+                   "bucket and every method that differs or failed items in a note under the table")
     p.add_argument("--output", metavar="PATH", help="write to this file instead of stdout (html: the folder to write)")
     p.add_argument("--extra-methods", metavar="LIST", help="views of published tables: harness methods to add as rows "
                    "(measured only)")
@@ -103,7 +107,7 @@ def _html_flags(args: argparse.Namespace) -> None:
     """``--format html`` writes the whole report: it takes a folder, no text view."""
     if not args.output:
         raise UsageError("--format html writes a folder: give it with --output DIR")
-    flags = ["--view", *(flag for flag in _aliases() if flag != "--paired"), "--extra-methods", "--combine"]
+    flags = ["--view", *(flag for flag in _aliases() if flag != "--paired"), "--extra-methods", "--combine", "--compact"]
     text_only = [flag for flag in flags if getattr(args, _dest(flag))]
     if text_only:
         raise UsageError(f"{', '.join(text_only)}: text views; --format html writes the whole report "
@@ -147,6 +151,6 @@ def _report_text(records, sets, view: str, args: argparse.Namespace) -> str:
     from harness.reports.views import ViewOptions, build
 
     options = ViewOptions(args.combine, tuple(csv_list(args.extra_methods)), tuple(csv_list(args.paired)),
-                          tuple(csv_list(args.profiles)))
+                          tuple(csv_list(args.profiles)), args.compact)
     tables = build(view, records, sets, options)
     return render(tables, args.format) if tables else "No records found."

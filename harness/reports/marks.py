@@ -29,6 +29,9 @@ PUBLISHED_ONLY = Mark("°", r"$^\circ$", "published value alone (not measured he
 SMALL_SAMPLE = Mark("~", r"$^\sim$", "set-level metric under its reliable size (FID 2,048 items, KID 1,000, P-/U-IDS "
                     "the feature dimension per class): biased or unstable, not comparable across sizes")
 OTHER_PROTOCOL = Mark("◊", r"$^\diamond$", "measured under a protocol other than the paper's (see above the table)")
+TESTS_DISAGREE = Mark("!", r"$^{!}$", "the Wilcoxon signed-rank test at p < 0.05 disagrees with the bootstrap interval, "
+                      "which decides: take the difference as uncertain (a few large differences move the mean, not the "
+                      "ranks; with few pairs the percentile interval is too narrow)")
 #: A metric's better direction, drawn after its name.
 HIGHER = Mark("↑", r"$\uparrow$", "higher is better")
 LOWER = Mark("↓", r"$\downarrow$", "lower is better")

@@ -7,6 +7,7 @@ Failed items and NaN values are left out, as in :mod:`harness.reports.stats`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -14,16 +15,37 @@ import pandas as pd
 
 from harness.reports.stats import bootstrap_ci
 
-#: Okabe & Ito's colour-blind-safe palette (black last: it marks the ground truth elsewhere).
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#000000")
+#: One colour per method, in this order: chosen for the largest smallest CIEDE2000 distance between
+#: any two of the first k colours (k = 2..10; all ten at least 22 apart, no two blues alike), each
+#: far from the white background; from Okabe & Ito's, Tol's and matplotlib's tab10 palettes.
+PALETTE = ("#0072B2", "#E69F00", "#CC79A7", "#117733", "#000000", "#D62728", "#332288", "#44AA99", "#882255", "#7F7F7F")
+#: Marker shapes and line dashes (names both the HTML report's canvas and matplotlib draw), so that
+#: a line hidden behind another still shows its markers, and colour alone never tells methods apart.
+MARKERS = ("circle", "square", "triangle", "diamond", "triangle-down", "plus", "cross", "star", "triangle-left",
+           "triangle-right")
+DASHES = ("solid", "dashed", "dashdot", "dotted")
+#: Colour of single-series plots (the paired difference).
+SINGLE = PALETTE[0]
 #: LaMa's evaluation groups items into 10 equal hole-ratio bins.
 LAMA_BINS = 10
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def colours(methods: Sequence[str]) -> dict[str, str]:
-    """One palette colour per method, in order (cycling after eight)."""
-    return {method: OKABE_ITO[index % len(OKABE_ITO)] for index, method in enumerate(methods)}
+@dataclass(frozen=True)
+class Style:
+    colour: str
+    marker: str
+    dash: str
+
+
+def styles(methods: Sequence[str]) -> dict[str, Style]:
+    """Each method's colour, marker and dash, by position; past ten methods the markers shift by
+    one per round, so no two of the first hundred methods share a (colour, marker) pair."""
+    out = {}
+    for index, method in enumerate(methods):
+        rounds, place = divmod(index, len(PALETTE))
+        out[method] = Style(PALETTE[place], MARKERS[(place + rounds) % len(MARKERS)], DASHES[index % len(DASHES)])
+    return out
 
 
 def bucket_edges(buckets: Sequence[str]) -> list[tuple[str, float, float]]:

@@ -2,8 +2,9 @@
 so they show the numbers the HTML report shows: a metric against the measured hole ratio,
 per-bucket distributions, and the paired difference between two methods.
 
-Readable at column width (9 pt text, DejaVu Sans embedded as TrueType), Okabe-Ito colours,
-and the marks of :mod:`harness.reports.marks` in legends (‡ random weights, † reads the ground truth).
+Readable at column width (9 pt text, DejaVu Sans embedded as TrueType); each method has its own
+colour, marker and dash (:func:`harness.reports.plotdata.styles`), and the marks of
+:mod:`harness.reports.marks` in legends (‡ random weights, † reads the ground truth).
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fonts
          "ytick.labelsize": 8, "pdf.fonttype": 42, "font.family": "DejaVu Sans", "axes.spines.top": False,
          "axes.spines.right": False}
 KINDS = ("hole-ratio", "buckets", "paired")
+#: matplotlib's names of plotdata's markers and dashes.
+_MARKERS = {"circle": "o", "square": "s", "triangle": "^", "diamond": "D", "triangle-down": "v", "plus": "P",
+            "cross": "X", "star": "*", "triangle-left": "<", "triangle-right": ">"}
+_DASHES = {"solid": "-", "dashed": "--", "dashdot": "-.", "dotted": ":"}
 
 
 def _figure(width: float = 4.2, height: float = 3.0):
@@ -39,37 +44,34 @@ def _points(count: int) -> dict:
     return {"s": 9 if count <= 2000 else 2, "alpha": min(0.5, max(0.04, 150 / max(1, count))), "linewidths": 0}
 
 
-def _halo():
-    from matplotlib import patheffects
-
-    return [patheffects.withStroke(linewidth=3.5, foreground="white")]
-
-
 def _arrow(metric: str) -> str:
     return f"{metric} ({'higher' if higher_is_better(metric) else 'lower'} is better)"
 
 
 def hole_ratio_figure(records: pd.DataFrame, metric: str, bins, methods: Sequence[str] | None = None,
                       points: bool = True, n_resamples: int = 2000):
-    """Per-item points (faint) and binned means with bootstrap 95 % bands, one colour per method."""
+    """Per-item points (faint) and binned means with bootstrap 95 % bands; each method its colour,
+    marker and dash."""
     import matplotlib
 
     methods = list(methods or dict.fromkeys(records["method"]))
-    palette = plotdata.colours(methods)
+    palette = plotdata.styles(methods)
     curve = plotdata.hole_ratio_curve(records[records["method"].isin(methods)], metric, bins, n_resamples)
     with matplotlib.rc_context(STYLE):
         figure = _figure()
         axis = figure.subplots()
         scored = plotdata.scored_items(records, metric)
         for method in methods:
-            colour = palette[method]
+            style = palette[method]
             if points:
                 mine = scored[scored["method"] == method]
-                axis.scatter(100 * mine["hole_ratio"], mine[metric], color=colour, **_points(len(mine)))
+                axis.scatter(100 * mine["hole_ratio"], mine[metric], color=style.colour, **_points(len(mine)))
             line = curve[curve["method"] == method]
-            axis.fill_between(100 * line["center"], line["ci_low"], line["ci_high"], color=colour, alpha=0.25, linewidth=0)
-            axis.plot(100 * line["center"], line["mean"], "-o", color=colour, markersize=3, label=_label(records, method),
-                      path_effects=_halo())
+            axis.fill_between(100 * line["center"], line["ci_low"], line["ci_high"], color=style.colour, alpha=0.12, linewidth=0)
+            # no white halo here: it would blank out the lines and markers drawn before (their dashes show through instead)
+            axis.plot(100 * line["center"], line["mean"], color=style.colour, marker=_MARKERS[style.marker],
+                      linestyle=_DASHES[style.dash], linewidth=1.5, markersize=5, markeredgecolor="white",
+                      markeredgewidth=0.5, label=_label(records, method), zorder=3)
         axis.set_xlabel("measured hole ratio (%)")
         axis.set_ylabel(_arrow(metric))
         axis.legend(frameon=False)
@@ -77,11 +79,12 @@ def hole_ratio_figure(records: pd.DataFrame, metric: str, bins, methods: Sequenc
 
 
 def bucket_figure(records: pd.DataFrame, metric: str, methods: Sequence[str] | None = None):
-    """Box plots per bucket and method: quartiles, median, whiskers at the 5th and 95th percentiles, mean as a dot."""
+    """Box plots per bucket and method: quartiles, median, whiskers at the 5th and 95th percentiles, the mean
+    as the method's marker."""
     import matplotlib
 
     methods = list(methods or dict.fromkeys(records["method"]))
-    palette = plotdata.colours(methods)
+    palette = plotdata.styles(methods)
     stats = plotdata.bucket_quantiles(records[records["method"].isin(methods)], metric)
     buckets = [label for label, _, _ in plotdata.bucket_edges(stats["bucket"])] or list(dict.fromkeys(stats["bucket"]))
     buckets += [b for b in dict.fromkeys(stats["bucket"]) if b not in buckets]
@@ -98,13 +101,13 @@ def bucket_figure(records: pd.DataFrame, metric: str, methods: Sequence[str] | N
                     boxes.append({"med": row["q50"], "q1": row["q25"], "q3": row["q75"], "whislo": row["q05"],
                                   "whishi": row["q95"], "mean": row["mean"], "fliers": [], "label": method})
                     positions.append(position - 0.4 + width * (index + 0.5))
+            colour, marker = palette[method].colour, _MARKERS[palette[method].marker]
             if boxes:
-                colour = palette[method]
                 axis.bxp(boxes, positions=positions, widths=width * 0.85, showmeans=True, patch_artist=True,
                          boxprops={"facecolor": colour, "alpha": 0.6, "edgecolor": colour},
                          medianprops={"color": "black"}, whiskerprops={"color": colour}, capprops={"color": colour},
-                         meanprops={"marker": "o", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 3})
-            axis.plot([], [], "s", color=palette[method], label=_label(records, method))
+                         meanprops={"marker": marker, "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 3.5})
+            axis.plot([], [], marker, color=colour, label=_label(records, method))
         axis.set_xticks(range(len(buckets)), buckets)
         axis.set_xlabel("hole-ratio bucket (%)")
         axis.set_ylabel(_arrow(metric))
@@ -121,12 +124,12 @@ def paired_figure(records: pd.DataFrame, method_a: str, method_b: str, metric: s
     with matplotlib.rc_context(STYLE):
         figure = _figure()
         axis = figure.subplots()
-        colour = plotdata.OKABE_ITO[3]
+        colour = plotdata.SINGLE
         axis.axhline(0, color="0.4", linewidth=0.8)
         axis.scatter(100 * pairs["hole_ratio"], pairs["diff"], color=colour, **_points(len(pairs)))
         axis.fill_between(100 * curve["center"], curve["ci_low"], curve["ci_high"], color=colour, alpha=0.25, linewidth=0)
-        axis.plot(100 * curve["center"], curve["mean"], "-o", color=colour, markersize=3,
-                  label=f"mean difference, 95% CI (n={len(pairs)} pairs)", path_effects=_halo())
+        axis.plot(100 * curve["center"], curve["mean"], "-o", color=colour, markersize=4.5,
+                  markeredgecolor="white", markeredgewidth=0.5, label=f"mean difference, 95% CI (n={len(pairs)} pairs)", zorder=3)
         better = method_a if higher_is_better(metric) else method_b
         axis.set_xlabel("measured hole ratio (%)")
         axis.set_ylabel(f"{metric}: {_label(records, method_a)} − {_label(records, method_b)}")

@@ -118,34 +118,70 @@ def _format(value: float, metric: str) -> str:
 UNSCORED = {"LPIPS": "--no-lpips, or its VGG16 backbone was not available offline: see the README's LPIPS paragraph"}
 
 
-def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset()) -> tuple[list[Column], list[Row], list, list]:
-    """Columns, rows, the marks used and notes on empty metric columns for one block's aggregate table."""
-    block = table["block"].iloc[0]
+def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset(),
+                counts: bool = True) -> tuple[list[Column], list[Row], list, list]:
+    """Columns, rows, the marks used and notes on empty metric columns for one block's aggregate
+    table; ``counts`` False leaves out the n and fail columns (the caller notes them instead)."""
     buckets = bucket_order(table["bucket"])
     metrics = [m for m in metric_columns(table.columns) if table[m].notna().any()]
-    missing = [m for m in metric_columns(table.columns) if m not in metrics]
+    heads = [("n", ()), ("fail", ())] if counts else []
     columns = [Column("method")] + [Column(h, b, marks) for b in buckets
-                                    for h, marks in [("n", ()), ("fail", ()), *((m, (direction(higher_is_better(m)),)) for m in metrics)]]
+                                    for h, marks in [*heads, *((m, (direction(higher_is_better(m)),)) for m in metrics)]]
     rows, used = [], []
     for method, part in table.groupby("method", sort=False):
         cells = part.set_index("bucket")
-        flags = {**{flag: part[flag].any() for flag in RUN_FLAGS},
-                 "partial": part["partial"].any(), "incomplete": not part["complete"].all()}
-        used += method_marks(flags)
-        row = [Cell(method, marks=method_marks(flags))]
+        row = [method_cell(method, part)]
+        used += row[0].marks
         for bucket in buckets:
             if bucket not in cells.index:
-                row += [Cell("0", 0), Cell("0", 0)] + [Cell("–", math.nan)] * len(metrics)
+                row += [Cell("0", 0), Cell("0", 0)][:len(heads)] + [Cell("–", math.nan)] * len(metrics)
                 continue
             cell = cells.loc[bucket]
-            row += [Cell(str(int(cell["n"])), int(cell["n"])), Cell(str(int(cell["failures"])), int(cell["failures"]))]
+            row += [Cell(str(int(cell["n"])), int(cell["n"])), Cell(str(int(cell["failures"])), int(cell["failures"]))][:len(heads)]
             for metric in metrics:
-                small = (cell["run"], method, bucket, metric) in biased
-                used += [SMALL_SAMPLE] if small else []
-                row.append(Cell(_format(cell[metric], metric), float(cell[metric]), 1 if method in best.get((block, bucket, metric), set()) else 0,
-                                (SMALL_SAMPLE,) if small else ()))
+                mean = metric_cell(cell, method, bucket, metric, best, biased)
+                used += list(mean.marks)
+                row.append(mean)
         rows.append(tuple(row))
-    return columns, rows, used, [note(f"{m}: no value in these runs ({UNSCORED.get(m, 'not computed')})") for m in missing]
+    return columns, rows, used, empty_notes(table)
+
+
+def method_cell(method: str, part: pd.DataFrame) -> Cell:
+    """The method's name with the marks of its flags in its block's aggregate rows ``part``."""
+    flags = {**{flag: part[flag].any() for flag in RUN_FLAGS},
+             "partial": part["partial"].any(), "incomplete": not part["complete"].all()}
+    return Cell(method, marks=method_marks(flags))
+
+
+def empty_notes(table: pd.DataFrame) -> list[Note]:
+    """A note per metric column of the aggregate ``table`` without any value, saying why."""
+    return [note(f"{m}: no value in these runs ({UNSCORED.get(m, 'not computed')})")
+            for m in metric_columns(table.columns) if not table[m].notna().any()]
+
+
+def metric_cell(cell: pd.Series, method: str, bucket: str, metric: str, best: dict, biased: set) -> Cell:
+    """One mean of an aggregate row (``cell``): ranked 1 when ``method`` is best of its block and
+    bucket, marked ~ when a set-level value is biased by a small bucket; "–" where there is none."""
+    small = (cell["run"], method, bucket, metric) in biased
+    rank = 1 if method in best.get((cell["block"], bucket, metric), set()) else 0
+    return Cell(_format(cell[metric], metric), float(cell[metric]), rank, (SMALL_SAMPLE,) if small else ())
+
+
+def sample_notes(table: pd.DataFrame) -> list[Note]:
+    """n and failures of a block's aggregate ``table`` as one line, for layouts without n and fail
+    columns: per bucket the n of every method, each method that differs (fewer items, failures)
+    named with its own n, so that no mean loses its n."""
+    parts = []
+    for bucket in bucket_order(table["bucket"]):
+        here = table[table["bucket"] == bucket]
+        counts = {m: (int(here.loc[here["method"] == m, "n"].sum()), int(here.loc[here["method"] == m, "failures"].sum()))
+                  for m in dict.fromkeys(table["method"])}
+        common = max(n for n, _ in counts.values())
+        odd = [f"{m} {n}" + (f", {f} failed" if f else "") for m, (n, f) in counts.items() if n != common or f]
+        parts.append(f"{bucket}: {common}" + (f" ({'; '.join(odd)})" if odd else ""))
+    failed = int(table["failures"].sum())
+    return [note("n, images scored per method: " + " · ".join(parts) + "; "
+                 + (f"{failed} failed item(s), named above" if failed else "no failed item"))]
 
 
 def _context(table: pd.DataFrame, combine: bool) -> tuple[str, list[Note]]:
@@ -175,12 +211,10 @@ def set_best(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> dict[tupl
     return best
 
 
-def results_tables(records: pd.DataFrame, combine: bool = False, set_metrics: pd.DataFrame | None = None) -> list[Table]:
-    """One table per block of ``records`` (methods × bucket n, fail, metric means; best values
-    ranked 1); ``set_metrics`` adds the set-level columns (FID marked ~ when biased by a small
-    bucket). Each table's data is its block of :func:`aggregate`."""
-    if records.empty:
-        return []
+def block_facts(records: pd.DataFrame, combine: bool = False, set_metrics: pd.DataFrame | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict, set]:
+    """What every per-block layout reads: the :func:`aggregate` table with each block's protocol,
+    its data (no ``block`` column: what a CSV holds), the best methods and the biased set-level cells."""
     prepared = prepare(records, combine)
     table = aggregate(records, combine, set_metrics)
     data = table.drop(columns="block")
@@ -191,12 +225,25 @@ def results_tables(records: pd.DataFrame, combine: bool = False, set_metrics: pd
     if set_metrics is not None and len(set_metrics):
         flagged_rows = set_metrics[set_metrics["note"].fillna("").str.startswith("biased")]
         biased = set(zip(flagged_rows["run"], flagged_rows["method"], flagged_rows["bucket"], flagged_rows["metric"]))
+    return table, data, best, biased
+
+
+def results_tables(records: pd.DataFrame, combine: bool = False, set_metrics: pd.DataFrame | None = None,
+                   compact: bool = False) -> list[Table]:
+    """One table per block of ``records`` (methods × bucket n, fail, metric means; best values
+    ranked 1); ``set_metrics`` adds the set-level columns (FID marked ~ when biased by a small
+    bucket); ``compact`` (papers): no n and fail columns, they are a note under the table
+    (:func:`sample_notes`). Each table's data is its block of :func:`aggregate`."""
+    if records.empty:
+        return []
+    table, data, best, biased = block_facts(records, combine, set_metrics)
     tables = []
     for block, part in table.groupby("block", sort=False):
-        columns, rows, used, empty = _block_rows(part, best, biased)
+        columns, rows, used, empty = _block_rows(part, best, biased, counts=not compact)
         title, context = _context(part, combine)
+        counted = sample_notes(part) if compact else []
         tables.append(Table(title, tuple(columns), (tuple(rows),),
-                            tuple(mark_note(m) for m in dict.fromkeys(used)) + tuple(empty),
+                            tuple(counted) + tuple(mark_note(m) for m in dict.fromkeys(used)) + tuple(empty),
                             tuple(context), heading=True, data=data[table["block"] == block]))
     return tables
 

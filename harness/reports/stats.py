@@ -115,12 +115,29 @@ def wilcoxon_p(differences: np.ndarray) -> float:
     return float(scipy_stats.wilcoxon(differences).pvalue)
 
 
+#: Level of the Wilcoxon signed-rank test shown beside the interval's decision.
+WILCOXON_ALPHA = 0.05
+
+
+def _favoured(metric: str, a_higher: bool, method_a: str, method_b: str) -> str:
+    return method_a if a_higher == higher_is_better(metric) else method_b
+
+
 def _winner(metric: str, ci_low: float, ci_high: float, method_a: str, method_b: str) -> str:
     """The better method when the interval of mean(a − b) excludes zero, else ``"none"``."""
     if ci_low > 0 or ci_high < 0:
-        a_higher = ci_low > 0
-        return method_a if a_higher == higher_is_better(metric) else method_b
+        return _favoured(metric, ci_low > 0, method_a, method_b)
     return "none"
+
+
+def _wilcoxon_winner(metric: str, differences: np.ndarray, p: float, method_a: str, method_b: str) -> str:
+    """The method the Wilcoxon test favours at :data:`WILCOXON_ALPHA`, on the side its signed ranks
+    lean to (zeros dropped, as the test drops them), else ``"none"``."""
+    if not p < WILCOXON_ALPHA:
+        return "none"
+    nonzero = differences[differences != 0]
+    signed = float(np.sum(np.sign(nonzero) * scipy_stats.rankdata(np.abs(nonzero))))
+    return "none" if signed == 0 else _favoured(metric, signed > 0, method_a, method_b)
 
 
 def paired_comparison(
@@ -136,10 +153,13 @@ def paired_comparison(
 
     Items are matched on (run, dataset, bucket, item_id). ``mean_diff`` is mean(a − b) with its
     paired bootstrap interval; ``better`` names the method favoured by the metric's direction
-    when that interval excludes zero, else ``"none"``; below :data:`MIN_PAIRS` pairs there is no
-    interval, no p-value and ``better`` says why nothing is decided. ``p_wilcoxon`` is the two-sided
-    Wilcoxon signed-rank p-value of the same differences. ``failed_a``/``failed_b`` count the
-    items of the cell each method failed (left out of the pairs).
+    when that interval excludes zero, else ``"none"``: the interval decides, since it is about the
+    mean the tables show. ``p_wilcoxon`` is the two-sided Wilcoxon signed-rank p-value of the same
+    differences and ``wilcoxon_better`` its verdict at :data:`WILCOXON_ALPHA`; the two can differ
+    (a few large differences move the mean, the ranks follow the typical item), and ``agree`` says
+    whether they do. Below :data:`MIN_PAIRS` pairs there is no interval, no p-value and both verdicts
+    say why nothing is decided. ``failed_a``/``failed_b`` count the items of the cell each method
+    failed (left out of the pairs).
     """
     records = _complete(records)
     keys = ["run", "dataset", "bucket", "item_id"]
@@ -152,15 +172,16 @@ def paired_comparison(
         if len(diff) >= MIN_PAIRS:
             low, high = bootstrap_ci(diff, confidence, n_resamples, seed)
             p, better = wilcoxon_p(diff), _winner(metric, low, high, method_a, method_b)
+            ranks = _wilcoxon_winner(metric, diff, p, method_a, method_b)
         else:  # too few pairs for any test: say so, decide nothing
             low = high = p = float("nan")
-            better = f"undecided: {len(diff)} pair(s), a test needs {MIN_PAIRS}"
+            better = ranks = f"undecided: {len(diff)} pair(s), a test needs {MIN_PAIRS}"
         rows.append(
             (run, dataset, bucket, metric, len(group), *(int(failed[m].get((run, dataset, bucket), 0)) for m in (method_a, method_b)),
-             group["value_a"].mean(), group["value_b"].mean(), diff.mean(), low, high, p, better)
+             group["value_a"].mean(), group["value_b"].mean(), diff.mean(), low, high, better, p, ranks, better == ranks)
         )
     columns = ["run", "dataset", "bucket", "metric", "n_pairs", "failed_a", "failed_b", "mean_a", "mean_b",
-               "mean_diff", "ci_low", "ci_high", "p_wilcoxon", "better"]
+               "mean_diff", "ci_low", "ci_high", "better", "p_wilcoxon", "wilcoxon_better", "agree"]
     return pd.DataFrame(rows, columns=columns)
 
 

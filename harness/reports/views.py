@@ -22,19 +22,21 @@ if TYPE_CHECKING:
 class ViewOptions:
     """What a view may read besides the records: ``combine`` (pool each dataset's runs),
     ``extra_methods`` (views of published tables: harness methods added as rows), ``pair`` (two methods),
-    ``profiles`` (metric profiles side by side)."""
+    ``profiles`` (metric profiles side by side), ``compact`` (no n and fail columns: a note instead)."""
 
     combine: bool = False
     extra_methods: tuple[str, ...] = ()
     pair: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
+    compact: bool = False
 
     def given(self) -> set[str]:
         return {name for name in FLAGS if getattr(self, name)}
 
 
 #: The command line's flag of each option.
-FLAGS = {"combine": "--combine", "extra_methods": "--extra-methods", "pair": "--paired", "profiles": "--profiles"}
+FLAGS = {"combine": "--combine", "extra_methods": "--extra-methods", "pair": "--paired", "profiles": "--profiles",
+         "compact": "--compact"}
 
 
 def build(name: str, records: "pd.DataFrame", sets: "pd.DataFrame", options: ViewOptions = ViewOptions()) -> list[Table]:
@@ -79,7 +81,13 @@ def named_protocols(tables: list[Table], records: "pd.DataFrame") -> list[Table]
 def results(records, sets, options: ViewOptions) -> list[Table]:
     from harness.reports.report import results_tables
 
-    return results_tables(records, options.combine, sets)
+    return results_tables(records, options.combine, sets, options.compact)
+
+
+def wide(records, sets, options: ViewOptions) -> list[Table]:
+    from harness.reports.wide import wide_tables
+
+    return wide_tables(records, options.combine, sets)
 
 
 def confidence(records, sets, options: ViewOptions) -> list[Table]:
@@ -107,12 +115,36 @@ def _pair(pair: Sequence[str], records: "pd.DataFrame") -> tuple[str, str]:
 
 
 def paired(records, sets, options: ViewOptions) -> list[Table]:
-    from harness.reports.stats import paired_comparison
-    from harness.reports.table import frame_table
+    """The paired test of two methods; its notes say which test decides ``better`` and the rows
+    where the Wilcoxon test disagrees carry a mark."""
+    from dataclasses import replace
+
+    from harness.reports.marks import TESTS_DISAGREE
+    from harness.reports.stats import MIN_PAIRS, WILCOXON_ALPHA, paired_comparison
+    from harness.reports.table import frame_table, mark_note, note
 
     a, b = _pair(options.pair, records)
-    return [frame_table(paired_comparison(records, a, b), ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
-                        f"Paired comparison {a} (a) vs {b} (b) on the items both scored")]
+    frame = paired_comparison(records, a, b)
+    table = frame_table(frame, ["mean_a", "mean_b", "mean_diff", "ci_low", "ci_high"], "metric",
+                        f"Paired comparison {a} (a) vs {b} (b) on the items both scored")
+    names = [c.text for c in table.columns]
+    better, p = names.index("better"), names.index("p_wilcoxon")
+
+    def shown(row, agree: bool) -> tuple:
+        cells = list(row)
+        if cells[p].value == cells[p].value:  # a p-value to three significant digits (NaN: none, left blank)
+            cells[p] = replace(cells[p], text=f"{cells[p].value:.3g}")
+        if not agree:
+            cells[better] = replace(cells[better], marks=(TESTS_DISAGREE,))
+        return tuple(cells)
+
+    rows = tuple(shown(row, agree) for row, agree in zip(table.rows, frame["agree"]))
+    notes = [note(f"better: decided by the paired bootstrap 95% interval of mean(a − b) (ci_low, ci_high): the method "
+                  "the metric's direction favours when the interval excludes 0, else none. wilcoxon_better: the two-sided "
+                  f"Wilcoxon signed-rank test at p < {WILCOXON_ALPHA:g} on the same pairs, for reference; agree: whether "
+                  f"the two verdicts match. Fewer than {MIN_PAIRS} pairs: undecided.")]
+    notes += [mark_note(TESTS_DISAGREE)] if not frame["agree"].all() else []
+    return [replace(table, sections=(rows,), notes=tuple(notes))]
 
 
 def profiles(records, sets, options: ViewOptions) -> list[Table]:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from harness.reports.grids import composite_u8, masked_input
 
-THUMB = 112  # thumbnail panel side in pixels
+THUMB = 128  # thumbnail panel side in pixels: a strip of five fills half a 1,400 px page, two cards a row
 MISSING_GREY = 128
 SUFFIX = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 _SAVE = {"jpeg": {"quality": 92, "subsampling": 0}, "png": {"compress_level": 6}, "webp": {"lossless": True, "method": 2}}

@@ -4,6 +4,9 @@
 writes the report folder."""
 from __future__ import annotations
 
+from itertools import groupby
+from typing import Any
+
 from harness.reports.table import Cell, Column, Note, Table
 
 
@@ -28,3 +31,16 @@ def body_headers(table: Table) -> list[str]:
 
 def notes(table: Table) -> list[str]:
     return [line(n) for n in table.notes]
+
+
+def table_view(table: Table) -> dict[str, Any]:
+    """Any table as the page's generic table (templates/table.html.j2): the spanning groups, the
+    column headers, the cells (``best``: rank 1; ``empty``: no number, shown as it is), the notes
+    under it and the context above it."""
+    body = table.columns[table.stub:]
+    groups = [{"text": group, "span": len(list(members))} for group, members in groupby(body, key=lambda c: c.group)]
+    rows = [[{"text": text(cell), "best": cell.rank == 1, "empty": cell.value is not None and cell.value != cell.value}
+             for cell in row] for row in table.rows]
+    return {"title": table.title, "stub": [header(c) for c in table.columns[:table.stub]],
+            "groups": groups if table.grouped else [], "headers": [c.text + "".join(m.html for m in c.marks) for c in body],
+            "rows": rows, "notes": notes(table), "context": [line(n) for n in table.context]}

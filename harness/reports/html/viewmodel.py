@@ -20,6 +20,7 @@ from harness.reports.marks import OTHER_PROTOCOL, READS_GROUND_TRUTH, RESIZED, U
 from harness.metrics.registry import digits, higher_is_better, metric_columns
 from harness.reports.report import results_tables
 from harness.reports.stats import cell_confidence, set_confidence
+from harness.reports.wide import wide_tables
 from harness.reports.html import style
 
 
@@ -38,6 +39,11 @@ def _number(value: Any, places: int) -> float | None:
 
 def _text(value: Any, metric: str) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.{digits(metric)}f}"
+
+
+def _interval(low: float, high: float, metric: str) -> str:
+    """An interval with true minus signs and a spaced dash, so "−62.9 – −14.8" reads as two numbers."""
+    return " – ".join(_text(v, metric).replace("-", "−") for v in (low, high))
 
 
 def card(run: RunData) -> dict[str, Any]:
@@ -107,11 +113,11 @@ def results_table(run: RunData, n_resamples: int = 2000) -> dict[str, Any]:
                 key = (method, bucket, column.text)
                 low, high = (intervals.loc[key, ["ci_low", "ci_high"]] if key in intervals.index else (None, None))
                 values.append({"value": _number(cell.value, digits(column.text) + 3), "text": style.text(cell),
-                               "ci": f"{_text(low, column.text)}–{_text(high, column.text)}" if low is not None and not pd.isna(low) else "",
+                               "ci": _interval(low, high, column.text) if low is not None and not pd.isna(low) else "",
                                "best": cell.rank == 1})
             rows.append({"method": method, "label": style.text(row[0]), "bucket": bucket, "n": int(n.value),
                          "failures": int(failures.value), "values": values})
-    headers = [{"name": c.text, "arrow": "".join(m.html for m in c.marks)} for c in metrics]
+    headers = [{"name": c.text, "arrow": "".join(m.html for m in c.marks), "higher": higher_is_better(c.text)} for c in metrics]
     return {"metrics": headers, "rows": rows, "buckets": buckets, "legend": style.notes(table),
             "methods": [row[0].text for row in table.rows]}
 
@@ -156,7 +162,8 @@ def plot_data(run: RunData, metrics: Sequence[str], methods: Sequence[str], n_re
 
 
 def items_data(run: RunData, methods: Sequence[str], metrics: Sequence[str]) -> dict[str, Any]:
-    """Columns of the image browser: every item of the run (failed ones too) and each method's values."""
+    """Columns of the image browser: every item of the run (failed ones too), its image's name (the
+    item's title; the id, image and mask, stays a tooltip) and each method's values."""
     records = run.records
     order = list(dict.fromkeys(records["item_id"]))
     index = {item: i for i, item in enumerate(order)}
@@ -169,7 +176,9 @@ def items_data(run: RunData, methods: Sequence[str], metrics: Sequence[str]) -> 
         bad = mine[mine["status"].fillna("missing") != "ok"]
         failures[method] = {index[i]: (f"{row.stage}: {row.reason}" if isinstance(row.reason, str) else "not scored")
                             for i, row in zip(bad.index, bad.itertuples())}
-    return {"id": order, "bucket": [str(b) for b in first["bucket"]],
+    names = first["image_id"] if "image_id" in first else pd.Series(order, index=first.index)
+    return {"id": order, "image": [str(name) if isinstance(name, str) else item for name, item in zip(names, order)],
+            "bucket": [str(b) for b in first["bucket"]],
             "ratio": [_number(r, 4) for r in first["hole_ratio"]], "values": values, "failures": failures}
 
 
@@ -192,17 +201,18 @@ def run_view(run: RunData, key: str, images: dict[str, Any] | None, fig7_picture
     results = results_table(run, n_resamples)
     methods = results["methods"]
     metrics = [m for m in metric_columns(run.records.columns) if run.records[m].notna().any()]
-    palette = plotdata.colours(methods)
+    palette = {method: vars(style) for method, style in plotdata.styles(methods).items()}
     flags = {row["method"]: row["label"] for row in results["rows"]}
     chosen = pair if pair and all(p in methods for p in pair) else tuple(methods[:2])
     data = {
-        "key": key, "methods": methods, "labels": flags, "colours": palette, "pair": list(chosen),
+        "key": key, "methods": methods, "labels": flags, "styles": palette, "single": plotdata.SINGLE, "pair": list(chosen),
         "metrics": [{"name": m, "higher": higher_is_better(m), "digits": digits(m)} for m in metrics],
         "buckets": results["buckets"], "items": items_data(run, methods, metrics), "images": images,
         **plot_data(run, metrics, methods, n_resamples),
     }
     return {
         "key": key, "name": run.name, "dataset": run.spec.dataset, "card": card(run), "results": results,
+        "wide": style.table_view(wide_tables(run.records, set_metrics=run.sets)[0]),
         "paper": paper_section(run.records, run.spec.dataset), "sections": run_sections(run.path),
         "fig7": [fig7_view(f, fig7_pictures.get(str(f.folder))) for f in run.fig7], "data": data,
     }

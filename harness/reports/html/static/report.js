@@ -37,7 +37,9 @@
   function sortTable(table, index) {
     var th = table.tHead.rows[0].cells[index];
     var type = th.dataset.type || 'num';
-    var descending = th.getAttribute('aria-sort') === 'ascending';
+    // a later click reverses; the first puts the best first where the column has a direction (data-higher)
+    var current = th.getAttribute('aria-sort');
+    var descending = current ? current === 'ascending' : th.dataset.higher === 'true';
     $$(table.tHead, 'th').forEach(function (h) { h.removeAttribute('aria-sort'); });
     th.setAttribute('aria-sort', descending ? 'descending' : 'ascending');
     var body = table.tBodies[0];
@@ -129,21 +131,37 @@
     var n = parseInt(hex.slice(1), 16);
     return 'rgba(' + (n >> 16) + ',' + ((n >> 8) & 255) + ',' + (n & 255) + ',' + alpha + ')';
   }
-  function band(ctx, s, rows, colour) {
+  var DASHES = { solid: [], dashed: [7, 4], dashdot: [7, 3, 2, 3], dotted: [2, 3] };
+  function marker(ctx, shape, x, y, r) {
+    // the shapes of harness.reports.plotdata.MARKERS, filled, with a white edge
+    var p = { triangle: [[0, -1.2], [1.1, 0.8], [-1.1, 0.8]], 'triangle-down': [[0, 1.2], [1.1, -0.8], [-1.1, -0.8]],
+      'triangle-left': [[-1.2, 0], [0.8, -1.1], [0.8, 1.1]], 'triangle-right': [[1.2, 0], [-0.8, -1.1], [-0.8, 1.1]],
+      diamond: [[0, -1.3], [1.1, 0], [0, 1.3], [-1.1, 0]], square: [[-0.9, -0.9], [0.9, -0.9], [0.9, 0.9], [-0.9, 0.9]],
+      plus: [[-0.35, -1.1], [0.35, -1.1], [0.35, -0.35], [1.1, -0.35], [1.1, 0.35], [0.35, 0.35], [0.35, 1.1], [-0.35, 1.1],
+        [-0.35, 0.35], [-1.1, 0.35], [-1.1, -0.35], [-0.35, -0.35]] }[shape];
+    ctx.beginPath();
+    if (shape === 'cross') p = [[-0.5, -1], [0, -0.5], [0.5, -1], [1, -0.5], [0.5, 0], [1, 0.5], [0.5, 1], [0, 0.5], [-0.5, 1], [-1, 0.5], [-0.5, 0], [-1, -0.5]];
+    if (shape === 'star') { p = []; for (var k = 0; k < 10; k++) { var a = Math.PI * k / 5 - Math.PI / 2, q = k % 2 ? 0.55 : 1.35; p.push([q * Math.cos(a), q * Math.sin(a)]); } }
+    if (p) p.forEach(function (v, i) { if (i) ctx.lineTo(x + r * v[0], y + r * v[1]); else ctx.moveTo(x + r * v[0], y + r * v[1]); });
+    else ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.closePath(); ctx.fill(); ctx.stroke();
+  }
+  function band(ctx, s, rows, style) {
     if (!rows.length) return;
-    ctx.fillStyle = rgba(colour, 0.22);
+    ctx.fillStyle = rgba(style.colour, 0.14);
     ctx.beginPath();
     rows.forEach(function (r, i) { var x = s.x(100 * r.center), y = s.y(r.ci_high); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
     rows.slice().reverse().forEach(function (r) { ctx.lineTo(s.x(100 * r.center), s.y(r.ci_low)); });
     ctx.closePath(); ctx.fill();
-    [['#fff', 5], [colour, 2]].forEach(function (pen) {  // a white halo keeps the line visible over the points
-      ctx.strokeStyle = pen[0]; ctx.lineWidth = pen[1]; ctx.beginPath();
-      rows.forEach(function (r, i) { var x = s.x(100 * r.center), y = s.y(r.mean); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
-      ctx.stroke();
-    });
-    ctx.lineWidth = 1;
-    ctx.fillStyle = colour;
-    rows.forEach(function (r) { ctx.beginPath(); ctx.arc(s.x(100 * r.center), s.y(r.mean), 3.5, 0, 2 * Math.PI); ctx.fill(); });
+  }
+  function meanLine(ctx, s, rows, style) {
+    // drawn after every band and without a white halo, which would blank out the lines drawn before:
+    // a line on top of another leaves the other's dashes and markers visible
+    ctx.strokeStyle = style.colour; ctx.lineWidth = 2; ctx.setLineDash(DASHES[style.dash] || []); ctx.beginPath();
+    rows.forEach(function (r, i) { var x = s.x(100 * r.center), y = s.y(r.mean); if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y); });
+    ctx.stroke();
+    ctx.setLineDash([]); ctx.lineWidth = 1; ctx.strokeStyle = '#fff'; ctx.fillStyle = style.colour;
+    rows.forEach(function (r) { marker(ctx, style.marker, s.x(100 * r.center), s.y(r.mean), 4.5); });
   }
   function extent(values) {
     var lo = Infinity, hi = -Infinity;
@@ -169,13 +187,14 @@
     run.methods.forEach(function (m) {
       if (!state.points) return;
       var style = pointStyle(items.ratio.length), half = style.size / 2;
-      c.ctx.fillStyle = rgba(run.colours[m], style.alpha);
+      c.ctx.fillStyle = rgba(run.styles[m].colour, style.alpha);
       var values = items.values[m][metric];
       for (var i = 0; i < values.length; i++) {
         if (values[i] !== null && items.ratio[i] !== null) c.ctx.fillRect(s.x(100 * items.ratio[i]) - half, s.y(values[i]) - half, style.size, style.size);
       }
     });
-    run.methods.forEach(function (m) { band(c.ctx, s, curves[m] || [], run.colours[m]); });
+    run.methods.forEach(function (m) { band(c.ctx, s, curves[m] || [], run.styles[m]); });
+    run.methods.forEach(function (m) { meanLine(c.ctx, s, curves[m] || [], run.styles[m]); });
   }
 
   function drawBoxes(run, section, state) {
@@ -191,14 +210,14 @@
       (boxes[m] || []).forEach(function (r) {
         var i = buckets.indexOf(r.bucket); if (i < 0) return;
         var x0 = s.x(i + 0.1 + j * width + width * 0.1), x1 = s.x(i + 0.1 + (j + 1) * width - width * 0.1), xm = (x0 + x1) / 2;
-        ctx.strokeStyle = run.colours[m]; ctx.lineWidth = 1.5;
+        ctx.strokeStyle = run.styles[m].colour; ctx.lineWidth = 1.5;
         ctx.beginPath(); ctx.moveTo(xm, s.y(r.q05)); ctx.lineTo(xm, s.y(r.q25)); ctx.moveTo(xm, s.y(r.q75)); ctx.lineTo(xm, s.y(r.q95));
         ctx.moveTo(x0 + 3, s.y(r.q05)); ctx.lineTo(x1 - 3, s.y(r.q05)); ctx.moveTo(x0 + 3, s.y(r.q95)); ctx.lineTo(x1 - 3, s.y(r.q95)); ctx.stroke();
-        ctx.fillStyle = rgba(run.colours[m], 0.55);
+        ctx.fillStyle = rgba(run.styles[m].colour, 0.55);
         ctx.fillRect(x0, s.y(r.q75), x1 - x0, Math.max(1, s.y(r.q25) - s.y(r.q75)));
         ctx.strokeRect(x0, s.y(r.q75), x1 - x0, Math.max(1, s.y(r.q25) - s.y(r.q75)));
         ctx.strokeStyle = '#000'; ctx.beginPath(); ctx.moveTo(x0, s.y(r.q50)); ctx.lineTo(x1, s.y(r.q50)); ctx.stroke();
-        ctx.fillStyle = '#fff'; ctx.beginPath(); ctx.arc(xm, s.y(r.mean), 3, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+        ctx.fillStyle = '#fff'; marker(ctx, run.styles[m].marker, xm, s.y(r.mean), 3.5);
       });
     });
   }
@@ -215,7 +234,7 @@
     var canvas = $(section, 'canvas.plot-paired');
     var c = canvasContext(canvas);
     var a = $(section, '.pair-a').value, b = $(section, '.pair-b').value, metric = state.metric;
-    var info = metricInfo(run, metric), colour = '#0072B2';
+    var info = metricInfo(run, metric), colour = run.single;
     var va = run.items.values[a][metric], vb = run.items.values[b][metric], diffs = [], ratios = [];
     for (var i = 0; i < va.length; i++) if (va[i] !== null && vb[i] !== null) { diffs.push(va[i] - vb[i]); ratios.push(run.items.ratio[i]); }
     var rows = a === b ? [] : pairRows(run, a, b, state.bins, metric), all = state.points ? diffs.slice() : [];
@@ -229,14 +248,15 @@
       ctx.fillStyle = rgba(colour, Math.min(0.55, 4 * style.alpha));
       diffs.forEach(function (d, i) { ctx.fillRect(s.x(100 * ratios[i]) - half, s.y(d) - half, style.size, style.size); });
     }
-    band(ctx, s, rows, colour);
+    var single = { colour: colour, marker: 'circle', dash: 'solid' };
+    band(ctx, s, rows, single); meanLine(ctx, s, rows, single);
     var better = info.higher ? a : b;
     $(section, '.paired-caption').textContent = a === b ? 'Choose two different methods.' :
       'Per item ' + a + ' − ' + b + ' (' + diffs.length + ' items both scored); above zero: ' + better +
       ' better. Line and band: binned mean difference and its paired bootstrap 95% interval.';
     var table = el('table', { 'class': 'plain' });
     var head = table.createTHead().insertRow();
-    ['bin', 'pairs', 'mean ' + a + ' − ' + b, '95% interval', 'better'].forEach(function (h) { head.appendChild(el('th', {}, h)); });
+    ['bin', 'pairs', 'mean ' + a + ' − ' + b, '95% interval', 'better (the interval excludes 0)'].forEach(function (h) { head.appendChild(el('th', {}, h)); });
     var body = table.createTBody();
     rows.forEach(function (r) {
       var tr = body.insertRow(), clear = r.ci_low > 0 || r.ci_high < 0;
@@ -255,7 +275,11 @@
     box.textContent = '';
     run.methods.forEach(function (m) {
       var item = el('span', { 'class': 'key' });
-      var swatch = el('i', { style: 'background:' + run.colours[m] });
+      var swatch = el('canvas', { width: '30', height: '14', 'aria-hidden': 'true' }), ctx = swatch.getContext('2d');
+      ctx.lineWidth = 2; ctx.strokeStyle = run.styles[m].colour; ctx.setLineDash(DASHES[run.styles[m].dash] || []);
+      ctx.beginPath(); ctx.moveTo(1, 7); ctx.lineTo(29, 7); ctx.stroke();
+      ctx.setLineDash([]); ctx.lineWidth = 1; ctx.strokeStyle = '#fff'; ctx.fillStyle = run.styles[m].colour;
+      marker(ctx, run.styles[m].marker, 15, 7, 4.5);
       item.appendChild(swatch); item.appendChild(document.createTextNode(run.labels[m] || m));
       box.appendChild(item);
     });
@@ -325,6 +349,11 @@
       return el('span', best ? { 'class': 'best' } : {}, m.name + ' ' + fmt(v, m.digits));
     });
   }
+  function itemTitle(run, i) {
+    // what a reader recognises: the image, its bucket and measured hole ratio (the item id is the tooltip)
+    var ratio = run.items.ratio[i];
+    return run.items.image[i] + ' · bucket ' + run.items.bucket[i] + ' · hole ' + (ratio === null ? '?' : (100 * ratio).toFixed(1) + '%');
+  }
   function caption(run, node, name, i, withMetrics) {
     node.appendChild(el('b', {}, run.labels[name] || name));
     if (withMetrics) metricLines(run, name, i).forEach(function (line) { node.appendChild(line); });
@@ -349,13 +378,13 @@
     function row(i, rank) {
       var node = el('article', { 'class': 'item', 'data-index': String(i), tabindex: '0' });
       var ratio = run.items.ratio[i];
-      node.appendChild(el('div', { 'class': 'item-head' }, '#' + (rank + 1) + '  ' + run.items.id[i] + ' · bucket ' + run.items.bucket[i] +
-        ' · hole ' + (ratio === null ? '?' : (100 * ratio).toFixed(1) + '%') + (state.key === 'gap' ? gapText(i) : '')));
+      node.appendChild(el('div', { 'class': 'item-head', title: 'item ' + run.items.id[i] }, '#' + (rank + 1) + '  ' + itemTitle(run, i) +
+        (state.key === 'gap' ? gapText(i) : '')));
       var missing = pictures ? images.missing[String(i)] : null, grey = pictures && images.grey ? images.grey[String(i)] : null;
       if (missing || grey) node.appendChild(el('p', { 'class': 'note' }, missing || grey));
       else if (pictures) {
-        var img = el('img', { loading: 'lazy', decoding: 'async', src: images.dir + '/thumb/' + i + '.' + images.ext,
-          width: String(T * panels.length), height: String(T), alt: 'panels of ' + run.items.id[i] });
+        var img = el('img', { decoding: 'async', src: images.dir + '/thumb/' + i + '.' + images.ext,
+          width: String(T * panels.length), height: String(T), alt: 'panels of ' + itemTitle(run, i), title: 'item ' + run.items.id[i] });
         node.appendChild(img);
       }
       var captions = el('div', { 'class': 'captions', style: 'grid-template-columns: repeat(' + panels.length + ', ' + T + 'px)' });
@@ -420,8 +449,8 @@
     // one row when the panels keep three quarters of their size, else wrapped rows at their own size
     var row = Math.floor((window.innerWidth - 48) / n) - 12;
     var d = row >= 0.75 * images.size ? Math.min(row, 2 * images.size) : Math.min(images.size, window.innerWidth - 60);
-    $(viewer, '#viewer-title').textContent = run.items.id[i] + ' · bucket ' + run.items.bucket[i] + ' · hole ' +
-      (run.items.ratio[i] === null ? '?' : (100 * run.items.ratio[i]).toFixed(1) + '%') + '  (' + (current.position + 1) + ' of ' + current.order.length + ')';
+    $(viewer, '#viewer-title').textContent = itemTitle(run, i) + '  (' + (current.position + 1) + ' of ' + current.order.length + ')';
+    $(viewer, '#viewer-title').title = 'item ' + run.items.id[i];
     var box = $(viewer, '.viewer-panels');
     box.textContent = '';
     var url = images.dir + '/full/' + i + '.' + images.ext;
