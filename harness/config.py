@@ -84,6 +84,7 @@ class ExecutionConfig:
     #: This process's part of a run shared with others (harness.engine.distributed); None: all of it
     #: (``Shard(0, 1)``, the one-shard case).
     shard: Any = None
+    wait: bool = True  # for another process computing the same work; False: stop with exit code 2 (--no-wait)
 
 
 @dataclass(frozen=True)

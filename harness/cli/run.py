@@ -65,6 +65,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
     p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache, for N independent "
                    "processes (a Slurm array job); then the same command without --shard writes the records")
+    p.add_argument("--no-wait", action="store_true", help="when another process is computing the same work (same "
+                   "cache, data and method), stop with exit code 2 instead of waiting for it and reading its results")
     p.add_argument("--rank-timeout", type=float, default=1800, metavar="SECONDS",
                    help="torchrun: stop every rank when one answers nothing or finishes no item for this long (default 1800)")
     add_spec_arguments(p)
@@ -110,7 +112,8 @@ def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
         ExecutionConfig(device, args.metrics_device, args.batch_size, args.workers,
                         Execution(args.precision, args.channels_last, args.compile, args.cudnn_benchmark),
                         args.keep_outputs, args.strict, args.replace, name_plugins=True,
-                        shard=from_environment(args.shard, args.rank_timeout)),  # torchrun's ranks, --shard I/N, or one
+                        shard=from_environment(args.shard, args.rank_timeout),  # torchrun's ranks, --shard I/N, or one
+                        wait=not args.no_wait),
         ScoringConfig(None, tuple(run_set_metrics(args)), args.set_bootstrap,
                       env.model_files(lpips_weights),
                       Path(args.inception_weights).expanduser() if args.inception_weights else env.inception_weights,

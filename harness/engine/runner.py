@@ -7,6 +7,8 @@ the batches in flight and a rerun resumes.
 """
 from __future__ import annotations
 
+import sys
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace as _replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from harness.store.records import MethodRecords, claim_label, write_run
 from harness.store.results import write_results
 from harness.registry import import_target, load_predictor, method_entry
 from harness.store.shardnotes import note_shard, records_written
+from harness.store.worklock import exclusive
 from harness.config import MethodRequest, RunConfig, ScoringConfig, parse_methods
 from harness.data.protocols import check as check_protocol
 from harness.data.spec import RunSpec
@@ -108,7 +111,7 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
     }
 
 
-def run(config: RunConfig) -> RunResult:
+def _run(config: RunConfig, held: ExitStack) -> RunResult:
     """Evaluate the configured methods on the configured protocol; writes
     ``<runs root>/<run name>/`` and returns it.
 
@@ -164,6 +167,8 @@ def run(config: RunConfig) -> RunResult:
                                 files=scoring.models)
         evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace)
         evaluations.append((request, evaluation))
+    keys = [f"{manifest.fingerprint()}|{e.fingerprint}|{shard.name()} of {shard.count}" for _, e in evaluations]
+    held.enter_context(exclusive(cache.root, keys, run_dir, wait=ex.wait, stream=sys.stderr if shard.shows_progress else None))
     shard.compute([e for _, e in evaluations], manifest.items, output.progress)
     if not shard.writes_records:
         if shard.group is None:  # --shard: tell `report` that the plain command is still to run
@@ -187,6 +192,14 @@ def run(config: RunConfig) -> RunResult:
         first = result.failures[0]
         raise StrictModeError(f"{len(result.failures)} item(s) failed; first: {first.method} {first.item_id}: {first.reason}")
     return result
+
+
+def run(config: RunConfig) -> RunResult:
+    """Evaluate the configured methods on the configured protocol (:func:`_run` says how). A process
+    computing the same work (same cache, data, method and part) makes it wait, and say so
+    (harness.store.worklock): what that process finishes then comes from the cache."""
+    with ExitStack() as held:
+        return _run(config, held)
 
 
 def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem], show_progress: bool) -> MethodResult:
