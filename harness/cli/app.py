@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 import warnings
 
@@ -17,8 +18,15 @@ from harness.data.spec import RunSpec
 from harness.errors import UsageError
 from harness.registry import DATASETS, MASK_SOURCES, PROTOCOLS, Registry
 
-console = Console(soft_wrap=True, emoji=False)  # stdout: tables only
-messages = Console(soft_wrap=True, stderr=True, emoji=False)  # stderr: summaries, notes, errors (progress: harness.engine.progress)
+class _Console(Console):
+    """Rich's console, but a reader closing the pipe reaches :func:`main` (rich would exit 1, our "regression")."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+console = _Console(soft_wrap=True, emoji=False)  # stdout: tables only
+messages = _Console(soft_wrap=True, stderr=True, emoji=False)  # stderr: summaries, notes, errors (progress: harness.engine.progress)
 
 
 def csv_list(text: str | None) -> list[str]:
@@ -131,7 +139,8 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 1 regression or --strict failure (some item failed), 2 a user's mistake (one
-    ``error:`` line), 3 a method scored no item at all (every item failed), 130 Ctrl-C.
+    ``error:`` line), 3 a method scored no item at all (every item failed), 130 Ctrl-C, 141 the reader
+    of stdout went away (``harness report | head``), as a shell reports a process ended by SIGPIPE.
 
     User-facing errors are :class:`harness.errors.UsageError` (unknown names, bad flags, wrong
     files, failing plug-ins), missing files and weights, ``ValueError`` raised by the harness's
@@ -142,7 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(build_parser(), argv)
     warnings.showwarning = _warning_line
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's shutdown
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 141
     except Interrupted as error:
         messages.print(str(error), markup=False, highlight=False, style="yellow")
         return 130
