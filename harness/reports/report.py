@@ -72,7 +72,7 @@ def aggregate(records: pd.DataFrame, combine: bool = False, set_metrics: pd.Data
     table = table[columns].astype({"n": int, "failures": int})
     if set_metrics is not None and len(set_metrics) and not combine:
         values = set_metrics.pivot_table(index=["run", "dataset", "method", "bucket"], columns="metric", values="value",
-                                         aggfunc="first")
+                                         aggfunc="first", dropna=False)  # a metric with no value keeps its column (and note)
         table = table.join(values, on=["run", "dataset", "method", "bucket"])
         split = columns.index(RUN_FLAGS[0])
         table = table[[*columns[:split], *metric_columns(values.columns), *columns[split:]]]
@@ -118,8 +118,8 @@ def _format(value: float, metric: str) -> str:
 UNSCORED = {"LPIPS": "--no-lpips, or its VGG16 backbone was not available offline: see the README's LPIPS paragraph"}
 
 
-def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset(),
-                counts: bool = True) -> tuple[list[Column], list[Row], list, list]:
+def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset(), counts: bool = True,
+                set_metrics: pd.DataFrame | None = None) -> tuple[list[Column], list[Row], list, list]:
     """Columns, rows, the marks used and notes on empty metric columns for one block's aggregate
     table; ``counts`` False leaves out the n and fail columns (the caller notes them instead)."""
     buckets = bucket_order(table["bucket"])
@@ -143,7 +143,7 @@ def _block_rows(table: pd.DataFrame, best: dict, biased: set = frozenset(),
                 used += list(mean.marks)
                 row.append(mean)
         rows.append(tuple(row))
-    return columns, rows, used, empty_notes(table)
+    return columns, rows, used, empty_notes(table, set_metrics)
 
 
 def method_cell(method: str, part: pd.DataFrame) -> Cell:
@@ -153,9 +153,14 @@ def method_cell(method: str, part: pd.DataFrame) -> Cell:
     return Cell(method, marks=method_marks(flags))
 
 
-def empty_notes(table: pd.DataFrame) -> list[Note]:
-    """A note per metric column of the aggregate ``table`` without any value, saying why."""
-    return [note(f"{m}: no value in these runs ({UNSCORED.get(m, 'not computed')})")
+def empty_notes(table: pd.DataFrame, set_metrics: pd.DataFrame | None = None) -> list[Note]:
+    """A note per metric column of the aggregate ``table`` without any value, saying why (for a
+    set-level metric, the note its computation left in ``set_metrics``, e.g. too few items)."""
+    reasons = dict(UNSCORED)
+    if set_metrics is not None and len(set_metrics):
+        mine = set_metrics[set_metrics["run"].isin(set(table["run"])) & set_metrics["note"].fillna("").ne("")]
+        reasons.update(mine.groupby("metric", sort=False)["note"].first())
+    return [note(f"{m}: no value in these runs ({reasons.get(m, 'not computed')})")
             for m in metric_columns(table.columns) if not table[m].notna().any()]
 
 
@@ -239,7 +244,7 @@ def results_tables(records: pd.DataFrame, combine: bool = False, set_metrics: pd
     table, data, best, biased = block_facts(records, combine, set_metrics)
     tables = []
     for block, part in table.groupby("block", sort=False):
-        columns, rows, used, empty = _block_rows(part, best, biased, counts=not compact)
+        columns, rows, used, empty = _block_rows(part, best, biased, counts=not compact, set_metrics=set_metrics)
         title, context = _context(part, combine)
         counted = sample_notes(part) if compact else []
         tables.append(Table(title, tuple(columns), (tuple(rows),),

@@ -40,7 +40,7 @@ def wide_tables(records: pd.DataFrame, combine: bool = False, set_metrics: pd.Da
             used += [mark for cell in row for mark in cell.marks]
             rows.append(tuple(row))
         title, lines = context(part, combine)
-        notes = [*sample_notes(part), *(mark_note(m) for m in dict.fromkeys(used)), *empty_notes(part)]
+        notes = [*sample_notes(part), *(mark_note(m) for m in dict.fromkeys(used)), *empty_notes(part, set_metrics)]
         tables.append(Table(title, tuple(columns), (tuple(rows),), tuple(notes), tuple(lines), heading=True,
                             data=data[table["block"] == block]))
     return tables
