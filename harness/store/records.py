@@ -162,7 +162,12 @@ class MethodRecords:
 
     def flush(self, rows: list[dict[str, Any]], complete: bool, counts: dict[str, Any],
               set_rows: list[dict[str, Any]] | None = None) -> None:
-        atomic_write_text(self.folder / "records.csv", csv_text(rows, self.columns))
+        self.write(csv_text(rows, self.columns), complete, counts, set_rows)
+
+    def write(self, records: str, complete: bool, counts: dict[str, Any],
+              set_rows: list[dict[str, Any]] | None = None) -> None:
+        """The records as CSV text already made (the reducer joins the parts' rows); method.json last."""
+        atomic_write_text(self.folder / "records.csv", records)
         if set_rows:
             atomic_write_text(self.folder / "set_metrics.csv", csv_text(set_rows, SET_COLUMNS))
         payload = {**self.info, **counts, "complete": complete, **environment()}
