@@ -124,25 +124,40 @@ def read_parts(method_dir: Path, shard_word: str = "shard") -> list[Part]:
     missing (a process that did not finish, or a part folder lost) rather than a smaller n."""
     folder = parts_folder(method_dir)
     found: dict[int, dict[int, Part]] = {}
-    for marker in sorted(folder.glob(f"*-*/{MARKER}")):
-        try:
-            meta = json.loads(marker.read_text())
-        except (OSError, ValueError) as error:
-            raise PartsError(f"{marker}: unreadable ({error}); run that part again") from None
-        if meta.get("format") != PART_FORMAT:
-            raise PartsError(f"{marker}: part format {meta.get('format')}, not {PART_FORMAT}: run that part again")
-        found.setdefault(meta["count"], {})[meta["index"]] = Part(marker.parent, meta)
-    counts = sorted(found) or sorted({int(p.name.split("-")[0]) for p in folder.glob("*-*") if p.name.split("-")[0].isdigit()})
+    for part in sorted(folder.glob("*-*")):
+        count, _, index = part.name.partition("-")
+        if not (count.isdigit() and index.isdigit()):
+            continue
+        found.setdefault(int(count), {})
+        if (part / MARKER).is_file():
+            meta = _meta(part / MARKER)
+            if (meta.get("count"), meta.get("index")) != (int(count), int(index)):
+                raise PartsError(f"{part}: its {MARKER} is part {meta.get('index')} of {meta.get('count')}; "
+                                 "a part moved by hand? run that part again")
+            found[int(count)][int(index)] = Part(part, meta)
+    counts = sorted(found)
     if not counts:
         raise PartsError(f"no parts of {method_dir.name} in {folder}")
     if len(counts) > 1:
-        raise PartsError(f"{folder} holds parts of runs split {' and '.join(map(str, counts))} ways; run the parts of one split again")
+        raise PartsError(f"{folder} holds parts of runs split {' and '.join(map(str, counts))} ways; run the parts of "
+                         "one split again")
     count = counts[0]
     have = found.get(count, {})
     missing = [i for i in range(count) if i not in have]
     if missing:
         names = ", ".join(f"{shard_word} {i}/{count}" for i in missing)
+        again = f"harness run ... --shard {missing[0]}/{count}, then harness reduce" if shard_word == "shard" else \
+            "the same command: it finishes from the cache"
         raise PartsError(f"{method_dir.name}: {len(missing)} of {count} parts missing ({names}): that process did not "
-                         f"finish or its part was lost; run it again (e.g. harness run ... --shard {missing[0]}/{count}), "
-                         "then reduce")
+                         f"finish or its part was lost; run it again ({again})")
     return [have[i] for i in range(count)]
+
+
+def _meta(marker: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(marker.read_text())
+    except (OSError, ValueError) as error:
+        raise PartsError(f"{marker}: unreadable ({error}); run that part again") from None
+    if meta.get("format") != PART_FORMAT:
+        raise PartsError(f"{marker}: part format {meta.get('format')}, not {PART_FORMAT}: run that part again")
+    return meta
