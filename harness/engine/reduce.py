@@ -82,7 +82,7 @@ def _reduce_method(method_dir: Path, fingerprint: str, ids: list[str], buckets: 
     records = MethodRecords(method_dir.parent.parent, record["label"], record["method"], record["identity"], info,
                             first["metrics"])
     records.write(csv_of_cells(columns, rows), True, counts, set_rows_)
-    return MethodResult(record["label"], record["method"], [_typed(columns, r) for r in rows],
+    return MethodResult(record["label"], record["method"], _typed(columns, rows),
                         [Failure(**f) for p in parts for f in p.meta["failures"]], counts["predicted"],
                         counts["scored"], [d for p in parts for d in p.meta["damaged"]], set_rows_, True)
 
@@ -138,7 +138,8 @@ def _counts(parts: list[Part], rows: list[list[str]], columns: list[str]) -> dic
             "out_of_range_items": sum(bool(r[out]) and float(r[out]) > 0 for r in rows)}
 
 
-def _typed(columns: list[str], cells: list[str]) -> dict[str, Any]:
-    """A row read back: numbers as floats, empty cells left out (as a failed item's row has them)."""
+def _typed(columns: list[str], rows: list[list[str]]) -> list[dict[str, Any]]:
+    """Rows read back: numbers as floats, empty cells left out (as a failed item's row has them)."""
     numeric = {*metric_columns(columns), "hole_ratio", "out_of_range"}
-    return {c: (float(v) if c in numeric else unescape(v)) for c, v in zip(columns, cells) if v != ""}
+    kinds = [(c, c in numeric) for c in columns]
+    return [{c: (float(v) if number else unescape(v)) for (c, number), v in zip(kinds, row) if v != ""} for row in rows]

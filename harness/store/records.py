@@ -8,6 +8,7 @@
                       methods/<label>/records.csv   every item: status, reason, per-image metrics
                       methods/<label>/method.json   label, method, fingerprint, identity, metric
                                                     profile and version, flags, counts, complete
+                      parts/<label>/<N>-<I>/        a shared run's part I of N (harness.store.parts)
 
 The run name hashes the protocol and the data actually used, so two protocols or two data
 folders never share a folder. A label holds one predictor: results of other weights or
