@@ -99,7 +99,8 @@ def real(procs: list[int], items: list[int]) -> None:
                     "harness", *args]
                 wall, cpu, done = _timed(command, _env(case, OMP_NUM_THREADS="1"))
                 if done.returncode:
-                    print(f"{p:9d} {n:6d} failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+                    errors = [l for l in (done.stdout + done.stderr).splitlines() if "rror" in l]
+                    print(f"{p:9d} {n:6d} failed (exit {done.returncode}): {errors[-3:]}")
                     continue
                 [run_dir] = (case / "runs").iterdir()
                 digest = _digest(run_dir)
