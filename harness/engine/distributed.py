@@ -170,9 +170,9 @@ class Shard:
 
     def compute(self, evaluations: list[Evaluation], items: list[ManifestItem], show_progress: bool) -> None:
         """This process's part of every evaluation into the cache (no records, no set-level
-        metrics). Under torchrun it returns once every rank is done, rank 0's evaluations then
-        counting what all ranks predicted, scored and found damaged. One process has nothing to
-        share: its evaluations do the whole work when the records are written."""
+        metrics: :meth:`write_parts` keeps what they need). Under torchrun it returns once every
+        rank is done. One process has nothing to share: its evaluations do the whole work when
+        the records are written."""
         if self.single:
             return
         mine = plan([(e.label, e.batch_size) for e in evaluations], items, self.count)[self.index]
