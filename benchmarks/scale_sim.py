@@ -208,7 +208,7 @@ def drill() -> None:
         time.sleep(2)
         os.kill(shards[1].pid, signal.SIGKILL)
         shards[1].wait()
-        [run_dir] = (tmp / "shared" / "runs").iterdir()
+        [run_dir] = [p for p in (tmp / "shared" / "runs").iterdir() if (p / "run.json").is_file()]
         done = _harness(["reduce", "--run", str(run_dir)], env)
         print(f"killed shard 1/3 (SIGKILL mid-run): reduce exit {done.returncode}: {_last(done.stderr)}")
         assert done.returncode == 2 and "shard 1/3" in done.stderr
@@ -238,9 +238,9 @@ def _killed_reducer(tmp: Path, count: int = 200_000) -> None:
     assert _harness(["reduce", "--run", str(run_dir)], env).returncode == 0
     full = time.perf_counter() - start
     clean = _digest(run_dir)
-    for path in [*run_dir.glob("methods/*/*"), run_dir / "results.json", run_dir / "records.parquet"]:
-        path.unlink()
-    for fraction in (0.5, 0.7, 0.85, 0.95):
+    for fraction in (0.6, 0.75, 0.85, 0.92, 0.97):
+        for path in [*run_dir.glob("methods/*/*"), run_dir / "results.json", run_dir / "records.parquet"]:
+            path.unlink(missing_ok=True)  # each kill on a run not reduced yet
         proc = subprocess.Popen([sys.executable, "-m", "harness", "reduce", "--run", str(run_dir)], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(full * fraction)
