@@ -152,12 +152,13 @@ def test_a_missing_or_lost_part_is_refused_by_name_and_its_rerun_completes_the_r
         reduce_run(run_dir)
     assert not list(run_dir.rglob("records.csv"))  # nothing written from two thirds of the items
     _shards(tmp_path, monkeypatch, [1], 3)
-    reduce_run(run_dir)
+    assert main(["reduce", "--run", str(tmp_path / "sharded")]) == 0  # a runs folder: each of its runs with parts
     _same_run(single, tmp_path / "sharded")
     shutil.rmtree(run_dir / "parts" / "telea" / "3-0")  # a part lost after the fact
     with pytest.raises(PartsError, match=r"telea: 1 of 3 parts missing \(shard 0/3\)"):
         reduce_run(run_dir)
     assert main(["reduce", "--run", str(run_dir)]) == 2  # one error line, exit code 2
+    assert main(["reduce", "--run", str(tmp_path / "cache-shared")]) == 2  # neither a run nor runs with parts
 
 
 def test_the_reducer_refuses_parts_that_do_not_belong_together(tmp_path, monkeypatch):
