@@ -16,7 +16,7 @@ and a failure drill. Read ratios, not seconds: the machine is shared.
   whole files, and run again writes the bytes of an uninterrupted reduce.
 
 Usage: python benchmarks/scale_sim.py [--sections real,synthetic,drill] [--procs 1,4,16] [--items 48,192]
-                                      [--synthetic 1000,10000,100000,1000000]
+                                      [--set-metrics FID] [--synthetic 1000,10000,100000,1000000]
 """
 from __future__ import annotations
 
@@ -80,11 +80,12 @@ def _images(folder: Path, count: int) -> None:
         Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / "images" / f"im{i:06d}.png")
 
 
-def real(procs: list[int], items: list[int]) -> None:
+def real(procs: list[int], items: list[int], set_metrics: str = "") -> None:
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
         _images(tmp / "data", max(items))
-        print(f"\n## real: telea on tiny images over gloo ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+        print(f"\n## real: telea on tiny images over gloo{', set metrics ' + set_metrics if set_metrics else ''} "
+              f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
         print(f"{'processes':>9s} {'items':>6s} {'wall s':>7s} {'CPU s':>7s} {'wall ms/item':>12s} records")
         marginal: dict[int, float] = {}
         reference: dict[int, str] = {}
@@ -94,6 +95,8 @@ def real(procs: list[int], items: list[int]) -> None:
                 args = ["run", "--methods", "telea", "--dataset", "folder", "--data-root", str(tmp / "data"), "--masks",
                         "generated", "--buckets", "0-60", "--size", "32", "--limit", str(n), "--no-lpips",
                         "--no-progress", "--out", str(case / "runs")]
+                if set_metrics:  # the offline Inception trunk: about 1.3 GB per process
+                    args += ["--set-metrics", set_metrics, "--set-bootstrap", "0"]
                 command = [sys.executable, "-m", "harness", *args] if p == 1 else [
                     sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={p}", "-m",
                     "harness", *args]
@@ -263,11 +266,13 @@ def main() -> None:
     parser.add_argument("--sections", default="real,synthetic,drill")
     parser.add_argument("--procs", default="1,4,16", help="process counts of the real section (1: a plain process)")
     parser.add_argument("--items", default="48,192", help="item counts of the real section")
+    parser.add_argument("--set-metrics", default="", help="real section: also these set-level metrics, e.g. FID "
+                        "(records and set_metrics.csv are then compared across process counts)")
     parser.add_argument("--synthetic", default="1000,10000,100000,1000000", help="item counts of the synthetic section")
     args = parser.parse_args()
     sections = args.sections.split(",")
     if "real" in sections:
-        real([int(v) for v in args.procs.split(",")], [int(v) for v in args.items.split(",")])
+        real([int(v) for v in args.procs.split(",")], [int(v) for v in args.items.split(",")], args.set_metrics)
     if "synthetic" in sections:
         synthetic([int(v) for v in args.synthetic.split(",")])
     if "drill" in sections:
