@@ -260,3 +260,16 @@ def test_three_gloo_ranks_with_parts_and_the_reducer_write_the_single_process_re
     assert sorted(p.name for p in (run_dir / "parts" / "telea").iterdir()) == ["3-0", "3-1", "3-2"]
     fid = [line for line in (run_dir / "methods" / "telea" / "set_metrics.csv").read_text().splitlines() if ",FID," in line]
     assert len(fid) == 1 and ",6," in fid[0] and ",nan," not in fid[0]  # a value over the 6 items, as one process
+
+
+def test_a_shard_says_where_its_part_is_and_which_command_merges_the_parts(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    args = ["run", "--methods", "telea", "--limit", "1", "--size", "32", "--no-lpips", "--no-progress", "--out",
+            str(tmp_path / "runs"), "--shard"]
+    assert main([*args, "1/2"]) == 0
+    [run_dir] = [p for p in (tmp_path / "runs").iterdir() if (p / "run.json").is_file()]
+    err = capsys.readouterr().err
+    assert f"shard 1/2: 1 items of 1 method(s) done (1 predicted), its part in {run_dir / 'parts'}" in err
+    assert f"`harness reduce --run {run_dir}` writes the records" in err
+    assert main([*args, "0/2"]) == 0 and main(["reduce", "--run", str(run_dir)]) == 0
+    assert "telea: 3 scored, 0 failed, 3 predicted (merged from" in capsys.readouterr().err

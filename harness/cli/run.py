@@ -143,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             messages.print(f"[red]--strict: {error}[/red]", highlight=False)
             return 1
         if not shard.writes_records:
-            messages.print(shard.report(), markup=False, highlight=False)
+            messages.print(shard.report(result.run_dir), markup=False, highlight=False)
             continue
         labels = [m.label for m in result.methods]
         records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)

@@ -219,15 +219,14 @@ class Shard:
                 raise
             monitor.wait()
 
-    def report(self) -> str:
+    def report(self, run_dir: Path) -> str:
         """One line for a process that writes no records."""
         items = sum(n for n, _ in self.done.values())
         predicted = sum(p for _, p in self.done.values())
         then = "rank 0 writes the records" if self.group is not None else \
-            "when every shard is done, `harness reduce --run DIR` writes the records"
+            f"when every shard is done, `harness reduce --run {run_dir}` writes the records"
         return (f"{self.name()}: {items} items of {len(self.done)} method(s) done ({predicted} predicted), "
-                f"its part in {FOLDER}/; {then}")
-
+                f"its part in {run_dir / FOLDER}; {then}")
 
 def _sync(work: list[tuple[Evaluation, list[ManifestItem]]]) -> None:
     for cache in {id(e.cache): e.cache for e, _ in work}.values():
