@@ -41,7 +41,7 @@ from masks.generator import free_form_mask
 from harness.data.mask_sets import load_mask, mask_source
 from harness.environment import Environment
 from masks.seeded import generator_version, mask_size, seeded_hole_mask
-from masks.sources import GENERATED, OWN, SEEDED, FileMaskSet
+from masks.sources import GENERATED, OWN, SEEDED, FileMaskSet, MaskFile
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec, index_root: Path, 
     return measured
 
 
-def _measure_file_mask(mask_set: FileMaskSet, mask: Any, spec: RunSpec) -> _Measured:
+def _measure_file_mask(mask_set: FileMaskSet, mask: MaskFile, spec: RunSpec) -> _Measured:
     try:
         array = load_mask(mask_set, mask, spec.size, spec.resize)
     except InputError as error:
