@@ -128,7 +128,7 @@ class Manifest:
     unused_masks: dict[str, int] = field(default_factory=dict)
     #: Images with an EXIF orientation other than "as stored" (read as stored, like upstream).
     exif_oriented: list[str] = field(default_factory=list)
-    #: The image hashes it was built from (handed to other processes of a shared run).
+    #: The image hashes it was built from (merged from every process's share in a shared run).
     decoded: Decoded | None = None
     #: Images upscaled more than UPSCALE_NOTE times to the protocol size, with their size.
     upscaled: list[str] = field(default_factory=list)
@@ -357,7 +357,8 @@ class _Builder:
 class Decoded:
     """What decoding a manifest's images told, by image id: the content hash of each prepared
     image, why the broken ones could not be used, and which carry an EXIF orientation. The
-    expensive part of a manifest: a process given another's (harness.engine.distributed) skips it."""
+    expensive part of a manifest: built again from it, a manifest decodes no image; several
+    processes build it in shares (:class:`Share`)."""
 
     sha: dict[str, str]
     broken: dict[str, str]
