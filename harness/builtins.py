@@ -33,7 +33,7 @@ for _name in SEEDED_MASKS:
 for _protocol in protocols.BUILTIN:  # plain data (no lazy target needed): harness.data.protocols imports nothing heavy
     PROTOCOLS.add(_protocol.name, _protocol, description=_protocol.summary())
 
-for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "masks"):
+for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "masks", "reduce"):
     SUBCOMMANDS.add(_name, f"harness.cli.{_name}:add_parser")
 SUBCOMMANDS.add("shards", "harness.cli.shards:add_parser")
 

@@ -111,10 +111,15 @@ def test_under_torchrun_cuda_means_the_rank_s_gpu_and_shards_keep_the_device_giv
 
 
 def _same_run(a: Path, b: Path) -> None:
-    """Two runs folders hold the same run, byte for byte (method.json: but for PROCESS_FIELDS)."""
+    """Two runs folders hold the same run, byte for byte (method.json: but for PROCESS_FIELDS; the
+    parts of a shared run are left out)."""
     [run_a], [run_b] = list(a.iterdir()), list(b.iterdir())
-    files = sorted(p.relative_to(run_a) for p in run_a.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(run_b) for p in run_b.rglob("*") if p.is_file())
+
+    def listing(run: Path) -> list[Path]:
+        return sorted(p.relative_to(run) for p in run.rglob("*") if p.is_file() and p.relative_to(run).parts[0] != "parts")
+
+    files = listing(run_a)
+    assert files == listing(run_b)
     assert any(f.name == "records.csv" for f in files)
     for name in files:
         if name.name == "method.json":
@@ -130,7 +135,8 @@ def _report(root: Path, capsys) -> str:
     return capsys.readouterr().out
 
 
-def test_shards_then_a_plain_run_write_the_single_process_records_and_set_metrics(tmp_path, monkeypatch, capsys):
+def test_shards_then_the_reducer_or_a_plain_run_write_the_single_process_records_and_set_metrics(tmp_path, monkeypatch,
+                                                                                                   capsys):
     spec, methods = RunSpec(limit=2, size=32), ["telea", MEAN_FILL]
 
     def evaluate(out: Path, shard: Shard | None = None):
@@ -143,17 +149,22 @@ def test_shards_then_a_plain_run_write_the_single_process_records_and_set_metric
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache-shared"))
     shards = [Shard(0, 2), Shard(1, 2)]
     for shard in shards:
-        evaluate(tmp_path / "sharded", shard)
-        assert not list((tmp_path / "sharded").rglob("*.csv"))  # a shard writes no records
+        run_dir = evaluate(tmp_path / "sharded", shard).run_dir
+        assert not list((tmp_path / "sharded").rglob("records.csv"))  # a shard writes its part, no records
     assert main(["report", "--runs", str(tmp_path / "sharded")]) == 0
-    assert "shard(s) 0/2, 1/2 done and cached" in capsys.readouterr().err  # and report says what is left to run
+    err = capsys.readouterr().err  # report says what is left to run
+    assert "shard(s) 0/2, 1/2 done and cached" in err and f"harness reduce --run {run_dir}" in err
     assert [s.done for s in shards] == [{"telea": (3, 3), MEAN_FILL: (3, 3)}] * 2
-    MeanFill.calls = 0
-    merged = evaluate(tmp_path / "sharded")
-    assert MeanFill.calls == 0 and [m.predicted for m in merged.methods] == [0, 0]  # everything was cached
-    assert all(len(m.set_rows) == 6 for m in merged.methods)
+    assert main(["reduce", "--run", str(run_dir)]) == 0
+    assert "| telea" in capsys.readouterr().out  # the table, as the run prints it
     _same_run(tmp_path / "single", tmp_path / "sharded")
     assert _report(tmp_path / "single", capsys) == _report(tmp_path / "sharded", capsys)
+    assert not (tmp_path / "sharded" / ".shards").exists()  # the notes have served
+    MeanFill.calls = 0
+    merged = evaluate(tmp_path / "sharded")  # the plain command after the shards: the same, all from the cache
+    assert MeanFill.calls == 0 and [m.predicted for m in merged.methods] == [0, 0]
+    assert all(len(m.set_rows) == 6 for m in merged.methods)
+    _same_run(tmp_path / "single", tmp_path / "sharded")
 
 
 def _env(tmp_path: Path, cache: str, **extra: str) -> dict[str, str]:

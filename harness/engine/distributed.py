@@ -7,22 +7,24 @@
   large holes is shared like the rest), and forms exactly the batches a single process forms.
 * **Where results meet.** Each process predicts and scores its part on its own device
   (``cuda:LOCAL_RANK``, or the CPU) into the shared content-addressed cache, whose packs are
-  append-only and one per process: no two writers share a file. The records are then written
-  once, by the single-process path finding every item cached: rank 0 once every rank is done
-  (torchrun), or a last plain ``harness run`` after the shards. Records, set-level metrics
-  (from the cached per-item features) and tables are the single-process ones, byte for byte.
-* **Coordination** (torchrun only) is small Python objects over gloo, whatever the device: rank
-  0 builds the manifest and hands the image hashes to the others (no image is decoded twice);
-  every few seconds the ranks exchange their counts, which gives rank 0 one progress line for
-  all ranks. A rank that stops answering, or finishes no item for ``timeout`` seconds, ends the
-  run with an error naming it. A rank that dies loses its batches in flight; torchrun stops the
-  others, and the same command again finishes the work from the cache.
+  append-only and one per process: no two writers share a file. Each process then writes its
+  part of the results (harness.store.parts: its records' rows and the features of its scored
+  items), and the reducer (harness.engine.reduce) merges the parts into the records, set-level
+  metrics and results.json of a single process, byte for byte, reading no prediction: rank 0
+  once every rank wrote its part (torchrun), or ``harness reduce`` after the shards.
+* **Coordination** (torchrun only) is small Python objects over gloo, whatever the device: every
+  rank decodes and hashes its share of the images and masks (input i goes to rank i % world) and
+  the shares are gathered, so every rank holds the single-process manifest and no image is
+  decoded twice; every few seconds the ranks exchange their counts, which gives rank 0 one
+  progress line for all ranks. A rank that stops answering, or finishes no item for ``timeout``
+  seconds, ends the run with an error naming it. A rank that dies loses its batches in flight;
+  torchrun stops the others, and the same command again finishes the work from the cache.
 """
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -32,10 +34,12 @@ import torch
 from harness.environment import Environment
 from harness.errors import Interrupted, RankError
 from harness.engine.evaluation import Evaluation
-from harness.data.manifest import Manifest, ManifestItem, build_manifest
+from harness.data.manifest import Manifest, ManifestItem, Share, build_manifest
 from harness.engine.pipeline import defaults
 from harness.engine.progress import progress_bar
 from harness.data.spec import RunSpec
+from harness.store.parts import FOLDER, cells, write_part
+from harness.store.records import MethodRecords
 
 DEFAULT_TIMEOUT = 1800.0  # seconds: torch's own default for collectives
 TICK = 2.0  # seconds between two exchanges of counts
@@ -97,6 +101,8 @@ class Shard:
     timeout: float = DEFAULT_TIMEOUT
     #: What this process did, per label: items of its part, items predicted (for its report).
     done: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Its items per label, once computed.
+    parts: dict[str, list[ManifestItem]] = field(default_factory=dict)
 
     @property
     def single(self) -> bool:
@@ -138,106 +144,111 @@ class Shard:
         return device, metrics_device, workers
 
     def manifest(self, spec: RunSpec, cache_root: Path | None = None, roots: Mapping[str, str] | None = None) -> Manifest:
-        """Built by rank 0; the other ranks get its image hashes and check that they hold the same manifest."""
+        """Under torchrun every rank decodes its share of the inputs and gets the others' (one
+        manifest, the single process's); an independent shard builds it whole."""
         if self.group is None:
             return build_manifest(spec, cache_root=cache_root, roots=roots)
-        import torch.distributed as dist
-
-        payload: list[Any] = [None, None]
-        if self.index == 0:
-            try:
-                manifest = build_manifest(spec, cache_root=cache_root, roots=roots)
-                payload = [manifest.decoded, manifest.fingerprint()]
-            except Exception as error:
-                payload = [None, f"{type(error).__name__}: {error}"]
-                self._broadcast(dist, payload)
-                raise
-        self._broadcast(dist, payload)
-        if self.index == 0:
-            return manifest
-        decoded, fingerprint = payload
-        if decoded is None:
-            raise RankError(f"rank {self.index}: rank 0 could not build the manifest ({fingerprint})")
-        manifest = build_manifest(spec, decoded, cache_root, roots)
-        if manifest.fingerprint() != fingerprint:
-            raise RankError(f"rank {self.index} built another manifest than rank 0 from the same spec: do the "
-                            "ranks see the same data (paths, files) on every machine?")
+        manifest = build_manifest(spec, cache_root=cache_root, roots=roots,
+                                  share=Share(self.index, self.count, self._all_gather))
+        prints = self._all_gather(manifest.fingerprint())
+        if len(set(prints)) > 1:
+            others = [r for r, p in enumerate(prints) if p != prints[0]]
+            raise RankError(f"rank(s) {', '.join(map(str, others))} built another manifest than rank 0 from the same "
+                            "inputs: do the ranks see the same data (paths, files) on every machine?")
         return manifest
 
-    def _broadcast(self, dist: Any, payload: list[Any]) -> None:
+    def _all_gather(self, value: Any) -> list[Any]:
+        """Every rank's ``value``, in rank order, on every rank."""
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * self.count
         try:
-            dist.broadcast_object_list(payload, src=0, group=self.group)
+            dist.all_gather_object(gathered, value, group=self.group)
         except RuntimeError as error:
-            raise RankError(f"rank {self.index}: no manifest from rank 0 within {self.timeout:.0f} s ({error})") from None
+            raise RankError(f"rank {self.index}: the ranks did not all answer within {self.timeout:.0f} s ({error})") from None
+        return gathered
 
     def compute(self, evaluations: list[Evaluation], items: list[ManifestItem], show_progress: bool) -> None:
         """This process's part of every evaluation into the cache (no records, no set-level
-        metrics). Under torchrun it returns once every rank is done, rank 0's evaluations then
-        counting what all ranks predicted, scored and found damaged. One process has nothing to
-        share: its evaluations do the whole work when the records are written."""
+        metrics: :meth:`write_parts` keeps what they need). Under torchrun it returns once every
+        rank is done. One process has nothing to share: its evaluations do the whole work when
+        the records are written."""
         if self.single:
             return
         mine = plan([(e.label, e.batch_size) for e in evaluations], items, self.count)[self.index]
         by_label = {e.label: e for e in evaluations}
         work = [(by_label[label], part) for label, part in mine]
-        states: list[dict] = []
         try:
             if self.group is None:
                 for evaluation, part in work:
                     evaluation.run(part, show_progress, sets=False)
                 _sync(work)
             else:
-                states = self._share(work, len(items) * len(evaluations), show_progress)
+                self._share(work, len(items) * len(evaluations), show_progress)
         except KeyboardInterrupt:
             raise Interrupted(f"{self.name()}: interrupted; every finished item is in the cache: run the same "
                               "command again to finish") from None
         self.done = {e.label: (len(part), e.result.predicted) for e, part in work}
-        if self.writes_records:
-            _gather(evaluations, states)
+        self.parts = {e.label: part for e, part in work}
 
-    def _share(self, work: list[tuple[Evaluation, list[ManifestItem]]], total: int, show_progress: bool) -> list[dict]:
+    def write_parts(self, work: list[tuple[Evaluation, MethodRecords]], fingerprint: str) -> None:
+        """This process's part of each method's results (harness.store.parts); under torchrun it
+        returns once every rank wrote its parts, so that rank 0 can reduce them."""
+        error = None
+        try:
+            for evaluation, records in work:
+                _write_part(self, evaluation, records, self.parts.get(evaluation.label, []), fingerprint)
+        except Exception as caught:
+            if self.group is None:
+                raise
+            error = f"{type(caught).__name__}: {caught}"
+        if self.group is not None:
+            failed = [(rank, text) for rank, text in enumerate(self._all_gather(error)) if text]
+            if failed:
+                raise RankError("; ".join(f"rank {rank} could not write its part ({text})" for rank, text in failed))
+
+    def _share(self, work: list[tuple[Evaluation, list[ManifestItem]]], total: int, show_progress: bool) -> None:
         with progress_bar(show_progress and self.index == 0) as progress:
             monitor = _Monitor(self, work, total, progress)
             try:
                 for evaluation, part in work:
                     evaluation.run(part, False, monitor.check, sets=False)
-                _sync(work)  # on disk (and on a network filesystem's server) before rank 0 reads it
+                _sync(work)  # on disk (and on a network filesystem's server) before a rerun reads it
             except BaseException:
                 monitor.abandon()  # this process ends with the error; torchrun stops the others
                 raise
-            return monitor.wait()
+            monitor.wait()
 
-    def report(self) -> str:
+    def report(self, run_dir: Path) -> str:
         """One line for a process that writes no records."""
         items = sum(n for n, _ in self.done.values())
         predicted = sum(p for _, p in self.done.values())
         then = "rank 0 writes the records" if self.group is not None else \
-            "when every shard is done, the same command without --shard writes the records"
+            f"when every shard is done, `harness reduce --run {run_dir}` writes the records"
         return (f"{self.name()}: {items} items of {len(self.done)} method(s) done ({predicted} predicted), "
-                f"in the cache; {then}")
-
+                f"its part in {run_dir / FOLDER}; {then}")
 
 def _sync(work: list[tuple[Evaluation, list[ManifestItem]]]) -> None:
     for cache in {id(e.cache): e.cache for e, _ in work}.values():
         cache.sync()
 
 
-def _gather(evaluations: list[Evaluation], states: list[dict[str, Any]]) -> None:
-    """Rank 0, before it writes the records: see every rank's cache entries, check that one
-    of each rank's is there (a cache that is not shared would be recomputed here, silently
-    slowly), and count every rank's work."""
-    for cache in {id(e.cache): e.cache for e in evaluations}.values():
-        cache.refresh()
-    for evaluation in evaluations:
-        counts = [s["counts"].get(evaluation.label, (0, 0, [], None)) for s in states]
-        for rank, (_, _, _, witness) in enumerate(counts):
-            if witness and not evaluation.cache.get_metrics(witness, evaluation.profile.cache_name):
-                raise RankError(f"rank 0 does not find in {evaluation.cache.root} what rank {rank} cached for "
-                                f"{evaluation.label}: every rank must use one cache ($HARNESS_CACHE) on a "
-                                "filesystem that every machine shares")
-        evaluation.result.predicted = sum(c[0] for c in counts)
-        evaluation.result.scored = sum(c[1] for c in counts)
-        evaluation.result.damaged = [d for c in counts for d in c[2]]
+def _write_part(shard: Shard, evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem],
+                fingerprint: str) -> None:
+    """One method's part: the rows of ``items``, the features of those scored, what was counted."""
+    features = {}
+    if evaluation.set_metrics:
+        features = {bucket: ([i.item_id for i in scored], real, fake)
+                    for bucket, scored, real, fake in evaluation.set_features(items)}
+    result = evaluation.result
+    meta = {"record": records.info, "metrics": list(evaluation.metrics), "data_fingerprint": fingerprint,
+            "predicted": result.predicted, "scored": result.scored, "damaged": result.damaged,
+            "failures": [asdict(f) for f in result.failures],
+            "set_metrics": [m.key for m in evaluation.set_metrics], "bootstrap": evaluation.set_bootstrap,
+            "seed": evaluation.manifest.spec.seed,
+            "features_identity": evaluation.features.extractor.identity if evaluation.features is not None else ""}
+    write_part(records.folder, shard.index, shard.count, meta, records.columns,
+               cells(evaluation.rows(items), records.columns), features)
 
 
 def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Shard:
@@ -273,7 +284,6 @@ class _Monitor:
         self.shard, self.work, self.total, self.progress = shard, work, total, progress
         self.task = progress.add_task(f"all {shard.count} ranks", total=total)
         self.error: RankError | None = None
-        self.states: list[dict[str, Any]] = []
         self._finished = self._stop = False
         self._thread = threading.Thread(target=self._loop, name="harness-ranks", daemon=True)
         self._thread.start()
@@ -286,22 +296,17 @@ class _Monitor:
     def abandon(self) -> None:
         self._stop = True
 
-    def wait(self) -> list[dict[str, Any]]:
-        """Every rank's last state, once all are done; raises :class:`RankError` otherwise."""
+    def wait(self) -> None:
+        """Returns once every rank is done; raises :class:`RankError` otherwise."""
         self._finished = True
         self._thread.join()
         if self.error is not None:
             raise self.error
-        return self.states
 
     def _state(self, last_change: float) -> dict[str, Any]:
         done = sum(len(e.rows(part)) for e, part in self.work)
         reused = sum(e.reused for e, _ in self.work)
-        state = {"done": done, "reused": reused, "finished": self._finished, "idle": time.monotonic() - last_change}
-        if self._finished:
-            state["counts"] = {e.label: (e.result.predicted, e.result.scored, e.result.damaged, _witness(e, part))
-                               for e, part in self.work}
-        return state
+        return {"done": done, "reused": reused, "finished": self._finished, "idle": time.monotonic() - last_change}
 
     def _loop(self) -> None:
         import torch.distributed as dist
@@ -329,7 +334,6 @@ class _Monitor:
                                        "ranks finished is cached: run the same command again")
                 return
             if all(s["finished"] for s in states):
-                self.states = states
                 return
 
     def _show(self, states: list[dict[str, Any]]) -> None:
@@ -337,9 +341,4 @@ class _Monitor:
         so that the rate and the ETA are those of the work."""
         self.progress.update(self.task, completed=sum(s["done"] for s in states),
                              cached=sum(s["reused"] for s in states))
-
-
-def _witness(evaluation: Evaluation, part: list[ManifestItem]) -> str | None:
-    """The cache key of one item of ``part`` scored and cached (None if none was)."""
-    return next((row["cache_key"] for row in evaluation.rows(part) if row["status"] == "ok"), None)
 

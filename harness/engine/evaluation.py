@@ -304,9 +304,15 @@ class Evaluation:
                                   views.composite[lacking], views.images[lacking])
 
     def _score_sets(self, items: list[ManifestItem]) -> list[dict]:
-        """Per bucket, the set-level metrics over the features of the items scored; missing or
-        damaged features are computed again first."""
-        rows = []
+        """Per bucket, the set-level metrics over the features of the items scored."""
+        return [row for bucket, _, real, fake in self.set_features(items)
+                for row in set_rows(bucket, real, fake, self.set_metrics, self.set_bootstrap, self.manifest.spec.seed,
+                                    self.features.extractor.identity)]
+
+    def set_features(self, items: list[ManifestItem]) -> list[tuple[str, list[ManifestItem], Any, Any]]:
+        """Per bucket of ``items``: its items scored, in order, and their (real, fake) features;
+        missing or damaged features are computed again first."""
+        found = []
         for bucket in dict.fromkeys(i.bucket for i in items):
             scored = [i for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"]
             keys, shas = [self.key(i) for i in scored], [i.image_sha256 for i in scored]
@@ -315,6 +321,5 @@ class Evaluation:
                 self.result.damaged += [f"{scored[i].item_id} features: missing or damaged" for i in bad]
                 self._stream([scored[i] for i in bad], self._finish, force_features=True)
                 real, fake, _ = self.features.read(keys, shas)
-            rows += set_rows(bucket, real, fake, self.set_metrics, self.set_bootstrap, self.manifest.spec.seed,
-                             self.features.extractor.identity)
-        return rows
+            found.append((bucket, scored, real, fake))
+        return found

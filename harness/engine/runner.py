@@ -25,6 +25,7 @@ from harness.labels import label_problem
 from harness.data.manifest import Failure, Manifest, ManifestItem
 from harness.metrics.registry import get_profile, set_metric
 from harness.engine.options import bind, check_known
+from harness.engine.reduce import reduce_run
 from harness.engine.pipeline import tune_allocator
 from harness.predictor import pick_device
 from harness.engine.progress import current, stage
@@ -131,7 +132,7 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
     device, metrics_device, workers = shard.settings(ex.device, ex.metrics_device, ex.workers, ex.rescore)
     manifest = shard.manifest(config.spec, output.cache_root, output.roots)
     run_dir = output.runs_root / manifest.run_name()
-    if shard.writes_records:
+    if shard.writes_records or shard.group is None:  # --shard too: the reducer reads the manifest
         write_run(run_dir, manifest)
     result = RunResult(run_dir, manifest)
     requests = list(config.methods)
@@ -170,24 +171,33 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
     keys = [f"{manifest.fingerprint()}|{e.fingerprint}|{shard.name()} of {shard.count}" for _, e in evaluations]
     held.enter_context(exclusive(cache.root, keys, run_dir, wait=ex.wait, stream=sys.stderr if shard.shows_progress else None))
     shard.compute([e for _, e in evaluations], manifest.items, output.progress)
-    if not shard.writes_records:
-        if shard.group is None:  # --shard: tell `report` that the plain command is still to run
-            note_shard(run_dir.parent, run_dir.name, shard.index, shard.count, [r.label for r, _ in evaluations])
-        return result
+    records = {request.label: MethodRecords(run_dir, request.label, request.method, evaluation.predictor.identity(),
+                                            _method_info(evaluation, request, manifest.spec), evaluation.metrics)
+               for request, evaluation in evaluations}
+    if not shard.single:  # this process's part; the reducer merges the parts (harness.engine.reduce)
+        shard.write_parts([(e, records[r.label]) for r, e in evaluations], manifest.fingerprint())
+        if not shard.writes_records:
+            if shard.group is None:  # --shard: tell `report` that the reducer is still to run
+                note_shard(run_dir.parent, run_dir.name, shard.index, shard.count, [r.label for r, _ in evaluations])
+            return result
     for request, evaluation in evaluations:
-        info = _method_info(evaluation, request, manifest.spec)
-        records = MethodRecords(run_dir, request.label, request.method, evaluation.predictor.identity(), info,
-                                evaluation.metrics)
+        info = records[request.label].info
         cache.describe_method(evaluation.fingerprint, {"label": request.label, "method": request.method,
                                                        "checkpoint": request.checkpoint, "config": info["config"]})
-        with stage(f"evaluate {request.label}"):
-            # after a shared computation everything is cached: rank 0's progress line already counted it
-            result.methods.append(_evaluate(evaluation, records, manifest.items, output.progress and shard.single))
+        if shard.single:
+            with stage(f"evaluate {request.label}"):
+                result.methods.append(_evaluate(evaluation, records[request.label], manifest.items, output.progress))
         evaluation.predictor = None  # release the model before the next method's evaluation
-    write_results(run_dir)
-    records_written(run_dir.parent, run_dir.name)
-    for leftover in stale_temporary_files(run_dir):  # of writers killed in earlier runs (kill -9)
-        leftover.unlink(missing_ok=True)
+    if shard.single:
+        write_results(run_dir)
+        records_written(run_dir.parent, run_dir.name)
+        for leftover in stale_temporary_files(run_dir):  # of writers killed in earlier runs (kill -9)
+            leftover.unlink(missing_ok=True)
+    else:
+        with stage("reduce"):  # rank 0: every rank's part is written
+            result.methods = reduce_run(run_dir, [r.label for r, _ in evaluations], "rank")
+        for method, (_, evaluation) in zip(result.methods, evaluations):
+            method.note = evaluation.result.note
     if ex.strict and result.failures:
         first = result.failures[0]
         raise StrictModeError(f"{len(result.failures)} item(s) failed; first: {first.method} {first.item_id}: {first.reason}")

@@ -8,6 +8,7 @@
                       methods/<label>/records.csv   every item: status, reason, per-image metrics
                       methods/<label>/method.json   label, method, fingerprint, identity, metric
                                                     profile and version, flags, counts, complete
+                      parts/<label>/<N>-<I>/        a shared run's part I of N (harness.store.parts)
 
 The run name hashes the protocol and the data actually used, so two protocols or two data
 folders never share a folder. A label holds one predictor: results of other weights or
@@ -164,7 +165,12 @@ class MethodRecords:
 
     def flush(self, rows: list[dict[str, Any]], complete: bool, counts: dict[str, Any],
               set_rows: list[dict[str, Any]] | None = None) -> None:
-        atomic_write_text(self.folder / "records.csv", csv_text(rows, self.columns))
+        self.write(csv_text(rows, self.columns), complete, counts, set_rows)
+
+    def write(self, records: str, complete: bool, counts: dict[str, Any],
+              set_rows: list[dict[str, Any]] | None = None) -> None:
+        """The records as CSV text already made (the reducer joins the parts' rows); method.json last."""
+        atomic_write_text(self.folder / "records.csv", records)
         if set_rows:
             atomic_write_text(self.folder / "set_metrics.csv", csv_text(set_rows, SET_COLUMNS))
         payload = {**self.info, **counts, "complete": complete, **environment()}

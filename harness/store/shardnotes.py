@@ -1,5 +1,5 @@
 """Notes that ``--shard`` parts leave in the runs folder, so that ``report`` can say what is
-missing: shards write no records (the same command without ``--shard`` does), and a report
+missing: shards write their parts, not the records (``harness reduce`` does), and a report
 after the shards alone said only "No records found."."""
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def unwritten(root: Path) -> list[str]:
     lines = []
     for folder in sorted((Path(root) / FOLDER).glob("*")):
         shards = sorted(p.stem.replace("-of-", "/") for p in folder.glob("*.json"))
-        if shards and not (Path(root) / folder.name / "spec.json").is_file():
+        run_dir = Path(root) / folder.name
+        if shards and not any((run_dir / "methods").glob("*/records.csv")):
             lines.append(f"run {folder.name}: shard(s) {', '.join(shards)} done and cached, no records yet: "
-                         "when every shard is done, run the same command without --shard to write them")
+                         f"when every shard is done, run `harness reduce --run {run_dir}` to write them")
     return lines

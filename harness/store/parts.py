@@ -1,0 +1,163 @@
+"""Per-process parts of a shared run (torchrun ranks, ``--shard`` processes): what the reducer
+(harness.engine.reduce) merges into the files one process writes, without reading a prediction.
+
+    <run>/parts/<method folder>/<count>-<index>/records.parquet  the part's rows, each cell as the text
+                                                                 records.csv holds (exact, any type)
+                                                 features.npz    per bucket: the scored items' ids and
+                                                                 their real and fake features, item order
+                                                 part.json       what the process was and counted; written
+                                                                 last: a part without it is missing
+
+Every file is written atomically, so a process killed while writing leaves its part missing, never
+half there. A process writing part I of N removes the label's parts of another N (an earlier
+split of the same run).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.store.atomic import atomic_write_bytes, atomic_write_text
+from harness.store.csvfiles import csv_text
+
+FOLDER = "parts"
+MARKER = "part.json"
+#: Version of the part format: the reducer refuses parts of another one.
+PART_FORMAT = 1
+
+#: Per bucket: item ids, real features [N, D], fake features [N, D] (rows in item order).
+BucketFeatures = tuple[list[str], np.ndarray, np.ndarray]
+
+
+class PartsError(ValueError):
+    """The parts of a method cannot make its records: one is missing, or they do not belong together."""
+
+
+def parts_folder(method_dir: Path) -> Path:
+    """``<run>/parts/<method folder name>`` for ``<run>/methods/<method folder name>``."""
+    return method_dir.parent.parent / FOLDER / method_dir.name
+
+
+def cells(rows: list[dict[str, Any]], columns: list[str]) -> list[list[str]]:
+    """Each row's cells exactly as records.csv writes them (csv_text's number and text rules)."""
+    return list(csv.reader(io.StringIO(csv_text(rows, columns), newline="")))[1:]
+
+
+def csv_of_cells(columns: list[str], rows: list[list[str]]) -> str:
+    """The CSV text of ``cells`` rows: byte for byte what csv_text writes for the rows they came from."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_part(method_dir: Path, index: int, count: int, meta: dict[str, Any], columns: list[str],
+               rows: list[list[str]], features: dict[str, BucketFeatures]) -> Path:
+    """Part ``index`` of ``count`` of one method: its rows (cells), its features per bucket and
+    ``meta`` (identity, counts, ...); returns its folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = parts_folder(method_dir)
+    for other in folder.glob("*-*"):
+        if other.is_dir() and not other.name.startswith(f"{count}-"):
+            shutil.rmtree(other, ignore_errors=True)
+    part = folder / f"{count}-{index}"
+    (part / MARKER).unlink(missing_ok=True)  # the part is missing until it is whole again
+    table = pa.Table.from_arrays([pa.array([r[c] for r in rows], pa.string()) for c in range(len(columns))],
+                                 names=columns)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    atomic_write_bytes(part / "records.parquet", buffer.getvalue())
+    arrays: dict[str, np.ndarray] = {"buckets": np.array(list(features), dtype=str)}
+    for b, (ids, real, fake) in enumerate(features.values()):
+        arrays[f"{b}.ids"] = np.array(ids, dtype=str)
+        arrays[f"{b}.real"], arrays[f"{b}.fake"] = _compact(real), _compact(fake)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(part / "features.npz", buffer.getvalue())
+    atomic_write_text(part / MARKER, json.dumps({"format": PART_FORMAT, "index": index, "count": count,
+                                                 "columns": columns, **meta}, default=str))
+    return part
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """float32 when that holds the values exactly (features are cached as float32), else as given."""
+    values = np.asarray(values)
+    small = values.astype(np.float32)
+    return small if np.array_equal(small.astype(values.dtype), values) else values
+
+
+@dataclass
+class Part:
+    folder: Path
+    meta: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"part {self.meta['index']} of {self.meta['count']}"
+
+    def rows(self) -> list[list[str]]:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(self.folder / "records.parquet")
+        if table.column_names != self.meta["columns"]:
+            raise PartsError(f"{self.folder}: records columns {table.column_names} are not those of its part.json")
+        return [list(row) for row in zip(*(table.column(c).to_pylist() for c in table.column_names))]
+
+    def features(self) -> dict[str, BucketFeatures]:
+        with np.load(self.folder / "features.npz", allow_pickle=False) as stored:
+            return {str(bucket): (list(stored[f"{b}.ids"]), stored[f"{b}.real"], stored[f"{b}.fake"])
+                    for b, bucket in enumerate(stored["buckets"])}
+
+
+def read_parts(method_dir: Path, shard_word: str = "shard") -> list[Part]:
+    """The complete parts of one method, in index order; a :class:`PartsError` naming every part
+    missing (a process that did not finish, or a part folder lost) rather than a smaller n."""
+    folder = parts_folder(method_dir)
+    found: dict[int, dict[int, Part]] = {}
+    for part in sorted(folder.glob("*-*")):
+        count, _, index = part.name.partition("-")
+        if not (count.isdigit() and index.isdigit()):
+            continue
+        found.setdefault(int(count), {})
+        if (part / MARKER).is_file():
+            meta = _meta(part / MARKER)
+            if (meta.get("count"), meta.get("index")) != (int(count), int(index)):
+                raise PartsError(f"{part}: its {MARKER} is part {meta.get('index')} of {meta.get('count')}; "
+                                 "a part moved by hand? run that part again")
+            found[int(count)][int(index)] = Part(part, meta)
+    counts = sorted(found)
+    if not counts:
+        raise PartsError(f"no parts of {method_dir.name} in {folder}")
+    if len(counts) > 1:
+        raise PartsError(f"{folder} holds parts of runs split {' and '.join(map(str, counts))} ways; run the parts of "
+                         "one split again")
+    count = counts[0]
+    have = found.get(count, {})
+    missing = [i for i in range(count) if i not in have]
+    if missing:
+        names = ", ".join(f"{shard_word} {i}/{count}" for i in missing)
+        again = f"harness run ... --shard {missing[0]}/{count}, then harness reduce" if shard_word == "shard" else \
+            "the same command: it finishes from the cache"
+        raise PartsError(f"{method_dir.name}: {len(missing)} of {count} parts missing ({names}): that process did not "
+                         f"finish or its part was lost; run it again ({again})")
+    return [have[i] for i in range(count)]
+
+
+def _meta(marker: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(marker.read_text())
+    except (OSError, ValueError) as error:
+        raise PartsError(f"{marker}: unreadable ({error}); run that part again") from None
+    if meta.get("format") != PART_FORMAT:
+        raise PartsError(f"{marker}: part format {meta.get('format')}, not {PART_FORMAT}: run that part again")
+    return meta
