@@ -38,3 +38,4 @@ def test_the_set_metric_stack_loads_when_a_set_metric_is_computed(tmp_path):
     code = ("import numpy as np\nfrom harness.metrics.setlevel import kernel_inception_distance\n"
             "x = np.random.default_rng(0).normal(size=(8, 4))\nkernel_inception_distance(x, x + 1, subsets=2)")
     assert "torch_fidelity" in _loaded(tmp_path, code, ("torch_fidelity",))
+
