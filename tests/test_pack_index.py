@@ -100,3 +100,14 @@ def test_the_newest_record_wins_across_writers_and_features_round_trip(tmp_path)
     cache = Cache(tmp_path)
     assert cache.get_metrics(_key(0), "paper") == {"PSNR": 2.0}
     assert np.array_equal(cache.read_features("probe", _key(0))[0], np.arange(4, dtype=np.float32))
+
+
+def test_an_index_file_that_fails_mid_run_gives_way_to_one_in_memory(tmp_path):
+    written = _filled(tmp_path)
+    cache = Cache(tmp_path)
+    index = cache._group_index(_key(0)[:16])
+    assert index.persistent
+    index.db.close()  # as if the filesystem lost it: every statement now fails
+    assert {k: cache.get_metrics(k, "paper") for k in written} == written
+    cache.put_metrics(_key(9), "paper", {"PSNR": 9.0})
+    assert not index.persistent and cache.get_metrics(_key(9), "paper") == {"PSNR": 9.0}

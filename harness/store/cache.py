@@ -263,7 +263,7 @@ class Cache:
         of a run shared by several processes)."""
         with self._lock:
             for index in self._index.values():
-                index.catch_up()
+                index.refresh()
 
     def sync(self) -> None:
         """fsync every pack this process writes (durability at checkpoints, not per item)."""

@@ -19,7 +19,7 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 INDEX_NAME = "index.sqlite"
 # A record is found by a 64-bit hash of (kind, profile, key); its header, checked on lookup,
@@ -55,22 +55,30 @@ class PackIndex:
     def __init__(self, folder: Path, scan: Scan):
         self.folder, self._scan = folder, scan
         self.db, self.persistent = self._connect()
+        self._guarded(self.catch_up)
+
+    def _guarded(self, action: Callable[[], Any]) -> Any:
+        """``action`` on the index; when the file fails it (damaged beyond what opening it showed,
+        locked past the timeout, a filesystem that lost it), ``action`` again on an index in memory
+        built from the packs: slower, never wrong."""
         try:
-            self.catch_up()
-        except sqlite3.DatabaseError:  # damaged beyond what opening it showed
-            self.rebuild()
-
-    def rebuild(self) -> None:
-        """Drop the index file and index every pack again."""
+            return action()
+        except sqlite3.DatabaseError:
+            if not self.persistent:
+                raise
         self.db.close()
-        self._delete_files()
-        self.db, self.persistent = self._connect()
+        self.db, self.persistent = _memory(), False
         self.catch_up()
+        return action()
 
-    def _delete_files(self) -> None:
+    def _delete_files(self) -> bool:
         path = self.folder / INDEX_NAME
-        for suffix in ("", "-wal", "-shm"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+        except OSError:
+            return False
+        return True
 
     def _connect(self) -> tuple[sqlite3.Connection, bool]:
         """The folder's index file (rebuilt when damaged), else one in memory; and which it is."""
@@ -85,14 +93,12 @@ class PackIndex:
                 db.executescript(SCHEMA)
                 db.execute("SELECT count(*) FROM packs").fetchone()
                 return db, True
-            except sqlite3.DatabaseError:
-                if attempt == 0:  # damaged: it only caches what the packs say, so start it again
-                    self._delete_files()
-            except sqlite3.Error:
+            except sqlite3.OperationalError:  # cannot open, lock or write it: never delete it for that
                 break
-        db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        db.executescript(SCHEMA)
-        return db, False
+            except sqlite3.DatabaseError:  # damaged: it only caches what the packs say, so start it again
+                if attempt or not self._delete_files():
+                    break
+        return _memory(), False
 
     def catch_up(self) -> None:
         """Index what the packs hold beyond what the index says (one stat per pack)."""
@@ -149,6 +155,9 @@ class PackIndex:
 
     def add(self, pack: str, offset: int, end: int, header: dict, length: int) -> None:
         """A record this process just appended to ``pack`` from ``offset`` to ``end`` (payload ``length``)."""
+        self._guarded(lambda: self._add(pack, offset, end, header, length))
+
+    def _add(self, pack: str, offset: int, end: int, header: dict, length: int) -> None:
         with self._transaction():
             self._insert([(self._pack_id(pack, end), offset, _hash(*_names(header)), json.dumps(header, sort_keys=True),
                            length)])
@@ -156,6 +165,9 @@ class PackIndex:
     def lookup(self, kind: str, key: str, profile: str = "") -> tuple[str, int, dict, int] | None:
         """(pack, offset, header, payload length) of the newest record of a key: the last in the
         newest pack (pack names start with their creation time)."""
+        return self._guarded(lambda: self._lookup(kind, key, profile))
+
+    def _lookup(self, kind: str, key: str, profile: str) -> tuple[str, int, dict, int] | None:
         rows = self.db.execute("SELECT p.name, r.offset, r.header, r.length FROM records r JOIN packs p ON p.id = r.pack "
                                "WHERE r.h = ? ORDER BY p.name DESC, r.offset DESC", (_hash(kind, key, profile),))
         for name, offset, text, length in rows:
@@ -166,14 +178,21 @@ class PackIndex:
 
     def unusable(self) -> list[tuple[str, int, str]]:
         """(pack, offset, problem) of the complete records whose header is invalid."""
-        return list(self.db.execute("SELECT p.name, u.offset, u.problem FROM unusable u JOIN packs p ON p.id = u.pack "
-                                    "ORDER BY p.name, u.offset"))
+        query = "SELECT p.name, u.offset, u.problem FROM unusable u JOIN packs p ON p.id = u.pack ORDER BY p.name, u.offset"
+        return self._guarded(lambda: list(self.db.execute(query)))
 
     def _transaction(self):
         return _Transaction(self.db)
 
-    def close(self) -> None:
-        self.db.close()
+    def refresh(self) -> None:
+        """Index what other processes appended since (see :meth:`catch_up`)."""
+        self._guarded(self.catch_up)
+
+
+def _memory() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    db.executescript(SCHEMA)
+    return db
 
 
 class _Transaction:
