@@ -39,3 +39,14 @@ def test_the_set_metric_stack_loads_when_a_set_metric_is_computed(tmp_path):
             "x = np.random.default_rng(0).normal(size=(8, 4))\nkernel_inception_distance(x, x + 1, subsets=2)")
     assert "torch_fidelity" in _loaded(tmp_path, code, ("torch_fidelity",))
 
+
+
+def test_predicting_and_scoring_a_classical_method_loads_neither_pandas_nor_the_set_metric_stack(tmp_path):
+    code = ("from harness.data.manifest import build_manifest\nfrom harness.data.spec import RunSpec\n"
+            "from harness.engine.evaluation import Evaluation\nfrom harness.registry import load_predictor\n"
+            "from harness.store.cache import Cache\n"
+            "manifest = build_manifest(RunSpec(limit=1, size=32, buckets='20-40'))\n"
+            "evaluation = Evaluation(manifest, load_predictor('telea'), 'telea', Cache(), metrics=('PSNR', 'SSIM', 'L1'))\n"
+            "result = evaluation.run(manifest.items, show_progress=False)\n"
+            "assert result.counts()['scored_items'] == 1, result.failures")
+    assert _loaded(tmp_path, code, SET_METRICS_ONLY + READING_RECORDS) == []
