@@ -132,10 +132,11 @@ def header_problem(header: Any) -> str | None:
 
 
 def pack_records(path: Path, start: int = 0) -> Iterator[Entry]:
-    """The records of a pack file, in order (from byte ``start``, a record's start). A complete record whose header is not a valid JSON
-    object comes with its ``problem`` (the scan goes on: its lengths are known); bytes that do not
-    form a record (a partial tail of a killed writer, a cut file, a damaged head) end the scan as
-    one last entry with its ``problem``. A folder named ``*.pack`` has no records."""
+    """The records of a pack file, in order, from byte ``start`` (a record's start). A complete
+    record whose header is not a valid JSON object comes with its ``problem`` (the scan goes on:
+    its lengths are known); bytes that do not form a record (a partial tail of a killed writer, a
+    cut file, a damaged head) end the scan as one last entry with its ``problem``. A folder named
+    ``*.pack`` has no records."""
     if not path.is_file():
         return
     size = path.stat().st_size
