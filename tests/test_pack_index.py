@@ -1,6 +1,11 @@
 """The cache's persistent index: an open reads no pack it already indexed, and whatever happened
 to the packs meanwhile (a killed writer's unindexed records, a rewrite, a removal, a damaged
 index file) the reads are those of a full scan."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from harness.store import cache as cache_module
@@ -111,3 +116,26 @@ def test_an_index_file_that_fails_mid_run_gives_way_to_one_in_memory(tmp_path):
     assert {k: cache.get_metrics(k, "paper") for k in written} == written
     cache.put_metrics(_key(9), "paper", {"PSNR": 9.0})
     assert not index.persistent and cache.get_metrics(_key(9), "paper") == {"PSNR": 9.0}
+
+
+WRITER = """
+import sys
+from harness.store.cache import Cache, output_key
+rank, cache = int(sys.argv[1]), Cache(sys.argv[2])
+for i in range(100):
+    cache.put_metrics(output_key("f" * 32, f"{rank}-{i}", "m", 16), "paper", {"PSNR": float(rank * 1000 + i)})
+    if i % 25 == 0:
+        cache.refresh()
+cache.close()
+"""
+
+
+def test_processes_writing_one_folder_at_once_leave_an_index_that_needs_no_scan(tmp_path, monkeypatch):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(rank), str(tmp_path)], env=env) for rank in range(4)]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 4
+    scans = _scans(monkeypatch)
+    cache = Cache(tmp_path)
+    assert all(cache.get_metrics(output_key("f" * 32, f"{rank}-{i}", "m", 16), "paper") == {"PSNR": rank * 1000.0 + i}
+               for rank in range(4) for i in range(100))
+    assert scans == [] and len(list((tmp_path / "packs").glob("*/*.pack"))) == 4
