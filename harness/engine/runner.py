@@ -8,6 +8,7 @@ the batches in flight and a rerun resumes.
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace as _replace
 from pathlib import Path
@@ -213,15 +214,24 @@ def run(config: RunConfig) -> RunResult:
 
 
 def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem], show_progress: bool) -> MethodResult:
-    """Run one evaluation, saving its records at each finished bucket, every few seconds and at the end."""
+    """Run one evaluation, saving its records at each finished bucket, every few seconds and at the end.
+
+    A save rewrites every row so far, so its cost grows with the items done: saves are spaced by
+    at least 20 times the last one's cost, which keeps them under 5 % of the run at any size."""
+    last = {"at": time.monotonic(), "cost": 0.0}
 
     def save(complete: bool = False) -> None:
+        start = time.monotonic()
         partial = evaluation.result
         partial.rows = evaluation.rows(items)
         records.flush(partial.rows, complete, partial.counts(), partial.set_rows)
+        last["at"], last["cost"] = time.monotonic(), time.monotonic() - start
+
+    def due() -> bool:
+        return records.due() and time.monotonic() - last["at"] >= 20 * last["cost"]
 
     try:
-        outcome = evaluation.run(items, show_progress, lambda bucket_done: save() if bucket_done or records.due() else None)
+        outcome = evaluation.run(items, show_progress, lambda bucket_done: save() if bucket_done or due() else None)
     except KeyboardInterrupt:
         save()
         done = sum(r["status"] == "ok" for r in evaluation.result.rows)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 PSNR_CAP = 100.0
 
@@ -47,6 +46,8 @@ def truncate_uint8(composite_images: torch.Tensor, truth: torch.Tensor) -> tuple
 
 def psnr(ground_truth: np.ndarray, prediction: np.ndarray, cap: float = PSNR_CAP) -> float:
     """skimage PSNR on uint8 HxWx3 (data_range 255 from the dtype), whole image, capped."""
+    from skimage.metrics import peak_signal_noise_ratio  # with scipy: only for the CPU reference
+
     with np.errstate(divide="ignore"):
         value = peak_signal_noise_ratio(ground_truth, prediction, data_range=255)
     return float(min(cap, value))
@@ -54,6 +55,8 @@ def psnr(ground_truth: np.ndarray, prediction: np.ndarray, cap: float = PSNR_CAP
 
 def ssim(ground_truth: np.ndarray, prediction: np.ndarray) -> float:
     """skimage SSIM with its defaults (7x7 uniform window, sample covariance), RGB mean."""
+    from skimage.metrics import structural_similarity
+
     return float(structural_similarity(ground_truth, prediction, channel_axis=-1, data_range=255))
 
 

@@ -12,10 +12,6 @@ import hashlib
 from typing import Callable
 
 import numpy as np
-import sklearn.svm
-import torch
-from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
-from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
 from harness.metrics.frechet import frechet_distance_low_rank, is_rank_deficient
 
@@ -57,6 +53,9 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     real, fake = _pair(real, fake)
     if is_rank_deficient(real, fake):  # fewer items than dimensions: the same value, exactly and fast
         return frechet_distance_low_rank(real, fake, ddof=1)
+    import torch  # torch-fidelity pulls in torchvision: loaded only when a set metric is computed
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+
     stats = [fid_features_to_statistics(torch.from_numpy(x)) for x in (real, fake)]
     return float(fid_statistics_to_metric(*stats, verbose=False)[KEY_METRIC_FID])
 
@@ -81,6 +80,9 @@ def kernel_inception_distance(
     size becomes min(subset_size, N, M): with N = M <= subset_size every subset is all items
     (std 0, not a sampling spread). torch-fidelity's own default seed is 2020.
     """
+    import torch
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+
     real, fake = _pair(real, fake)
     size = min(subset_size, len(real), len(fake))
     out = kid_features_to_metric(
@@ -100,6 +102,8 @@ def inception_discriminative_scores(real: np.ndarray, fake: np.ndarray) -> tuple
     misclassification rate on those same rows; P-IDS is the fraction of pairs whose fake has a
     larger decision value than its own real.
     """
+    import sklearn.svm  # with pandas and pyarrow behind it: only when IDS is computed
+
     real, fake = (x.astype(np.float32) for x in _pair(real, fake, paired=True, min_rows=1))
     inputs = np.concatenate([real, fake])
     targets = np.array([1] * len(real) + [0] * len(fake))

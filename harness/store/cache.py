@@ -34,6 +34,7 @@ import numpy as np
 
 from harness.environment import Environment
 from harness.store.atomic import atomic_write_text
+from harness.store.pack_index import PackIndex
 
 CACHE_VERSION = 3
 PREFIX = 16  # characters of the fingerprint that prefix a key and name its folder
@@ -98,6 +99,7 @@ class Entry:
     payload_length: int
     problem: str | None = None  # why the record is unusable before its payload is read (then header is {})
     tail: bool = False  # the bytes from here to the end form no record
+    end: int = 0  # where the next record starts (0: not known)
 
 
 def header_problem(header: Any) -> str | None:
@@ -129,16 +131,17 @@ def header_problem(header: Any) -> str | None:
     return None
 
 
-def pack_records(path: Path) -> Iterator[Entry]:
-    """The records of a pack file, in order. A complete record whose header is not a valid JSON
-    object comes with its ``problem`` (the scan goes on: its lengths are known); bytes that do not
-    form a record (a partial tail of a killed writer, a cut file, a damaged head) end the scan as
-    one last entry with its ``problem``. A folder named ``*.pack`` has no records."""
+def pack_records(path: Path, start: int = 0) -> Iterator[Entry]:
+    """The records of a pack file, in order, from byte ``start`` (a record's start). A complete
+    record whose header is not a valid JSON object comes with its ``problem`` (the scan goes on:
+    its lengths are known); bytes that do not form a record (a partial tail of a killed writer, a
+    cut file, a damaged head) end the scan as one last entry with its ``problem``. A folder named
+    ``*.pack`` has no records."""
     if not path.is_file():
         return
     size = path.stat().st_size
     with path.open("rb") as handle:
-        offset = 0
+        offset = handle.seek(start)
         while offset < size:
             head = handle.read(HEAD.size)
             magic, header_length, payload_length, _ = HEAD.unpack(head) if len(head) == HEAD.size else (b"", 0, 0, 0)
@@ -152,7 +155,7 @@ def pack_records(path: Path) -> Iterator[Entry]:
                 problem = header_problem(header)
             except ValueError:
                 problem = "header is not JSON"
-            yield Entry(path, offset, header if problem is None else {}, payload_length, problem)
+            yield Entry(path, offset, header if problem is None else {}, payload_length, problem, end=end)
             handle.seek(end)
             offset = end
 
@@ -172,7 +175,7 @@ class PackWriter:
         crc = zlib.crc32(payload, zlib.crc32(header_bytes))
         record = HEAD.pack(MAGIC, len(header_bytes), len(payload), crc) + header_bytes + payload
         os.write(self._fd, record)
-        entry = Entry(self.path, self.offset, header, len(payload))
+        entry = Entry(self.path, self.offset, header, len(payload), end=self.offset + len(record))
         self.offset += len(record)
         return entry
 
@@ -185,26 +188,38 @@ class PackWriter:
 
 
 def read_payload(entry: Entry) -> bytes:
-    """The payload of a record, or ValueError when its CRC does not match (damaged)."""
+    """The payload of a record, or ValueError when it is damaged: no record head at its offset, a
+    header other than the one indexed (``entry.header``, where known), or a CRC that does not match."""
     with entry.path.open("rb") as handle:
         handle.seek(entry.offset)
         head = handle.read(HEAD.size)
-        _, header_length, payload_length, crc = HEAD.unpack(head)
+        if len(head) != HEAD.size:
+            raise ValueError("no record at its offset (the pack was cut)")
+        magic, header_length, payload_length, crc = HEAD.unpack(head)
+        if magic != MAGIC or header_length > 1 << 20 or payload_length != entry.payload_length:
+            raise ValueError("no record head at its offset (the pack was rewritten or damaged)")
         header_bytes = handle.read(header_length)
         payload = handle.read(payload_length)
     if len(payload) != payload_length or zlib.crc32(payload, zlib.crc32(header_bytes)) != crc:
         raise ValueError("checksum mismatch")
+    if entry.header and json.loads(header_bytes) != entry.header:
+        raise ValueError("a header other than the indexed one")
     return payload
+
+
+def _scan(path: Path, start: int) -> Iterator[tuple[int, int, dict, int, str | None, bool]]:
+    for entry in pack_records(path, start):
+        yield entry.offset, entry.end, entry.header, entry.payload_length, entry.problem, entry.tail
 
 
 class Cache:
     """Outputs, metrics and features by key; thread-safe (a writer thread may append while
-    the main thread reads). Folders are indexed on first use."""
+    the main thread reads). Each folder's persistent index (harness.store.pack_index) is
+    brought up to date with its packs on first use."""
 
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else cache_root()
-        self._index: dict[str, dict[tuple[str, str, str], Entry]] = {}
-        self._unusable: dict[str, list[Entry]] = {}  # complete records with an invalid header, per group
+        self._index: dict[str, PackIndex] = {}
         self._writers: dict[str, PackWriter] = {}
         self._lock = threading.RLock()
 
@@ -213,45 +228,43 @@ class Cache:
     def folder(self, group: str) -> Path:
         return self.root / "packs" / group
 
-    def _group_index(self, group: str) -> dict[tuple[str, str, str], Entry]:
+    def _group_index(self, group: str) -> PackIndex:
         with self._lock:
             if group not in self._index:
-                entries: dict[tuple[str, str, str], Entry] = {}
-                self._unusable[group] = []
-                for path in sorted(self.folder(group).glob("*.pack")):  # names start with their creation time
-                    for entry in pack_records(path):
-                        if entry.problem is not None:  # a partial tail is normal (killed or live writers)
-                            if not entry.tail:
-                                self._unusable[group].append(entry)
-                            continue
-                        header = entry.header
-                        entries[(header["kind"], header["key"], header.get("profile", ""))] = entry
-                self._index[group] = entries
+                self._index[group] = PackIndex(self.folder(group), _scan)
             return self._index[group]
 
     def unusable(self, group: str) -> list[str]:
         """The complete records of ``group`` that were skipped for an invalid header, described."""
-        self._group_index(group)
-        return [f"{e.path.name} record at byte {e.offset}: {e.problem} (skipped; harness cache prune --damaged "
-                "removes it)" for e in self._unusable.get(group, [])]
+        with self._lock:
+            found = self._group_index(group).unusable()
+        return [f"{pack} record at byte {offset}: {problem} (skipped; harness cache prune --damaged removes it)"
+                for pack, offset, problem in found]
 
     def _append(self, group: str, header: dict[str, Any], payload: bytes) -> None:
         with self._lock:
-            index = self._group_index(group)
             if group not in self._writers:
                 self._writers[group] = PackWriter(self.folder(group))
+                if group in self._index and not self._index[group].persistent:  # looked up before the folder existed
+                    del self._index[group]
+            index = self._group_index(group)
             entry = self._writers[group].append(header, payload)
-            index[(header["kind"], header["key"], header.get("profile", ""))] = entry
+            index.add(entry.path.name, entry.offset, entry.end, header, entry.payload_length)
 
     def _lookup(self, group: str, kind: str, key: str, profile: str = "") -> Entry | None:
-        return self._group_index(group).get((kind, key, profile))
+        with self._lock:
+            found = self._group_index(group).lookup(kind, key, profile)
+        if found is None:
+            return None
+        pack, offset, header, length = found
+        return Entry(self.folder(group) / pack, offset, header, length)
 
     def refresh(self) -> None:
-        """Forget the indexes: the next lookups read the packs again, with what other processes
-        appended meanwhile (the records of a run shared by several processes)."""
+        """Bring the indexes up to date with what other processes appended meanwhile (the records
+        of a run shared by several processes)."""
         with self._lock:
-            self._index.clear()
-            self._unusable.clear()
+            for index in self._index.values():
+                index.refresh()
 
     def sync(self) -> None:
         """fsync every pack this process writes (durability at checkpoints, not per item)."""

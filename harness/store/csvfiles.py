@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
@@ -43,6 +44,8 @@ def read_csv(path, text_columns: Iterable[str] = ()) -> pd.DataFrame:
 
     Only empty cells are missing values: an id such as ``NA`` or ``nan`` stays text.
     """
+    import pandas as pd  # with pyarrow behind it: only where a CSV is read back
+
     text_columns = list(text_columns)
     frame = pd.read_csv(path, dtype={c: str for c in text_columns}, keep_default_na=False, na_values=[""])
     for column in frame.columns:

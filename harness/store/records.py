@@ -28,10 +28,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from harness.environment import Environment
 from harness.store.atomic import atomic_write_text
@@ -41,6 +40,9 @@ from harness.metrics.registry import metric_columns
 from harness.hashing import sha256_json
 from harness.data.spec import RunSpec
 from harness.reports.marks import RUN_FLAGS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PACKAGES = ("misf-harness", "torch", "torchvision", "numpy", "scikit-image", "lpips", "opencv-python-headless", "pillow", "pandas")
 ITEM_COLUMNS = ["item_id", "bucket", "image_id", "mask_id", "hole_ratio"]
@@ -199,6 +201,8 @@ def read_run(run_dir: Path) -> tuple[RunSpec, dict[str, Any]]:
 
 
 def _numeric(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    import pandas as pd  # records are read back with pandas; a run writes them without it
+
     for column in [*metric_columns(frame.columns), "hole_ratio", "out_of_range"]:
         if column in frame:
             try:
@@ -255,6 +259,8 @@ def load_records(root: Path | str) -> pd.DataFrame:
     :data:`~harness.reports.marks.RUN_FLAGS` and complete. Input failures of a bucket appear as
     failed items of every method of their run, since every method should have scored them.
     """
+    import pandas as pd
+
     frames = []
     for run_dir in find_runs(Path(root)):
         spec, summary = read_run(run_dir)
@@ -298,6 +304,8 @@ def load_records(root: Path | str) -> pd.DataFrame:
 def load_set_metrics(root: Path | str) -> pd.DataFrame:
     """Every set-level result under ``root``: run, dataset, method (label), bucket, metric, n,
     value, ci_low, ci_high, note."""
+    import pandas as pd
+
     frames = []
     for run_dir in find_runs(Path(root)):
         spec, _ = read_run(run_dir)
@@ -313,6 +321,8 @@ def load_set_metrics(root: Path | str) -> pd.DataFrame:
 
 def load_failures(root: Path | str) -> pd.DataFrame:
     """Every failed item and input under ``root``: run, method ("*" for inputs), item_id, bucket, stage, reason."""
+    import pandas as pd
+
     frames = []
     for run_dir in find_runs(Path(root)):
         path = run_dir / "input_failures.csv"

@@ -16,7 +16,6 @@ from typing import Any
 
 from harness.store.atomic import atomic_write_bytes, atomic_write_text
 from harness.store.records import load_records, load_set_metrics, read_run, static_environment
-from harness.reports.report import aggregate
 
 METHOD_FIELDS = ("method", "fingerprint", "checkpoint", "identity_sha", "untrained", "reads_ground_truth", "resized", "code",
                  "config", "profile", "metrics", "set_features", "items", "scored_items", "failed_items", "complete")
@@ -30,6 +29,8 @@ def _plain(value: Any) -> Any:
 
 
 def write_results(run_dir: Path) -> Path:
+    from harness.reports.report import aggregate  # pandas: loaded when a run writes its results, not at import
+
     spec, summary = read_run(run_dir)
     records, sets = load_records(run_dir), load_set_metrics(run_dir)
     methods = {}
