@@ -73,22 +73,6 @@ def test_parse_shard():
             parse_shard(bad)
 
 
-def test_a_manifest_built_from_another_process_s_image_hashes_decodes_no_image(monkeypatch):
-    import harness.data.manifest as manifest_module
-
-    spec = RunSpec(limit=2, size=32)
-    first = manifest_module.build_manifest(spec)
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("an image was decoded")
-
-    monkeypatch.setattr(manifest_module, "prepare_image", no_decoding)
-    again = manifest_module.build_manifest(spec, first.decoded)
-    assert again.fingerprint() == first.fingerprint() and again.items == first.items
-    with pytest.raises(ValueError, match="do not cover"):
-        manifest_module.build_manifest(RunSpec(limit=3, size=32), first.decoded)
-
-
 def test_under_torchrun_cuda_means_the_rank_s_gpu_and_shards_keep_the_device_given(monkeypatch):
     import torch
 

@@ -128,8 +128,6 @@ class Manifest:
     unused_masks: dict[str, int] = field(default_factory=dict)
     #: Images with an EXIF orientation other than "as stored" (read as stored, like upstream).
     exif_oriented: list[str] = field(default_factory=list)
-    #: The image hashes it was built from (merged from every process's share in a shared run).
-    decoded: Decoded | None = None
     #: Images upscaled more than UPSCALE_NOTE times to the protocol size, with their size.
     upscaled: list[str] = field(default_factory=list)
 
@@ -366,20 +364,19 @@ class Decoded:
     upscaled: tuple[str, ...] = ()
 
 
-def build_manifest(spec: RunSpec, decoded: Decoded | None = None, cache_root: Path | None = None,
-                   roots: Mapping[str, str] | None = None, share: Share = ALONE) -> Manifest:
-    """The manifest of ``spec``; with ``decoded`` (from a manifest of the same spec built
-    elsewhere) no image is decoded. ``cache_root`` holds the memo of measured mask files;
+def build_manifest(spec: RunSpec, cache_root: Path | None = None, roots: Mapping[str, str] | None = None,
+                   share: Share = ALONE) -> Manifest:
+    """The manifest of ``spec``. ``cache_root`` holds the memo of measured mask files;
     ``roots`` the data and mask folders the environment names (both default to the environment's);
     ``share``: this process's share of the decoding and measuring, when several build it together
     (every one of them gets the whole manifest, the same as one process builds)."""
     environment = Environment.read() if cache_root is None or roots is None else None
     with stage("manifest"):
-        return _build(spec, decoded, cache_root or environment.cache_root,
+        return _build(spec, cache_root or environment.cache_root,
                       environment.roots if roots is None else roots, share)
 
 
-def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path, roots: Mapping[str, str], share: Share) -> Manifest:
+def _build(spec: RunSpec, cache_root: Path, roots: Mapping[str, str], share: Share) -> Manifest:
     dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white, roots=roots)
     source = mask_source(spec.masks or dataset.default_masks)
     buckets = parse_buckets(spec.buckets or source.default_buckets)
@@ -395,11 +392,7 @@ def _build(spec: RunSpec, decoded: Decoded | None, cache_root: Path, roots: Mapp
     else:
         loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white, roots))
     needed = [dataset.images[index] for index in sorted({p[1] for p in builder.pairs})]
-    if decoded is None:
-        decoded = _decode(resolved, needed, share)
-    elif any(image.id not in decoded.sha and image.id not in decoded.broken for image in needed):
-        raise ValueError("the decoded images given do not cover this manifest's images (another spec or other data)")
-    return _materialise(resolved, dataset, builder, loaders, decoded)
+    return _materialise(resolved, dataset, builder, loaders, _decode(resolved, needed, share))
 
 
 def _decode(spec: RunSpec, images: list[ImageItem], share: Share) -> Decoded:
@@ -441,5 +434,5 @@ def _materialise(spec: RunSpec, dataset: Dataset, builder: _Builder, loaders: di
             continue
         items.append(ManifestItem(item_id, bucket.label, image_id, m.mask_id, m.ratio, m.source_bin,
                                   decoded.sha[image_id], m.sha))
-    return Manifest(spec, items, failures, dataset, loaders, builder.unused, list(decoded.exif), decoded,
+    return Manifest(spec, items, failures, dataset, loaders, builder.unused, list(decoded.exif),
                     list(decoded.upscaled))
