@@ -128,6 +128,8 @@ class Manifest:
     unused_masks: dict[str, int] = field(default_factory=dict)
     #: Images with an EXIF orientation other than "as stored" (read as stored, like upstream).
     exif_oriented: list[str] = field(default_factory=list)
+    #: The image hashes it was built from (merged from every process's share in a shared run).
+    decoded: Decoded | None = None
     #: Images upscaled more than UPSCALE_NOTE times to the protocol size, with their size.
     upscaled: list[str] = field(default_factory=list)
 
@@ -434,5 +436,5 @@ def _materialise(spec: RunSpec, dataset: Dataset, builder: _Builder, loaders: di
             continue
         items.append(ManifestItem(item_id, bucket.label, image_id, m.mask_id, m.ratio, m.source_bin,
                                   decoded.sha[image_id], m.sha))
-    return Manifest(spec, items, failures, dataset, loaders, builder.unused, list(decoded.exif),
+    return Manifest(spec, items, failures, dataset, loaders, builder.unused, list(decoded.exif), decoded,
                     list(decoded.upscaled))
