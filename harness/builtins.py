@@ -26,7 +26,7 @@ SEEDED_MASKS = (*(f"lama-{kind}-{size}" for kind in ("thin", "medium", "thick") 
 for _name in SEEDED_MASKS:
     MASK_SOURCES.add(_name, f"masks.seeded:{_name}")
 
-for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "masks"):
+for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "masks", "export"):
     SUBCOMMANDS.add(_name, f"harness.cli.{_name}:add_parser")
 
 for _name, _help, _options, _alias in (

@@ -277,7 +277,15 @@ def methods() -> dict[str, MethodEntry]:
 
 
 def method_entry(name: str) -> MethodEntry:
-    """The entry for a registered name, or an ad-hoc one for ``pkg.module:factory``."""
+    """The entry for a registered name, an ad-hoc one for ``predictions:DIR`` (a folder of saved
+    predictions, :mod:`harness.predictions`) or for ``pkg.module:factory``."""
+    from harness.predictions import predictions_folder
+
+    folder = predictions_folder(name)
+    if folder:
+        from harness.predictions.method import FolderFactory
+
+        return MethodEntry(name, FolderFactory(folder), description="predictions supplied as files")
     if name in METHODS:
         info = METHODS.info.get(name, {})
         return MethodEntry(name, METHODS.items[name], info.get("description", ""), info.get("weights"),

@@ -12,30 +12,23 @@ from pathlib import Path
 
 from harness.cli.app import csv_list
 from harness.errors import UsageError
+from harness.predictions import predictions_folder
 from harness.registry import DATASETS, MASK_SOURCES, METHODS, add_include_path, missing_module, search_current_folder
 
 
 def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
     """Raise the first mistake in ``args`` that can be found without building anything."""
     from harness.config import parse_checkpoints, parse_methods
-    from harness.metrics.registry import PROFILES, set_metric
+    from harness.metrics.registry import set_metric
 
     add_include_path(*(args.include_path or []))
     for entry in entries:
         _check_method(entry.partition("=")[2].strip() if "=" in entry else entry.strip())
-    if args.dataset not in DATASETS:
-        raise DATASETS.unknown(args.dataset, " (`harness list` shows them)")
-    if args.masks and args.masks not in MASK_SOURCES:
-        raise MASK_SOURCES.unknown(args.masks)
-    for profile in csv_list(args.profile):
-        if profile not in PROFILES:
-            raise PROFILES.unknown(profile)
+    check_spec_flags(args)
     for name in csv_list(args.set_metrics):
         for profile in csv_list(args.profile) or [None]:  # a profile may have its own (mat: mat.FID, ...)
             set_metric(name, profile)
-    for flag, value in (("--data-root", args.data_root), ("--mask-root", args.mask_root),
-                        ("--file-list", args.file_list), ("--lpips-weights", args.lpips_weights),
-                        ("--inception-weights", args.inception_weights)):
+    for flag, value in (("--lpips-weights", args.lpips_weights), ("--inception-weights", args.inception_weights)):
         _check_path(flag, value)
     names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
     for request in parse_methods(entries, parse_checkpoints(args.checkpoint, names)):
@@ -43,6 +36,21 @@ def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
         if path and METHODS.info.get(request.method, {}).get("weights") and path != "random" \
                 and not path.startswith("hf://"):
             _check_path("--checkpoint", path)
+
+
+def check_spec_flags(args: argparse.Namespace) -> None:
+    """The data and protocol flags (:func:`harness.cli.app.add_spec_arguments`): names and paths."""
+    from harness.metrics.registry import PROFILES
+
+    if args.dataset not in DATASETS:
+        raise DATASETS.unknown(args.dataset, " (`harness list` shows them)")
+    if args.masks and args.masks not in MASK_SOURCES:
+        raise MASK_SOURCES.unknown(args.masks)
+    for profile in csv_list(args.profile):
+        if profile not in PROFILES:
+            raise PROFILES.unknown(profile)
+    for flag, value in (("--data-root", args.data_root), ("--mask-root", args.mask_root), ("--file-list", args.file_list)):
+        _check_path(flag, value)
 
 
 def check_folders(runs_root: Path, cache_root: Path, out_flag: bool) -> None:
@@ -57,7 +65,14 @@ def check_folders(runs_root: Path, cache_root: Path, out_flag: bool) -> None:
 
 
 def _check_method(method: str) -> None:
-    """A registered name, or ``pkg.module:factory`` whose module can be found (not imported)."""
+    """A registered name, ``predictions:DIR`` with an existing folder, or ``pkg.module:factory``
+    whose module can be found (not imported)."""
+    folder = predictions_folder(method)
+    if folder is not None:  # before the plug-in syntax: the kind before the colon decides
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            raise UsageError(f"--methods {method}: no such folder of predictions '{path}'")
+        return
     if method in METHODS:
         return
     module, sep, attr = method.partition(":")

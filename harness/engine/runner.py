@@ -24,7 +24,7 @@ from harness.data.manifest import Failure, Manifest, ManifestItem
 from harness.metrics.registry import get_profile, set_metric
 from harness.engine.options import bind, check_known
 from harness.engine.pipeline import tune_allocator
-from harness.predictor import pick_device
+from harness.predictor import ItemPredictor, pick_device
 from harness.engine.progress import current, stage
 from harness.store.records import MethodRecords, claim_label, write_run
 from harness.store.results import write_results
@@ -104,6 +104,7 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
         "metrics_reference_code": evaluation.scorer.reference,
         "seed": spec.seed,
         "set_features": evaluation.features.describe() if evaluation.features is not None else None,
+        **(predictor.run_info() if isinstance(predictor, ItemPredictor) else {}),  # supplied predictions
     }
 
 
@@ -153,6 +154,8 @@ def run(config: RunConfig) -> RunResult:
         if ex.name_plugins:
             request = plugin_label(request, predictor, taken)
             taken.add(request.label)
+        if isinstance(predictor, ItemPredictor):  # before the fingerprint: it covers the files used
+            predictor.attach(manifest)
         configure(predictor, ex.execution or Execution())
         if predictor.device.type == "cpu":
             tune_allocator()
@@ -160,7 +163,9 @@ def run(config: RunConfig) -> RunResult:
                                 scoring.item_metrics(manifest.spec.profile), request.method,
                                 ex.rescore, metrics_device, store, chosen_sets, scoring.set_bootstrap, ex.keep, workers,
                                 files=scoring.models)
-        evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace)
+        notes = [claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace),
+                 *(predictor.notes() if isinstance(predictor, ItemPredictor) else [])]
+        evaluation.result.note = "; ".join(n for n in notes if n) or None
         evaluations.append((request, evaluation))
     shard.compute([e for _, e in evaluations], manifest.items, output.progress)
     if not shard.writes_records:
