@@ -15,7 +15,7 @@ from harness.data.spec import RunSpec
 from harness.errors import UsageError
 from harness.environment import Environment, home_cache
 from harness.labels import check_label
-from harness.predictions import predictions_folder
+from harness.registry import predictions_folder
 from harness.metrics.model_files import ModelFiles
 
 if TYPE_CHECKING:

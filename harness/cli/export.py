@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = subparser(sub, "export", "write a protocol's inputs (image, mask, masked image) for a model run elsewhere", EXAMPLES)
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write (new, or an earlier export)")
     p.add_argument("--layout", choices=list(LAYOUTS), default="plain",
-                   help="; ".join(f"{name}: {layout.description}" for name, layout in LAYOUTS.items()))
+                   help="how files are named and laid out: plain, or as the official test scripts of LaMa, MISF, "
+                   "EdgeConnect and MAT read them (default plain; docs/predictions.md §2)")
     add_spec_arguments(p)
     p.set_defaults(func=cmd_export)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from harness.cli.app import csv_list
 from harness.errors import UsageError
-from harness.predictions import predictions_folder
-from harness.registry import DATASETS, MASK_SOURCES, METHODS, add_include_path, missing_module, search_current_folder
+from harness.registry import (DATASETS, MASK_SOURCES, METHODS, add_include_path, missing_module, predictions_folder,
+                              search_current_folder)
 
 
 def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
