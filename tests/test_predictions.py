@@ -247,3 +247,30 @@ def test_export_writes_lossless_pngs_and_an_index_with_hashes(tmp_path):
         masked = np.asarray(Image.open(exported.folder / row["masked"]))
         assert (masked == np.where(mask[:, :, None] > 0.5, 0, image)).all()
         assert float(row["hole_ratio"]) == item.hole_ratio and row["bucket"] == item.bucket
+
+
+def _readme_commands() -> list[str]:
+    """The commands of the README's "Evaluate a model you cannot import" example, as written."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("### Evaluate a model you cannot import", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.strip().splitlines()]
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs_offline_end_to_end(tmp_path):
+    import shlex
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_RUNS": str(tmp_path / "runs"), "HARNESS_NO_LPIPS": "1"}
+    commands = _readme_commands()
+    assert [c.split()[0] for c in commands] == ["harness", "python", "harness", "harness"]
+    outputs = []
+    for command in commands:
+        words = shlex.split(command)
+        words = [sys.executable, "-m", "harness", *words[1:]] if words[0] == "harness" else \
+            [sys.executable, *[str(ROOT / w) if w.startswith("examples/") else w for w in words[1:]]]
+        done = subprocess.run(words, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
+        outputs.append(done.stdout)
+    assert "mean-fill⊳" in outputs[2] and "telea" in outputs[2]
+    assert "predictions supplied" in outputs[2]
+    assert outputs[3].strip()
