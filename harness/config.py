@@ -43,8 +43,8 @@ def parse_methods(entries: Sequence[str | MethodRequest], checkpoints: dict[str,
         label, method = (label.strip(), method.strip()) if sep else (entry.strip(), entry.strip())
         if not label or not method:
             raise ValueError(f"bad method entry {entry!r}: use METHOD or LABEL=METHOD")
-        if predictions_folder(method) == "":
-            raise ValueError(f"bad method entry {entry!r}: name the folder of predictions (LABEL=predictions:DIR)")
+        if predictions_folder(method) is not None and (not sep or not predictions_folder(method)):
+            raise ValueError(f"bad method entry {entry!r}: a folder of predictions is given as LABEL=predictions:DIR")
         if sep or ":" not in method:  # a bare plug-in gets its label from its predictor (plugin_label)
             check_label(label)
         requests.append(MethodRequest(label, method, checkpoints.get(label, checkpoints.get(method))))

@@ -130,12 +130,15 @@ def test_each_layout_reads_back_with_its_official_loader_item_for_item(tmp_path,
         assert picture.dtype == np.uint8 and (picture == truth).all()
         assert (holes == (mask > 0.5)).all()
     # Predictions under the official script's output names are found, item for item.
-    out = tmp_path / f"out-{layout}"
-    out.mkdir()
+    out = folder / "predictions"
     for (_, holes, name), truth in zip(seen, [t for t, _ in expected]):
         Image.fromarray(np.where(holes[:, :, None], 0, truth).astype(np.uint8)).save(out / name)
     result = run(RunConfig.of(SPEC, [f"x=predictions:{out}"], out=tmp_path / "runs", metrics=("PSNR",)))
     assert result.methods[0].counts()["scored_items"] == 3
+    if layout == "misf":  # named by position only: away from the export's identity they are refused
+        away = out.rename(tmp_path / "away")
+        with pytest.raises(UsageError, match="named by position"):
+            run(RunConfig.of(SPEC, [f"x=predictions:{away}"], out=tmp_path / "runs", metrics=("PSNR",)))
 
 
 def _folder(tmp_path, spec=SPEC):
@@ -220,8 +223,9 @@ def test_an_export_of_another_protocol_is_refused(tmp_path):
 def test_command_line_spelling_and_one_line_errors(tmp_path, capsys):
     assert parse_methods(["mine=predictions:/x"])[0].method == "predictions:/x"
     assert parse_methods(["tests.plugin_methods:mean_fill"])[0].method == "tests.plugin_methods:mean_fill"
-    with pytest.raises(ValueError, match="name the folder"):
-        parse_methods(["mine=predictions:"])
+    for entry in ("mine=predictions:", "predictions:/x"):
+        with pytest.raises(ValueError, match="LABEL=predictions:DIR"):
+            parse_methods([entry])
     code = main(["run", "--methods", f"mine=predictions:{tmp_path / 'nowhere'}", "--out", str(tmp_path / "runs")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no such folder of predictions" in err

@@ -66,7 +66,7 @@ class FolderPredictions(ItemPredictor):
 
     # -- matching ---------------------------------------------------------------------------------
     def attach(self, manifest: Any) -> None:
-        self._check_identity(manifest)
+        identified = self._check_identity(manifest)
         items = manifest.items
         present = {p.name for p in self.folder.iterdir() if p.is_file()}
         used: set[str] = set()
@@ -81,12 +81,19 @@ class FolderPredictions(ItemPredictor):
                 self.missing[item.item_id] = f"ambiguous: {' and '.join(found)} both name this item; keep one"
             else:
                 self.missing[item.item_id] = f"no prediction file ({name}.png, {name}_mask.png or {number}__pre1.png)"
+        numbered = [p.name for p in self.files.values() if p.name.endswith("__pre1.png")]
+        if numbered and not identified:  # MISF numbers its outputs: only the export's identity ties them to items
+            raise UsageError(f"{self.folder}: {numbered[0]} is named by position (MISF's test output); put the export's "
+                             f"{IDENTITY_FILE} beside the predictions or in their parent folder, so they are known to "
+                             "belong to this run's inputs")
         readable = sorted(f for f in present if Path(f).suffix.lower() in SUFFIXES)
         self.unmatched = [f for f in readable if f not in used]
         self.hashes = {item_id: file_sha256(path) for item_id, path in self.files.items()}
         self.expected = manifest.spec.size
 
-    def _check_identity(self, manifest: Any) -> None:
+    def _check_identity(self, manifest: Any) -> bool:
+        """True when an export's identity file names this run's inputs, False when there is none;
+        one made for other inputs is refused."""
         for place in (self.folder, self.folder.parent):
             file = place / IDENTITY_FILE
             if not file.is_file():
@@ -98,7 +105,8 @@ class FolderPredictions(ItemPredictor):
             if exported != inputs_identity(manifest):
                 raise UsageError(f"{self.folder}: exported for other inputs than this run's ({file} differs in "
                                  "data, masks, buckets, size, seed or limit); run with the export's flags or export again")
-            return
+            return True
+        return False
 
     # -- identity ---------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
