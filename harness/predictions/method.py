@@ -67,7 +67,7 @@ class FolderPredictions(ItemPredictor):
     # -- matching ---------------------------------------------------------------------------------
     def attach(self, manifest: Any) -> None:
         identified = self._check_identity(manifest)
-        items = manifest.items
+        items, self.files, self.missing = manifest.items, {}, {}
         present = {p.name for p in self.folder.iterdir() if p.is_file()}
         used: set[str] = set()
         names = item_names([(i.image_sha256, i.mask_sha256) for i in items])
