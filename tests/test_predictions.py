@@ -278,3 +278,22 @@ def test_the_readme_example_runs_offline_end_to_end(tmp_path):
     assert "mean-fill⊳" in outputs[2] and "telea" in outputs[2]
     assert "predictions supplied" in outputs[2]
     assert outputs[3].strip()
+
+
+def test_float_tiff_and_npy_give_the_png_numbers_and_exr_fails_clearly(tmp_path):
+    import tifffile
+
+    _, out, files = _folder(tmp_path)
+    png = run(RunConfig.of(SPEC, [f"a=predictions:{out}"], out=tmp_path / "runs", metrics=("PSNR", "L1")))
+    pixels = [np.asarray(Image.open(f)).astype(np.float32) / np.float32(255) for f in files]
+    for file in files:
+        file.unlink()
+    tifffile.imwrite(files[0].with_suffix(".tif"), pixels[0], photometric="rgb")
+    np.save(files[1].with_suffix(".npy"), pixels[1])
+    files[2].with_suffix(".exr").write_bytes(b"not an exr")
+    other = run(RunConfig.of(SPEC, [f"b=predictions:{out}"], out=tmp_path / "runs", metrics=("PSNR", "L1")))
+    a, b = _rows(png, "a"), _rows(other, "b")
+    ok = b["status"] == "ok"
+    assert ok.sum() == 2
+    pd.testing.assert_frame_equal(a.loc[ok, ["PSNR", "L1"]], b.loc[ok, ["PSNR", "L1"]], check_exact=True)
+    assert b.loc[~ok, "reason"].str.contains(r"\.exr: EXR not readable here").all()

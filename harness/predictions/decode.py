@@ -108,10 +108,14 @@ def _npy(data: bytes) -> np.ndarray:
 
 
 def _exr(data: bytes) -> np.ndarray:
+    import warnings
+
     try:
         import imageio.v3 as iio
 
-        return np.asarray(iio.imread(data, extension=".exr"))
+        with warnings.catch_warnings():  # imageio's search through its plug-ins warns about unrelated ones
+            warnings.simplefilter("ignore")
+            return np.asarray(iio.imread(data, extension=".exr"))
     except Exception as error:  # no EXR plug-in installed, or a broken file
         raise Unusable(f"EXR not readable here ({type(error).__name__}: {error}); install an EXR reader "
                        "for imageio (pip install imageio[freeimage] or OpenEXR) or write 16-bit PNG, TIFF or NPY") from None
