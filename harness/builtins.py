@@ -33,9 +33,8 @@ for _name in SEEDED_MASKS:
 for _protocol in protocols.BUILTIN:  # plain data (no lazy target needed): harness.data.protocols imports nothing heavy
     PROTOCOLS.add(_protocol.name, _protocol, description=_protocol.summary())
 
-for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "masks", "reduce"):
+for _name in ("run", "report", "plot", "check", "compare", "cache", "list", "masks", "reduce", "export", "shards"):
     SUBCOMMANDS.add(_name, f"harness.cli.{_name}:add_parser")
-SUBCOMMANDS.add("shards", "harness.cli.shards:add_parser")
 
 for _name, _help, _options, _alias in (
     ("results", "one table per run: methods × bucket n, failures, metric means, best bold (default); --compact: "

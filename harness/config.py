@@ -15,6 +15,7 @@ from harness.data.spec import RunSpec
 from harness.errors import UsageError
 from harness.environment import Environment, home_cache
 from harness.labels import check_label
+from harness.registry import predictions_folder
 from harness.metrics.model_files import ModelFiles
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ def parse_methods(entries: Sequence[str | MethodRequest], checkpoints: dict[str,
         label, method = (label.strip(), method.strip()) if sep else (entry.strip(), entry.strip())
         if not label or not method:
             raise ValueError(f"bad method entry {entry!r}: use METHOD or LABEL=METHOD")
+        if predictions_folder(method) is not None and (not sep or not predictions_folder(method)):
+            raise ValueError(f"bad method entry {entry!r}: a folder of predictions is given as LABEL=predictions:DIR")
         if sep or ":" not in method:  # a bare plug-in gets its label from its predictor (plugin_label)
             check_label(label)
         requests.append(MethodRequest(label, method, checkpoints.get(label, checkpoints.get(method))))

@@ -114,6 +114,33 @@ class Predictor(ABC):
         return sha256_json({**self.identity(), "code": self.code_identity()})[:32]
 
 
+class ItemPredictor(Predictor):
+    """A predictor told which manifest items it predicts: a folder of saved predictions
+    (harness.predictions) reads each item's file. The runner calls :meth:`attach` once with the
+    run's manifest before the fingerprint is read, so the identity can cover the files used."""
+
+    @abstractmethod
+    def attach(self, manifest: Any) -> None:
+        """Bind to the run's manifest (:class:`harness.data.manifest.Manifest`)."""
+
+    @abstractmethod
+    def predict_items(self, item_ids: list[str], images: torch.Tensor,
+                      masks: torch.Tensor) -> tuple[torch.Tensor, list[str | None]]:
+        """Like :meth:`Predictor.predict` for the items ``item_ids``; also returns, per item, why it
+        has no usable prediction (its row of the tensor is then ignored), or None."""
+
+    def predict(self, images: torch.Tensor, masks: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        raise TypeError(f"{type(self).__name__} predicts manifest items: call predict_items")
+
+    def run_info(self) -> dict[str, Any]:
+        """Facts the run records in method.json (flags marked in every table), after attach."""
+        return {}
+
+    def notes(self) -> list[str]:
+        """Lines for the run summary, after attach."""
+        return []
+
+
 def pick_device(device: str | torch.device | None) -> torch.device:
     """`None` means CUDA when present, else CPU; a device this machine does not have is a UsageError."""
     if device is None:

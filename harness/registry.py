@@ -274,12 +274,28 @@ def register_method(
     return add if target is None else add(target)
 
 
+#: ``predictions:DIR``: a folder of predictions made elsewhere (:mod:`harness.predictions`), recognised
+#: before the plug-in syntax, so no plug-in module can be named ``predictions``.
+PREDICTIONS = "predictions"
+PREDICTIONS_FACTORY = "harness.predictions.method:FolderFactory"
+
+
+def predictions_folder(method: str) -> str | None:
+    """The folder of a ``predictions:DIR`` method (``""`` when none is given), else None."""
+    kind, sep, folder = method.partition(":")
+    return folder.strip() if sep and kind.strip() == PREDICTIONS else None
+
+
 def methods() -> dict[str, MethodEntry]:
     return {name: method_entry(name) for name in METHODS.names()}
 
 
 def method_entry(name: str) -> MethodEntry:
-    """The entry for a registered name, or an ad-hoc one for ``pkg.module:factory``."""
+    """The entry for a registered name, an ad-hoc one for ``predictions:DIR`` (a folder of saved
+    predictions, :mod:`harness.predictions`) or for ``pkg.module:factory``."""
+    folder = predictions_folder(name)
+    if folder:  # a lazy target: the core imports nothing of the reading code
+        return MethodEntry(name, import_target(PREDICTIONS_FACTORY)(folder), description="predictions supplied as files")
     if name in METHODS:
         info = METHODS.info.get(name, {})
         return MethodEntry(name, METHODS.items[name], info.get("description", ""), info.get("weights"),

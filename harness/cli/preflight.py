@@ -11,35 +11,25 @@ import importlib.util
 from pathlib import Path
 
 from harness.cli.app import csv_list, spec_from_args
+from harness.data.spec import RunSpec
 from harness.errors import UsageError
-from harness.registry import DATASETS, MASK_SOURCES, METHODS, add_include_path, missing_module, search_current_folder
+from harness.registry import (DATASETS, MASK_SOURCES, METHODS, add_include_path, missing_module, predictions_folder,
+                              search_current_folder)
 
 
 def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
     """Raise the first mistake in ``args`` that can be found without building anything."""
     from harness.config import parse_checkpoints, parse_methods
-    from harness.metrics.registry import PROFILES, set_metric
+    from harness.metrics.registry import set_metric
 
     add_include_path(*(args.include_path or []))
     for entry in entries:
         _check_method(entry.partition("=")[2].strip() if "=" in entry else entry.strip())
-    spec = spec_from_args(args)  # an unknown --protocol, or a flag that contradicts it
-    if spec.dataset not in DATASETS:
-        raise DATASETS.unknown(spec.dataset, " (`harness list` shows them)")
-    if spec.masks and spec.masks not in MASK_SOURCES:
-        raise MASK_SOURCES.unknown(spec.masks)
-    for profile in csv_list(spec.profile):
-        if profile not in PROFILES:
-            raise PROFILES.unknown(profile)
+    spec = check_spec_flags(args)  # an unknown --protocol, or a flag that contradicts it
     for name in run_set_metrics(args):
         for profile in csv_list(spec.profile) or [None]:  # a profile may have its own (mat: mat.FID, ...)
             set_metric(name, profile)
-    shards = args.dataset == "shards"  # its --data-root is a shard pattern or URL, not a folder
-    if shards:
-        _check_shards(args.data_root)
-    for flag, value in (("--data-root", None if shards else args.data_root), ("--mask-root", args.mask_root),
-                        ("--file-list", args.file_list), ("--lpips-weights", args.lpips_weights),
-                        ("--inception-weights", args.inception_weights)):
+    for flag, value in (("--lpips-weights", args.lpips_weights), ("--inception-weights", args.inception_weights)):
         _check_path(flag, value)
     names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
     for request in parse_methods(entries, parse_checkpoints(args.checkpoint, names)):
@@ -56,6 +46,28 @@ def run_set_metrics(args: argparse.Namespace) -> list[str]:
     return set_metrics(args.protocol, csv_list(args.set_metrics))
 
 
+def check_spec_flags(args: argparse.Namespace) -> RunSpec:
+    """The data and protocol flags (:func:`harness.cli.app.add_spec_arguments`): names and paths.
+    Returns the spec they give (``--protocol``'s settings filled in; one contradicted is a UsageError)."""
+    from harness.metrics.registry import PROFILES
+
+    spec = spec_from_args(args)
+    if spec.dataset not in DATASETS:
+        raise DATASETS.unknown(spec.dataset, " (`harness list` shows them)")
+    if spec.masks and spec.masks not in MASK_SOURCES:
+        raise MASK_SOURCES.unknown(spec.masks)
+    for profile in csv_list(spec.profile):
+        if profile not in PROFILES:
+            raise PROFILES.unknown(profile)
+    shards = spec.dataset == "shards"  # its --data-root is a shard pattern or URL, not a folder
+    if shards:
+        _check_shards(args.data_root)
+    for flag, value in (("--data-root", None if shards else args.data_root), ("--mask-root", args.mask_root),
+                        ("--file-list", args.file_list)):
+        _check_path(flag, value)
+    return spec
+
+
 def check_folders(runs_root: Path, cache_root: Path, out_flag: bool) -> None:
     """The runs folder and the cache can be made, or one line naming the setting that points there."""
     for folder, setting in ((runs_root, "--out" if out_flag else "$HARNESS_RUNS (default ./runs)"),
@@ -68,7 +80,14 @@ def check_folders(runs_root: Path, cache_root: Path, out_flag: bool) -> None:
 
 
 def _check_method(method: str) -> None:
-    """A registered name, or ``pkg.module:factory`` whose module can be found (not imported)."""
+    """A registered name, ``predictions:DIR`` with an existing folder, or ``pkg.module:factory``
+    whose module can be found (not imported)."""
+    folder = predictions_folder(method)
+    if folder is not None:  # before the plug-in syntax: the kind before the colon decides
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            raise UsageError(f"--methods {method}: no such folder of predictions '{path}'")
+        return
     if method in METHODS:
         return
     module, sep, attr = method.partition(":")

@@ -23,12 +23,14 @@ EXAMPLES = """examples:
   harness run --methods telea --profile paper,lama,edgeconnect  # one set of predictions, three metric conventions
   harness run --methods telea --seed 3 --buckets 0-10,10-30,30-50 --size 128  # another mask draw, buckets, size
   harness run --methods lama --keep-outputs none --batch-size 8  # metrics only: the cache keeps no prediction
-  harness run --methods mat --protocol mat-places512-large --data-root ~/data/places365  # MAT's published protocol"""
+  harness run --methods mat --protocol mat-places512-large --data-root ~/data/places365  # MAT's published protocol
+  harness run --methods mine=predictions:inputs/predictions --limit 2  # files your model wrote (harness export)"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = subparser(sub, "run", "evaluate methods on a dataset x mask buckets", EXAMPLES)
-    p.add_argument("--methods", metavar="LIST", help="comma-separated METHOD or LABEL=METHOD (registered names or pkg.module:factory)")
+    p.add_argument("--methods", metavar="LIST", help="comma-separated METHOD or LABEL=METHOD (registered names or pkg.module:factory; "
+                   "LABEL=predictions:DIR scores a folder of predictions made elsewhere, see `harness export`)")
     p.add_argument("--method", action="append", help="one method (repeatable)")
     p.add_argument("--name", help="label for the results of a single method (e.g. two checkpoints of one method)")
     p.add_argument("--replace", action="store_true", help="let a label's new results replace those of another predictor")

@@ -263,7 +263,7 @@ class Evaluation:
         """Fills ``outputs`` at ``positions``."""
         try:
             with no_exit(f"{self.label}'s predict"):
-                predicted = prediction.predict_batch(self.predictor, images, masks)
+                predicted = prediction.predict_batch(self.predictor, images, masks, [i.item_id for i in items])
         except Exception as error:  # a broken batch must not lose the rest of the run
             for item in items:
                 self._fail(item, "predict", f"{type(error).__name__}: {error}")

@@ -14,7 +14,7 @@ import torch
 
 from harness.engine.adapt import plan_fit
 from harness.engine.execution import Execution, executing, memory_format
-from harness.predictor import Predictor
+from harness.predictor import ItemPredictor, Predictor
 
 #: Version of the harness's prediction path (this module and harness.engine.adapt), part of every
 #: prediction's cache key: bump it when a change moves any method's outputs.
@@ -31,8 +31,10 @@ class Predicted:
     problems: list[str | None]  # per item: why it is unusable, or None
 
 
-def predict_batch(predictor: Predictor, images: torch.Tensor, masks: torch.Tensor) -> Predicted:
-    """images float [B,3,H,W] in [0,1] (ground truth), masks [B,1,H,W] with 1 = hole."""
+def predict_batch(predictor: Predictor, images: torch.Tensor, masks: torch.Tensor,
+                  item_ids: list[str] | None = None) -> Predicted:
+    """images float [B,3,H,W] in [0,1] (ground truth), masks [B,1,H,W] with 1 = hole; ``item_ids``
+    name the items for an :class:`~harness.predictor.ItemPredictor`, which may fail single items."""
     fit = plan_fit(predictor.size, images.shape[2], images.shape[3])
     inputs, fitted_masks = fit.forward(images * (1 - masks), masks)
     device = predictor.device
@@ -40,8 +42,12 @@ def predict_batch(predictor: Predictor, images: torch.Tensor, masks: torch.Tenso
     execution = getattr(predictor, "execution", None) or Execution()
     kwargs = {"ground_truth": fit.ground_truth(images).to(device, copy=True)} if predictor.reads_ground_truth else {}
     inputs = memory_format(inputs.to(device, copy=True), execution)
+    given: list[str | None] = [None] * len(images)
     with torch.inference_mode(), executing(execution, device):
-        out = predictor.predict(inputs, fitted_masks.to(device, copy=True), **kwargs)
+        if isinstance(predictor, ItemPredictor):
+            out, given = predictor.predict_items(list(item_ids or []), inputs, fitted_masks.to(device, copy=True))
+        else:
+            out = predictor.predict(inputs, fitted_masks.to(device, copy=True), **kwargs)
     expected = (len(images), 3, *fit.input_size)
     if not isinstance(out, torch.Tensor):
         raise PredictionError(f"predictor returned {type(out).__name__}, expected a tensor of shape {expected}")
@@ -52,5 +58,5 @@ def predict_batch(predictor: Predictor, images: torch.Tensor, masks: torch.Tenso
                               "predictions are float images in [0,1]")
     out = out.detach().to(torch.float32)
     finite = torch.isfinite(out).flatten(1).all(1).tolist()
-    problems = [None if ok else "prediction has NaN or Inf values" for ok in finite]
+    problems = [reason or (None if ok else "prediction has NaN or Inf values") for reason, ok in zip(given, finite)]
     return Predicted(fit.backward(out), problems)

@@ -28,7 +28,7 @@ from harness.metrics.registry import get_profile, set_metric
 from harness.engine.options import bind, check_known
 from harness.engine.reduce import reduce_run
 from harness.engine.pipeline import tune_allocator
-from harness.predictor import pick_device
+from harness.predictor import ItemPredictor, pick_device
 from harness.engine.progress import current, stage
 from harness.store.records import MethodRecords, claim_label, write_run
 from harness.store.results import write_results
@@ -110,6 +110,7 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
         "metrics_reference_code": evaluation.scorer.reference,
         "seed": spec.seed,
         "set_features": evaluation.features.describe() if evaluation.features is not None else None,
+        **(predictor.run_info() if isinstance(predictor, ItemPredictor) else {}),  # supplied predictions
     }
 
 
@@ -160,6 +161,8 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
         if ex.name_plugins:
             request = plugin_label(request, predictor, taken)
             taken.add(request.label)
+        if isinstance(predictor, ItemPredictor):  # before the fingerprint: it covers the files used
+            predictor.attach(manifest)
         configure(predictor, ex.execution or Execution())
         if predictor.device.type == "cpu":
             tune_allocator()
@@ -167,7 +170,9 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
                                 scoring.item_metrics(manifest.spec.profile), request.method,
                                 ex.rescore, metrics_device, store, chosen_sets, scoring.set_bootstrap, ex.keep, workers,
                                 files=scoring.models)
-        evaluation.result.note = claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace)
+        notes = [claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace),
+                 *(predictor.notes() if isinstance(predictor, ItemPredictor) else [])]
+        evaluation.result.note = "; ".join(n for n in notes if n) or None
         evaluations.append((request, evaluation))
     keys = [f"{manifest.fingerprint()}|{e.fingerprint}|{shard.name()} of {shard.count}" for _, e in evaluations]
     held.enter_context(exclusive(cache.root, keys, run_dir, wait=ex.wait, stream=sys.stderr if shard.shows_progress else None))

@@ -21,7 +21,11 @@ class Mark:
 READS_GROUND_TRUTH = Mark("†", r"$^\dagger$", "the method's official preprocessing reads the uncorrupted image (e.g. CTSDG's edges)")
 UNTRAINED = Mark("‡", r"$^\ddagger$", "random or untrained weights: not a result of the method")
 RESIZED = Mark("≈", r"$^\approx$", "run at the model's native size and resized to the protocol's size and back "
-               "(a fixed-size model under another size's protocol)")
+               "(a fixed-size model under another size's protocol), or supplied predictions resized to it")
+SUPPLIED = Mark("⊳", r"$^\triangleright$", "predictions supplied as files, not produced by the harness (method.json "
+                "names the folder; `harness run --methods LABEL=predictions:DIR`)")
+LOSSY = Mark("ʲ", r"$^{j}$", "some supplied predictions were read from lossy files (JPEG): the numbers include "
+             "the compression")
 PARTIAL = Mark("*", r"$^\ast$", "scored fewer items than another method of the table (see n and fail); best values are "
                "marked by the means over the items every method scored")
 INCOMPLETE = Mark("§", r"$^\S$", "incomplete: the run was interrupted or is still running")
@@ -37,12 +41,14 @@ HIGHER = Mark("↑", r"$\uparrow$", "higher is better")
 LOWER = Mark("↓", r"$\downarrow$", "lower is better")
 
 #: Facts of a method's run recorded in its method.json, carried as record columns into every table.
-RUN_FLAGS = ("reads_ground_truth", "untrained", "resized")
+RUN_FLAGS = ("reads_ground_truth", "untrained", "resized", "supplied", "lossy")
 #: Method marks in the order they are appended to a name, keyed by the records' flag column.
 METHOD_MARKS: dict[str, Mark] = {
     "reads_ground_truth": READS_GROUND_TRUTH,
     "untrained": UNTRAINED,
     "resized": RESIZED,
+    "supplied": SUPPLIED,
+    "lossy": LOSSY,
     "partial": PARTIAL,
     "incomplete": INCOMPLETE,
 }

@@ -17,7 +17,8 @@ from typing import Any
 from harness.store.atomic import atomic_write_bytes, atomic_write_text
 from harness.store.records import load_records, load_set_metrics, read_run, static_environment
 
-METHOD_FIELDS = ("method", "fingerprint", "checkpoint", "identity_sha", "untrained", "reads_ground_truth", "resized", "code",
+METHOD_FIELDS = ("method", "fingerprint", "checkpoint", "identity_sha", "untrained", "reads_ground_truth", "resized", "supplied", "lossy",
+                 "predictions", "code",
                  "config", "profile", "metrics", "set_features", "items", "scored_items", "failed_items", "complete")
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from harness.reports import plotdata
 from harness.reports.html.data import Fig7Result, RunData
-from harness.reports.marks import OTHER_PROTOCOL, READS_GROUND_TRUTH, RESIZED, UNTRAINED
+from harness.reports.marks import LOSSY, OTHER_PROTOCOL, READS_GROUND_TRUTH, RESIZED, SUPPLIED, UNTRAINED
 from harness.metrics.registry import digits, higher_is_better, metric_columns
 from harness.reports.report import results_tables
 from harness.reports.stats import cell_confidence, set_confidence
@@ -76,7 +76,8 @@ def card(run: RunData) -> dict[str, Any]:
                     "device": str(info.get("device") or "–")} for label, info in methods.items()]
     labels = []
     for flag, mark, text in (("untrained", UNTRAINED, "random weights"), ("reads_ground_truth", READS_GROUND_TRUTH,
-                             "reads ground truth"), ("resized", RESIZED, "resized from the model's native size")):
+                             "reads ground truth"), ("resized", RESIZED, "resized from the model's native size"),
+                            ("supplied", SUPPLIED, "predictions supplied as files"), ("lossy", LOSSY, "lossy prediction files")):
         flagged_labels = [label for label, info in methods.items() if info.get(flag)]
         if flagged_labels:
             labels.append({"kind": "warn", "mark": mark.text, "text": f"{text}: {', '.join(flagged_labels)}",
