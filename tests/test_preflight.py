@@ -22,6 +22,9 @@ MISTAKES = [
     (["--methods", "misf", "--checkpoint", "rfrnet=/x"], "'rfrnet' is not a method or label of this run (misf)"),
     (["--methods", "nosuchplug:factory"], "cannot import 'nosuchplug' for nosuchplug:factory"),
     (["--methods", "telea", "--include-path", "/no/such/dir"], "--include-path /no/such/dir: no such folder"),
+    (["--methods", "telea", "--dataset", "celeba"], "--dataset celeba needs --data-root DIR or $HARNESS_DATA_CELEBA"),
+    (["--methods", "telea", "--protocol", "mat-places512-large"],
+     "--dataset places365-val needs --data-root DIR or $HARNESS_DATA_PLACES365_VAL"),
 ]
 
 PROBE = """
@@ -55,7 +58,8 @@ def test_a_message_is_printed_as_written_not_as_emoji_codes(tmp_path):
 def _env(tmp_path):
     import os
 
-    return {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_CACHE": str(tmp_path / "cache"),
+    mine = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_DATA_")}  # no dataset given by the machine
+    return {**mine, "PYTHONPATH": str(ROOT), "HARNESS_CACHE": str(tmp_path / "cache"),
             "HARNESS_RUNS": str(tmp_path / "runs")}
 
 

@@ -62,10 +62,27 @@ def check_spec_flags(args: argparse.Namespace) -> RunSpec:
     shards = spec.dataset == "shards"  # its --data-root is a shard pattern or URL, not a folder
     if shards:
         _check_shards(args.data_root)
+    else:
+        _check_data_root(spec.dataset, args.data_root)
     for flag, value in (("--data-root", None if shards else args.data_root), ("--mask-root", args.mask_root),
                         ("--file-list", args.file_list)):
         _check_path(flag, value)
     return spec
+
+
+def _check_data_root(dataset: str, data_root: str | None) -> None:
+    """A dataset that lives in a folder is given one (flag or environment) that exists."""
+    from harness.environment import Environment
+
+    source = DATASETS.get(dataset)
+    if not source.needs_root or data_root:  # a --data-root given is checked as a path below
+        return
+    root = Environment.read().root(source.env)
+    if not root:
+        raise UsageError(f"--dataset {dataset} needs --data-root DIR or ${source.env} ({source.layout}; "
+                         f"download: {source.download})")
+    if not Path(root).expanduser().is_dir():
+        raise UsageError(f"${source.env} {root}: no such folder (--dataset {dataset})")
 
 
 def check_folders(runs_root: Path, cache_root: Path, out_flag: bool) -> None:
