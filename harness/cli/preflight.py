@@ -25,10 +25,11 @@ def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
     add_include_path(*(args.include_path or []))
     for entry in entries:
         _check_method(entry.partition("=")[2].strip() if "=" in entry else entry.strip())
-    spec = check_spec_flags(args)  # an unknown --protocol, or a flag that contradicts it
+    spec = check_spec_names(args)  # an unknown --protocol, or a flag that contradicts it
     for name in run_set_metrics(args):
         for profile in csv_list(spec.profile) or [None]:  # a profile may have its own (mat: mat.FID, ...)
             set_metric(name, profile)
+    check_spec_paths(args, spec)  # names first: a typo is fixed before the data is fetched
     for flag, value in (("--lpips-weights", args.lpips_weights), ("--inception-weights", args.inception_weights)):
         _check_path(flag, value)
     names = [n for r in parse_methods(entries) for n in (r.label, r.method)]
@@ -47,8 +48,15 @@ def run_set_metrics(args: argparse.Namespace) -> list[str]:
 
 
 def check_spec_flags(args: argparse.Namespace) -> RunSpec:
-    """The data and protocol flags (:func:`harness.cli.app.add_spec_arguments`): names and paths.
+    """The data and protocol flags (:func:`harness.cli.app.add_spec_arguments`): names, then paths.
     Returns the spec they give (``--protocol``'s settings filled in; one contradicted is a UsageError)."""
+    spec = check_spec_names(args)
+    check_spec_paths(args, spec)
+    return spec
+
+
+def check_spec_names(args: argparse.Namespace) -> RunSpec:
+    """The protocol, dataset, mask set and profiles named exist; the spec they give."""
     from harness.metrics.registry import PROFILES
 
     spec = spec_from_args(args)
@@ -59,6 +67,11 @@ def check_spec_flags(args: argparse.Namespace) -> RunSpec:
     for profile in csv_list(spec.profile):
         if profile not in PROFILES:
             raise PROFILES.unknown(profile)
+    return spec
+
+
+def check_spec_paths(args: argparse.Namespace, spec: RunSpec) -> None:
+    """The data, masks and file list are where the flags (or the environment) say."""
     shards = spec.dataset == "shards"  # its --data-root is a shard pattern or URL, not a folder
     if shards:
         _check_shards(args.data_root)
@@ -67,7 +80,6 @@ def check_spec_flags(args: argparse.Namespace) -> RunSpec:
     for flag, value in (("--data-root", None if shards else args.data_root), ("--mask-root", args.mask_root),
                         ("--file-list", args.file_list)):
         _check_path(flag, value)
-    return spec
 
 
 def _check_data_root(dataset: str, data_root: str | None) -> None:
