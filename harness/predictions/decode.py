@@ -61,7 +61,7 @@ def _pillow(data: bytes, kind: str):
         image = Image.open(io.BytesIO(data))
         image.load()  # decodes every byte: a truncated file fails here
     except Exception as error:  # Pillow raises many types for broken files
-        raise Unusable(f"unreadable {kind} ({type(error).__name__}: {error})") from None
+        raise Unusable(f"unreadable {kind} ({type(error).__name__}, {error})") from None
     return image
 
 
@@ -97,14 +97,14 @@ def _tiff(data: bytes) -> np.ndarray:
     try:
         return tifffile.imread(io.BytesIO(data))
     except Exception as error:  # tifffile raises many types for broken files
-        raise Unusable(f"unreadable TIFF ({type(error).__name__}: {error})") from None
+        raise Unusable(f"unreadable TIFF ({type(error).__name__}, {error})") from None
 
 
 def _npy(data: bytes) -> np.ndarray:
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as error:  # numpy raises ValueError, EOFError, ... for broken files
-        raise Unusable(f"unreadable NPY ({type(error).__name__}: {error})") from None
+        raise Unusable(f"unreadable NPY ({type(error).__name__}, {error})") from None
 
 
 def _exr(data: bytes) -> np.ndarray:
@@ -117,5 +117,5 @@ def _exr(data: bytes) -> np.ndarray:
             warnings.simplefilter("ignore")
             return np.asarray(iio.imread(data, extension=".exr"))
     except Exception as error:  # no EXR plug-in installed, or a broken file
-        raise Unusable(f"EXR not readable here ({type(error).__name__}: {error}); install an EXR reader "
+        raise Unusable(f"EXR not readable here ({type(error).__name__}, {error}); install an EXR reader "
                        "for imageio (pip install imageio[freeimage] or OpenEXR) or write 16-bit PNG, TIFF or NPY") from None

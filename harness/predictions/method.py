@@ -171,16 +171,16 @@ class FolderPredictions(ItemPredictor):
         try:
             data = path.read_bytes()
         except OSError as error:
-            raise Unusable(f"{path.name}: cannot be read ({error.strerror or error})") from None
+            raise Unusable(f"cannot be read ({error.strerror or error}): {path.name}") from None
         if hashlib.sha256(data).hexdigest() != self.hashes[item_id]:
             raise Unusable(f"{path.name} changed during the run; run again")
         try:
             pixels = torch.from_numpy(np.ascontiguousarray(decode(data, path.suffix.lower()).pixels)).permute(2, 0, 1)
         except Unusable as error:
-            raise Unusable(f"{path.name}: {error}") from None
+            raise Unusable(f"{error}: {path.name}") from None  # the reason first: the summary counts by it
         if tuple(pixels.shape[1:]) != size:
             if not self.resize:
-                raise Unusable(f"{path.name}: size {pixels.shape[2]}x{pixels.shape[1]}, expected {size[1]}x{size[0]} "
-                               "(--option resize=true resizes it; the method is then marked ≈)")
+                raise Unusable(f"size {pixels.shape[2]}x{pixels.shape[1]}, expected {size[1]}x{size[0]} (--option "
+                               f"resize=true resizes it; the method is then marked ≈): {path.name}")
             pixels = F.interpolate(pixels[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
         return pixels
