@@ -99,6 +99,8 @@ class Shard:
     local: int = 0  # LOCAL_RANK: the GPU of this process on its machine
     group: Any = None
     timeout: float = DEFAULT_TIMEOUT
+    #: The process group was started here (torchrun), so :meth:`close` ends it.
+    owns_group: bool = False
     #: What this process did, per label: items of its part, items predicted (for its report).
     done: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: Its items per label, once computed.
@@ -121,6 +123,19 @@ class Shard:
 
     def name(self) -> str:
         return f"rank {self.index}" if self.group is not None else f"shard {self.index}/{self.count}"
+
+    def close(self) -> None:
+        """Under torchrun, once this rank's work is done: wait for every rank (rank 0 reduces last),
+        then end the process group. A rank that left with the group alive could abort at exit
+        (gloo's worker threads outlive the interpreter: SIGABRT, "terminate called without an active
+        exception", pytorch/pytorch#190489; seen once in CI on a rank that had finished its part)."""
+        if self.group is None:
+            return
+        import torch.distributed as dist
+
+        dist.barrier(self.group)
+        if self.owns_group:
+            dist.destroy_process_group()
 
     def settings(self, device: str | None, metrics_device: str | None, workers: int | None,
                  rescore: bool) -> tuple[str | None, str | None, int | None]:
@@ -270,10 +285,11 @@ def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT)
         return Shard(0, 1, timeout=timeout)
     import torch.distributed as dist
 
-    if not dist.is_initialized():  # torn down when the process ends
+    owns = not dist.is_initialized()
+    if owns:  # ended by Shard.close
         dist.init_process_group("gloo", timeout=timedelta(seconds=timeout))
     group = dist.group.WORLD if dist.get_backend() == "gloo" else dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout))
-    return Shard(dist.get_rank(), dist.get_world_size(), environment.local_rank, group, timeout)
+    return Shard(dist.get_rank(), dist.get_world_size(), environment.local_rank, group, timeout, owns)
 
 
 class _Monitor:

@@ -185,6 +185,7 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
         if not shard.writes_records:
             if shard.group is None:  # --shard: tell `report` that the reducer is still to run
                 note_shard(run_dir.parent, run_dir.name, shard.index, shard.count, [r.label for r, _ in evaluations])
+            shard.close()
             return result
     for request, evaluation in evaluations:
         info = records[request.label].info
@@ -204,6 +205,7 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
             result.methods = reduce_run(run_dir, [r.label for r, _ in evaluations], "rank")
         for method, (_, evaluation) in zip(result.methods, evaluations):
             method.note = evaluation.result.note
+        shard.close()  # the other ranks wait here for the reduction
     if ex.strict and result.failures:
         first = result.failures[0]
         raise StrictModeError(f"{len(result.failures)} item(s) failed; first: {first.method} {first.item_id}: {first.reason}")
