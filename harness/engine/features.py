@@ -79,8 +79,7 @@ def set_rows(
         function = metric.load()
         row: dict[str, Any] = {"bucket": bucket, "metric": metric.name, "n": len(real), "value": float("nan"),
                                "ci_low": float("nan"), "ci_high": float("nan"), "note": "", "features": features}
-        # a profile's own version (mat.FID) has the sizes of the quantity it names
-        computed, row["note"] = size_note(metric.name.split(".")[-1], len(real), real.shape[1] if real.ndim == 2 else 0)
+        computed, row["note"] = size_note(metric.name, len(real), real.shape[1] if real.ndim == 2 else 0)
         if computed:
             row["value"] = float(function(real, fake))
             if n_resamples:

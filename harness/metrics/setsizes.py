@@ -29,13 +29,14 @@ def reliable_items(metric: str, dim: int) -> int:
 
 
 def size_note(metric: str, n: int, dim: int) -> tuple[bool, str]:
-    """(whether to compute the value, the note for its row) for ``n`` items per set.
+    """(whether to compute the value, the note for its row) for ``n`` items per set; ``metric`` is
+    the column name, a profile's own version qualified (``mat.FID`` has the sizes of FID).
 
     A note of a computed value starts with "biased" when under the reliable size: reports mark
-    those values."""
+    those values. Only torch-fidelity's FID points to KID: the ``mat`` profile has none."""
     if n < MIN_SET_ITEMS:
         return False, f"not computed: {n} item(s), a set-level metric needs at least {MIN_SET_ITEMS}"
-    reliable = reliable_items(metric, dim)
+    reliable = reliable_items(metric.split(".")[-1], dim)
     if n < reliable:
         return True, f"biased or unstable: {n} items, fewer than {reliable} (its reliable size)" + (
             " (prefer KID)" if metric == "FID" else "")
