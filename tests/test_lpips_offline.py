@@ -116,3 +116,13 @@ def test_lpips_unavailable_is_a_note_and_one_warning_line_not_a_vanished_column(
     for fmt in ("markdown", "latex"):
         assert main(["report", "--runs", str(tmp_path), "--format", fmt]) == 0
         assert "LPIPS: no value in these runs" in capsys.readouterr().out
+
+
+def test_harness_list_names_each_profile_s_own_backbone(fresh, capsys):
+    """The mat profile's LPIPS runs on AlexNet: its row reports AlexNet's file, not VGG16's."""
+    from harness.cli import main
+
+    assert main(["list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert lpips_model.BACKBONE_FILES["alex"] in rows["mat"] and lpips_model.BACKBONE_FILES["vgg"] not in rows["mat"]
+    assert lpips_model.BACKBONE_FILES["vgg"] in rows["paper"] and lpips_model.BACKBONE_FILES["vgg"] in rows["lama"]

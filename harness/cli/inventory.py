@@ -24,9 +24,10 @@ def inventory_tables(env: Environment) -> list[tuple[str, str]]:
     method_rows = [[name, entry.description, _weights_status(entry, env.weights_dir)]
                    for name, entry in sorted(methods().items())]
     files = env.model_files()
-    lpips, trunk = backbone_status("vgg", files), trunk_status(files.inception_trunk)
+    trunk = trunk_status(files.inception_trunk)
     profile_rows = [[p.name, p.description, "; ".join(
-        [lpips] * any("model" in m.needs for m in p.metric_objects()) + [trunk] * bool(p.features)) or "ready"]
+        [f"{backbone_status(net, files)} ({net})" for net in dict.fromkeys(m.backbone for m in p.metric_objects() if m.backbone)]
+        + [trunk] * bool(p.features)) or "ready"]
         for p in profiles().values()]
     return [
         (f"Methods (weights folder: {env.weights_dir})", tabulate(method_rows, ["method", "description", "weights"])),

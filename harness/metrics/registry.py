@@ -48,6 +48,8 @@ class Metric:
     #: The same metric as the reference code computes it (scikit-image), run when asked for
     #: (``--metrics-device cpu``); ``implementation`` runs on any device and equals it to 1e-10 (tests).
     reference: str = ""
+    #: The torchvision backbone of a network metric (LPIPS: "vgg" or "alex"), for ``harness list``.
+    backbone: str = ""
 
     @property
     def runs_with_the_model(self) -> bool:
@@ -207,7 +209,7 @@ PAPER_METRICS = tuple(register_metric(m) for m in (
     Metric("paper.L1", "L1", False, 3, 0.005, 0.1, f"{_F}:l1_percent", version=2, needs=("float",), description=
            "mean absolute error over the whole float composite in [0,1], x100"),
     Metric("paper.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, "harness.metrics.lpips_model:lpips_vgg_float",
-           needs=("float", "model"), description="lpips 0.1.4 LPIPS(net='vgg', version='0.1') on 2x-1 of the float composite"),
+           needs=("float", "model"), backbone="vgg", description="lpips 0.1.4 LPIPS(net='vgg', version='0.1') on 2x-1 of the float composite"),
 ))
 HOLE_METRICS = tuple(register_metric(m) for m in (
     Metric("hole.PSNR", "PSNR (hole)", True, 3, 0.01, 0.3, f"{_F}:psnr_hole_uint8", description=
@@ -256,7 +258,8 @@ LAMA_METRICS = tuple(register_metric(m) for m in (
     Metric("lama.SSIM", "SSIM", True, 4, 1e-4, 0.005, f"{_LAMA}:ssim", needs=("quantised", "conv"), description=
            "LaMa losses/ssim.py on the PNG-quantised composite /255: 11x11 Gaussian (sigma 1.5) float32 window, "
            "conv2d with zero padding 5 per channel, E[x^2]-mu^2, C1 0.01^2, C2 0.03^2, full-map mean, float32, no TF32"),
-    Metric("lama.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, f"{_LAMA}:lpips_vgg", needs=("quantised", "model"), description=
+    Metric("lama.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, f"{_LAMA}:lpips_vgg", needs=("quantised", "model"), backbone="vgg",
+           description=
            "LaMa LPIPSScore: lpips net-lin VGG v0.1 (LaMa's vgg.pth = lpips 0.1.4's) on 2x-1 of the PNG-quantised "
            "composite and truth, whole image"),
 ))
@@ -305,7 +308,8 @@ MAT_METRICS = tuple(register_metric(m) for m in (
     Metric("mat.L1", "L1", False, 3, 0.005, 0.1, f"{_MAT}:l1_percent", description=
            "MAT cal_psnr_ssim_l1.py: mean |a-b|/255 over all pixels and channels of the rounded uint8 images, "
            "float64, x100 (MAT prints the fraction)"),
-    Metric("mat.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, f"{_MAT}:lpips_alex", needs=("quantised", "model"), description=
+    Metric("mat.LPIPS", "LPIPS", False, 4, 1e-3, 0.01, f"{_MAT}:lpips_alex", needs=("quantised", "model"), backbone="alex",
+           description=
            "MAT cal_lpips.py: lpips 0.1.4 LPIPS(net='alex', version='0.1') on uint8/127.5-1 of the rounded images"),
 ))
 MAT_SET_METRICS = tuple(register_metric(m) for m in (
