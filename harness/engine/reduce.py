@@ -76,15 +76,16 @@ def _reduce_method(method_dir: Path, fingerprint: str, ids: list[str], buckets: 
     columns = first["columns"]
     rows = _ordered_rows(method_dir, parts, columns, ids)
     set_rows_ = _set_rows(parts, ids, buckets) if first["set_metrics"] else []
-    counts = _counts(parts, rows, columns)
     record = first["record"]  # MethodRecords.info of part 0's process
+    result = MethodResult(record["label"], record["method"], _typed(columns, rows),
+                          [Failure(**f) for p in parts for f in p.meta["failures"]],
+                          sum(p.meta["predicted"] for p in parts), sum(p.meta["scored"] for p in parts),
+                          [d for p in parts for d in p.meta["damaged"]], set_rows_, True)
     info = {k: v for k, v in record.items() if k not in ("label", "method", "identity", "identity_sha")}
     records = MethodRecords(method_dir.parent.parent, record["label"], record["method"], record["identity"], info,
                             first["metrics"])
-    records.write(csv_of_cells(columns, rows), True, counts, set_rows_)
-    return MethodResult(record["label"], record["method"], _typed(columns, rows),
-                        [Failure(**f) for p in parts for f in p.meta["failures"]], counts["predicted"],
-                        counts["scored"], [d for p in parts for d in p.meta["damaged"]], set_rows_, True)
+    records.write(csv_of_cells(columns, rows), True, result.counts(), set_rows_)  # counted as one process counts
+    return result
 
 
 def _ordered_rows(method_dir: Path, parts: list[Part], columns: list[str], ids: list[str]) -> list[list[str]]:
@@ -126,16 +127,6 @@ def _set_rows(parts: list[Part], ids: list[str], buckets: list[str]) -> list[dic
         fake = np.array([p[2] for p in pieces], np.float64)
         rows += set_rows(bucket, real, fake, chosen, meta["bootstrap"], meta["seed"], meta["features_identity"])
     return rows
-
-
-def _counts(parts: list[Part], rows: list[list[str]], columns: list[str]) -> dict[str, Any]:
-    """method.json's counts, summed over the parts as one process counts them."""
-    status, out = columns.index("status"), columns.index("out_of_range")
-    return {"items": len(rows), "scored_items": sum(r[status] == "ok" for r in rows),
-            "failed_items": sum(len(p.meta["failures"]) for p in parts),
-            "predicted": sum(p.meta["predicted"] for p in parts), "scored": sum(p.meta["scored"] for p in parts),
-            "damaged_cache_entries": sum(len(p.meta["damaged"]) for p in parts),
-            "out_of_range_items": sum(bool(r[out]) and float(r[out]) > 0 for r in rows)}
 
 
 def _typed(columns: list[str], rows: list[list[str]]) -> list[dict[str, Any]]:
