@@ -22,13 +22,14 @@ in ``inpainting_harness.methods``, or pass ``--methods pkg.module:factory``. A p
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoints, entry_points
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from harness.errors import PluginError, UnknownName, UsageError
@@ -106,6 +107,18 @@ def _is_target(value: Any) -> bool:
 _PLUGINS_LOADED = False
 
 
+@functools.cache
+def _installed_entry_points() -> EntryPoints:
+    """Every installed package's entry points, read once per process (each read scans the
+    metadata of every installed package; a run asks for nine groups)."""
+    return entry_points()
+
+
+def plugin_entries(group: str) -> EntryPoints:
+    """The installed entry points of ``group``."""
+    return _installed_entry_points().select(group=group)
+
+
 def load_plugins() -> None:
     """Import the built-in plug-in modules and those of entry points (once per process)."""
     global _PLUGINS_LOADED
@@ -114,7 +127,7 @@ def load_plugins() -> None:
     _PLUGINS_LOADED = True
     for name in BUILTIN_PLUGINS:
         importlib.import_module(name)
-    for entry in entry_points(group=PLUGIN_GROUP):
+    for entry in plugin_entries(PLUGIN_GROUP):
         if entry.module not in BUILTIN_PLUGINS:
             entry.load()
 
@@ -148,7 +161,7 @@ class Registry:
         load_plugins()
         if self.group and not self._group_loaded:
             self._group_loaded = True
-            for entry in entry_points(group=self.group):
+            for entry in plugin_entries(self.group):
                 if entry.name not in self.items:
                     self.add(entry.name, entry.value, plugin=True, description=f"plug-in ({entry.value})")
 

@@ -56,14 +56,33 @@ def test_a_name_registered_twice_with_other_targets_is_a_conflict():
 def test_entry_points_of_a_registry_group_are_added_lazily(monkeypatch):
     seen = []
 
-    def fake_entry_points(group):
+    def fake_plugin_entries(group):
         seen.append(group)
         return [SimpleNamespace(name="plugged", value="plugged_pkg.module:factory")] if group == "things.group" else []
 
-    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
+    monkeypatch.setattr(registry, "plugin_entries", fake_plugin_entries)
     things = Registry("thing", "things.group")
     assert things.names() == ["plugged"] and "things.group" in seen
     assert things.info["plugged"]["plugin"] is True and things.items["plugged"] == "plugged_pkg.module:factory"
+
+
+def test_installed_entry_points_are_read_once_for_every_group(monkeypatch):
+    from importlib.metadata import EntryPoint, EntryPoints
+
+    reads = []
+
+    def fake_entry_points():
+        reads.append(1)
+        return EntryPoints([EntryPoint("a", "pkg_a:f", "group.one"), EntryPoint("b", "pkg_b:f", "group.two")])
+
+    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
+    registry._installed_entry_points.cache_clear()
+    try:
+        one, two = Registry("one", "group.one"), Registry("two", "group.two")
+        assert (one.names(), two.names()) == (["a"], ["b"])
+        assert len(reads) == 1
+    finally:
+        registry._installed_entry_points.cache_clear()
 
 
 def test_every_kind_lives_in_the_registry():
