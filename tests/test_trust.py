@@ -390,6 +390,11 @@ def test_9_damaged_cache_entries_are_misses_that_are_recomputed(tmp_path, capsys
     assert _cli(["cache", "verify"], capsys)[0] == 0
     code, text = _cli(["cache", "info"], capsys)
     assert code == 0 and "telea" in text and "output" in text
+    from harness.store import cache_admin
+
+    group = next(p.parent for p in (tmp_path / "cache" / "packs").rglob("index.sqlite"))
+    index = sum(p.stat().st_size for p in group.iterdir() if p.name.startswith("index.sqlite"))
+    assert index > 0 and f"{group.name} " in text and f"+ index {cache_admin._human(index)}" in text
 
 
 # 10. Input decoding -------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from harness.store.atomic import stale_temporary_files
+from harness.store.pack_index import INDEX_NAME
 from harness.store.cache import Cache, Entry, read_payload, pack_records, unpack_floats, PackWriter, validate_metrics
 
 LEGACY = ("outputs", "metrics", "features", "methods")
@@ -59,13 +60,20 @@ def info(args: argparse.Namespace) -> tuple[list[str], int]:
         meta = _meta(group)
         what = ", ".join(meta.get("labels", [])) or meta.get("method") or ("features" if group.name.startswith("feat-") else "?")
         counts = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
-        lines.append(f"  {group.name}  {what}: {counts or 'empty'}; {len(list(group.glob('*.pack')))} packs, {_human(size)}")
+        index = index_bytes(group)
+        lines.append(f"  {group.name}  {what}: {counts or 'empty'}; {len(list(group.glob('*.pack')))} packs, {_human(size)}"
+                     + (f" + index {_human(index)}" if index else ""))
     legacy = [p for name in LEGACY for p in _files(cache.root / name, "*")]
     if legacy:
         lines.append(f"legacy per-item files (no longer read): {len(legacy)}, {_human(sum(p.stat().st_size for p in legacy))} "
                      "(harness cache prune --legacy)")
     lines.append(f"temporary files: {len(_files(cache.root, '.tmp-*'))} (harness cache prune --temp)")
     return lines, 0
+
+
+def index_bytes(group: Path) -> int:
+    """Bytes of a group's key index (``index.sqlite`` and SQLite's write-ahead log and shared memory)."""
+    return sum(p.stat().st_size for p in group.glob(INDEX_NAME + "*") if p.is_file())
 
 
 def _newest(cache: Cache) -> Iterator[Entry]:
