@@ -43,7 +43,8 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host has ``pid`` (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -60,7 +61,7 @@ def stale_temporary_files(folder: Path | str) -> list[Path]:
     for path in Path(folder).rglob(".tmp-*"):
         parts = path.name[len(".tmp-"):].rsplit("-", 2)
         try:
-            gone = len(parts) == 3 and parts[0] == host and not _alive(int(parts[1]))
+            gone = len(parts) == 3 and parts[0] == host and not process_alive(int(parts[1]))
             if path.is_file() and (gone or path.stat().st_mtime < cutoff):
                 found.append(path)
         except (ValueError, OSError):  # not one of ours, or removed meanwhile

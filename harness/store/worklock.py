@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from harness.errors import UsageError
-from harness.store.atomic import _alive
+from harness.store.atomic import process_alive
 
 FOLDER = "locks"
 
@@ -66,7 +66,7 @@ def _holder(fd: int) -> dict | None:
     except ValueError:
         return None
     if not isinstance(holder, dict) or holder.get("host") == socket.gethostname() and not (
-            isinstance(holder.get("pid"), int) and _alive(holder["pid"])):
+            isinstance(holder.get("pid"), int) and process_alive(holder["pid"])):
         return None
     return holder
 
