@@ -26,18 +26,20 @@ from tests.test_shards import http_root  # noqa: F401 (a fixture)
 WORLD = 3
 
 
-def _folder(root: Path, count: int) -> Path:
-    """``count`` small noise images, each with its own mask (one without), one of them broken."""
+def _folder(root: Path, count: int, flaws: bool = True) -> Path:
+    """``count`` small noise images, each with its own mask; with ``flaws`` one has no mask and
+    one is broken."""
     rng = np.random.default_rng(4)
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     for i in range(count):
         Image.fromarray(rng.integers(0, 256, (30, 36, 3), dtype=np.uint8)).save(root / "images" / f"im{i:02d}.png")
-        if i != 5:
+        if i != 5 or not flaws:
             mask = np.zeros((30, 36), np.uint8)
             mask[2 : 6 + 2 * i, 3:20] = 255
             Image.fromarray(mask).save(root / "masks" / f"im{i:02d}.png")
-    (root / "images" / "im03.png").write_bytes(b"broken")
+    if flaws:
+        (root / "images" / "im03.png").write_bytes(b"broken")
     return root
 
 
@@ -50,8 +52,8 @@ def _shards(tmp_path: Path, kind: str, http_root) -> str:
         for shard in written.shards:
             shard.with_suffix(".tar.gz").write_bytes(gzip.compress(shard.read_bytes(), mtime=0))
         return str(tmp_path / "shards/shards-{0000..0007}.tar.gz")
-    if kind == "http":
-        return http_root(tmp_path / "shards") + "/shards-{0000..0007}.tar"
+    if kind.startswith("http"):
+        return http_root(tmp_path / "shards", ranged=kind == "http-range") + "/shards-{0000..0007}.tar"
     return str(tmp_path / "shards/shards-{0000..0007}.tar")
 
 
@@ -70,7 +72,7 @@ def streams(monkeypatch):
     return opened
 
 
-@pytest.mark.parametrize("kind", ["plain", "gzip", "http"])
+@pytest.mark.parametrize("kind", ["plain", "gzip", "http", "http-range"])
 @pytest.mark.parametrize("masks", [None, "generated"], ids=["own-masks", "generated-masks"])
 def test_each_shard_is_streamed_by_one_rank_and_every_rank_holds_the_one_process_manifest(tmp_path, http_root, streams,
                                                                                            monkeypatch, kind, masks):
@@ -107,6 +109,8 @@ def test_each_shard_is_streamed_by_one_rank_and_every_rank_holds_the_one_process
                                                                       enumerate(urls))
     # every rank loads every item, those of the shards it did not stream included, as one process does
     streams.clear()
+    if kind == "http-range":  # a server that honours ranges sends just the member: no stream read forward
+        monkeypatch.setattr(shards_module, "_scan", None)
     for item in alone.items:
         expected = alone.load(item)
         for manifest in built:
@@ -114,7 +118,7 @@ def test_each_shard_is_streamed_by_one_rank_and_every_rank_holds_the_one_process
     if kind == "plain":
         assert not streams  # a local plain shard is read in place by every rank
     else:
-        assert {key[2] if len(key) == 3 else "stream" for key in streams} == ({"member"} if kind == "http" else {"stream"})
+        assert {key[2] if len(key) == 3 else "stream" for key in streams} == ({"stream"} if kind == "gzip" else {"member"})
 
 
 def test_a_damaged_shard_of_rank_1_stops_every_rank_with_the_one_process_line(tmp_path, http_root):
@@ -160,3 +164,33 @@ def _errors(spec: RunSpec, tmp_path: Path) -> list[str]:
     for thread in threads:
         thread.join(60)
     return errors
+
+
+def test_a_member_of_an_fsspec_shard_is_read_by_a_seek_and_of_a_compressed_one_by_reading_forward(monkeypatch):
+    import io
+    import sys
+    import tarfile
+    import types
+
+    from harness.data.shards import Member, read_member
+    from tests.test_shards import _png, _tar
+
+    blob = _tar([("a.png", _png(0)), ("b.png", _png(1))])
+    reads = []
+
+    class Stream(io.BytesIO):
+        def read(self, size=-1):
+            reads.append(size)
+            return super().read(size)
+
+    monkeypatch.setitem(sys.modules, "fsspec", types.SimpleNamespace(
+        open=lambda url, mode: types.SimpleNamespace(open=lambda: Stream(blob))))
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        info = tar.getmember("b.png")
+    member = Member("b.png", info.offset_data, info.size, None)
+    assert read_member("memory://b/s.tar", member, plain=True) == _png(1) and reads == [info.size]
+    reads.clear()
+    assert read_member("memory://b/s.tar", member, plain=False) == _png(1) and len(reads) > 1
+    moved = Member("b.png", info.offset_data + 512, info.size, None)
+    with pytest.raises(ShardError, match="b.png is no longer at offset .*: the shard changed since it was listed"):
+        read_member("memory://b/s.tar", moved, plain=False)
