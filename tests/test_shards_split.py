@@ -5,6 +5,7 @@ the shard without streaming it. A damaged shard or an id in two ranks' shards st
 with the line one process gives. Ranks are threads here (tests/test_reduce.py's all-gather over
 a barrier); tests/test_shards_gloo.py runs them as torchrun's processes."""
 import gzip
+import tarfile
 import threading
 from collections import Counter
 from pathlib import Path
@@ -109,16 +110,21 @@ def test_each_shard_is_streamed_by_one_rank_and_every_rank_holds_the_one_process
                                                                       enumerate(urls))
     # every rank loads every item, those of the shards it did not stream included, as one process does
     streams.clear()
-    if kind == "http-range":  # a server that honours ranges sends just the member: no stream read forward
-        monkeypatch.setattr(shards_module, "_scan", None)
+    if kind == "http-range":  # a server that honours ranges sends just the member: no shard is read whole
+        monkeypatch.setattr(shards_module, "_keep", None)
     for item in alone.items:
         expected = alone.load(item)
         for manifest in built:
             assert all(np.array_equal(a, b) for a, b in zip(manifest.load(item), expected))
+    per_shard = Counter()
+    for key, count in streams.items():
+        per_shard[key[1]] += count
     if kind == "plain":
         assert not streams  # a local plain shard is read in place by every rank
-    else:
-        assert {key[2] if len(key) == 3 else "stream" for key in streams} == ({"stream"} if kind == "gzip" else {"member"})
+    elif kind == "http-range":
+        assert all(len(key) == 3 for key in streams) and sum(per_shard.values()) > len(urls) * (WORLD - 1)
+    else:  # read whole once by each rank that did not stream it, however many of its images that rank loads
+        assert per_shard == Counter({url: WORLD - 1 for url in urls})
 
 
 def test_a_damaged_shard_of_rank_1_stops_every_rank_with_the_one_process_line(tmp_path, http_root):
@@ -166,16 +172,17 @@ def _errors(spec: RunSpec, tmp_path: Path) -> list[str]:
     return errors
 
 
-def test_a_member_of_an_fsspec_shard_is_read_by_a_seek_and_of_a_compressed_one_by_reading_forward(monkeypatch):
+def test_a_member_of_a_plain_shard_is_read_by_a_seek_and_a_compressed_shard_is_kept_whole_once(tmp_path, monkeypatch):
+    import bz2
     import io
     import sys
-    import tarfile
     import types
 
     from harness.data.shards import Member, read_member
     from tests.test_shards import _png, _tar
 
     blob = _tar([("a.png", _png(0)), ("b.png", _png(1))])
+    blobs = {"memory://b/s.tar": blob, "memory://b/s.tar.bz2": bz2.compress(blob)}
     reads = []
 
     class Stream(io.BytesIO):
@@ -184,13 +191,18 @@ def test_a_member_of_an_fsspec_shard_is_read_by_a_seek_and_of_a_compressed_one_b
             return super().read(size)
 
     monkeypatch.setitem(sys.modules, "fsspec", types.SimpleNamespace(
-        open=lambda url, mode: types.SimpleNamespace(open=lambda: Stream(blob))))
+        open=lambda url, mode: types.SimpleNamespace(open=lambda: Stream(blobs[url]))))
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-        info = tar.getmember("b.png")
-    member = Member("b.png", info.offset_data, info.size, None)
-    assert read_member("memory://b/s.tar", member, plain=True) == _png(1) and reads == [info.size]
+        members = {name: Member(name, info.offset_data, info.size, None) for name in ("a.png", "b.png")
+                   for info in [tar.getmember(name)]}
+    copy = tmp_path / "copy.tar"
+    assert read_member("memory://b/s.tar", members["b.png"], "", copy) == _png(1)
+    assert reads == [members["b.png"].size] and not copy.exists()  # one read, of the member, after a seek
     reads.clear()
-    assert read_member("memory://b/s.tar", member, plain=False) == _png(1) and len(reads) > 1
-    moved = Member("b.png", info.offset_data + 512, info.size, None)
-    with pytest.raises(ShardError, match="b.png is no longer at offset .*: the shard changed since it was listed"):
-        read_member("memory://b/s.tar", moved, plain=False)
+    assert read_member("memory://b/s.tar.bz2", members["b.png"], "bz2", copy) == _png(1)
+    assert copy.read_bytes() == blob and reads  # read whole once, kept uncompressed
+    reads.clear()
+    assert read_member("memory://b/s.tar.bz2", members["a.png"], "bz2", copy) == _png(0) and reads == []
+    with pytest.raises(ShardError, match=r"memory://b/s\.tar\.bz2: cannot read b\.png \(OSError: Invalid data stream"):
+        blobs["memory://b/s.tar.bz2"] = b"BZh9 not bzip2 data"
+        read_member("memory://b/s.tar.bz2", members["b.png"], "bz2", tmp_path / "other.tar")

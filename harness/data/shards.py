@@ -30,6 +30,7 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import weakref
@@ -150,14 +151,14 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def iter_samples(url: str, read: Callable[[str], bool] = lambda extension: True,
-                 opened: Callable[[bool], None] = lambda compressed: None) -> Iterator[Sample]:
+                 opened: Callable[[str], None] = lambda compression: None) -> Iterator[Sample]:
     """The samples of one shard in order, read front to back; a member's bytes are read when
-    ``read(extension)`` says so, and ``opened`` learns whether the stream is compressed. A
-    damaged or cut shard raises :class:`ShardError` naming it."""
+    ``read(extension)`` says so, and ``opened`` learns the stream's compression ("" for none,
+    else "gz", "bz2" or "xz"). A damaged or cut shard raises :class:`ShardError` naming it."""
     count, key, members, keys = 0, None, {}, set()
     try:
         with open_shard(url) as stream, tarfile.open(fileobj=stream, mode="r|*", tarinfo=_Header) as tar:
-            opened(getattr(tar.fileobj, "comptype", "tar") != "tar")
+            opened(getattr(tar.fileobj, "comptype", "tar").replace("tar", ""))
             for info in tar:
                 if not info.isfile():
                     continue
@@ -239,48 +240,66 @@ class _Stored:
 
 @dataclass(frozen=True)
 class _Elsewhere:
-    """An image of a shard another rank streamed, read again from the shard on each call
-    (:func:`read_member`): this process keeps no copy of a shard it did not stream."""
+    """An image of a shard another rank streamed, read again from the shard (:func:`read_member`)."""
 
     url: str
     member: Member
-    plain: bool
+    compression: str  # "" for a plain tar, else tarfile's name of it ("gz", "bz2", "xz")
+    copy: Path  # where this process keeps the shard, should it have to read it whole
 
     def __call__(self) -> np.ndarray:
         name = f"{self.url}:{self.member.name}"
         try:
-            data = read_member(self.url, self.member, self.plain)
+            data = read_member(self.url, self.member, self.compression, self.copy)
         except ShardError as error:
             raise InputError(f"{name}: {error}") from None
         return decode_image(data, name)
 
 
-def read_member(url: str, member: Member, plain: bool) -> bytes:
-    """The bytes of ``member`` (at its offset of the shard's tar stream), without a local copy: of
-    an uncompressed shard by a seek, or an HTTP range request the server honours; otherwise by
-    reading the stream forward to it (a compressed one is decompressed up to the member)."""
+def read_member(url: str, member: Member, compression: str, copy: Path) -> bytes:
+    """The bytes of ``member`` (at its offset of the shard's tar stream). Of a plain tar, by a seek
+    or an HTTP range request the server honours: nothing else is read. Otherwise (a compressed
+    shard, a server that sends the whole file) the shard is read whole once, into ``copy``,
+    uncompressed, and its members are read from there: the process and its loader workers read
+    such a shard at most once, never once per image."""
     try:
-        with open_shard(url, member.offset if plain else 0) as stream:
-            if plain and getattr(stream, "status", None) == 206:  # the server sent the bytes from the offset on
-                data = stream.read(member.size)
-            elif plain and stream.seekable():
-                stream.seek(member.offset)
-                data = stream.read(member.size)
-            else:
-                data = _scan(stream, member)
-    except (tarfile.TarError, EOFError, OSError, HTTPException, urllib.error.URLError) as error:
+        if not copy.is_file():
+            with open_shard(url, 0 if compression else member.offset) as stream:
+                if not compression and getattr(stream, "status", None) == 206:  # the bytes from the offset on
+                    return _whole(url, member, stream.read(member.size))
+                if not compression and stream.seekable():
+                    stream.seek(member.offset)
+                    return _whole(url, member, stream.read(member.size))
+                _keep(stream, compression, copy)
+        with open(copy, "rb") as handle:
+            handle.seek(member.offset)
+            return _whole(url, member, handle.read(member.size))
+    except ShardError:
+        raise
+    except Exception as error:  # the stream's and the decompressors' many types (lzma's is no OSError)
         raise ShardError(f"{url}: cannot read {member.name} ({type(error).__name__}: {error})") from None
+
+
+def _whole(url: str, member: Member, data: bytes) -> bytes:
     if len(data) != member.size:
         raise ShardError(f"{url}: {member.name} is shorter than when the shard was listed")
     return data
 
 
-def _scan(stream: BinaryIO, member: Member) -> bytes:
-    with tarfile.open(fileobj=stream, mode="r|*") as tar:
-        for info in tar:
-            if info.offset_data == member.offset and info.name == member.name:
-                return tar.extractfile(info).read()
-    raise ShardError(f"{member.name} is no longer at offset {member.offset}: the shard changed since it was listed")
+def _keep(stream: BinaryIO, compression: str, copy: Path) -> None:
+    """The whole stream, uncompressed, into ``copy``: written aside, then renamed, so that loader
+    workers reading the same shard at once never see half a copy."""
+    if compression:
+        import bz2
+        import gzip
+        import lzma
+
+        stream = {"gz": lambda: gzip.GzipFile(fileobj=stream), "bz2": lambda: bz2.BZ2File(stream),
+                  "xz": lambda: lzma.LZMAFile(stream)}[compression]()
+    partial = copy.with_name(f"{copy.name}.{os.getpid()}.{threading.get_ident()}")
+    with open(partial, "wb") as out:
+        shutil.copyfileobj(stream, out)
+    os.replace(partial, copy)
 
 
 def _missing(reason: str) -> Callable[[], np.ndarray]:
@@ -339,7 +358,7 @@ class _Listing:
 
     index: int
     url: str
-    plain: bool = True
+    compression: str = ""
     entries: list[_Entry] = field(default_factory=list)
     error: str = ""
 
@@ -352,8 +371,8 @@ def _list_shard(index: int, url: str, spool: _Spool) -> _Listing:
         in_place = _plain_local(url)
         path = None if in_place else spool.path(f"{index:06d}.images")
 
-        def opened(compressed: bool) -> None:
-            listing.plain = not compressed
+        def opened(compression: str) -> None:
+            listing.compression = compression
 
         with open(path, "wb") if path else nullcontext() as out:
             for sample in iter_samples(url, read=lambda ext: not (in_place and ext.lower() in IMAGE_EXTENSIONS),
@@ -428,7 +447,7 @@ class _Reader:
             return _Stored(Path(url), image.offset, image.size, name)
         if mine:
             return _Stored(self.spool.path(f"{listing.index:06d}.images"), entry.spooled, image.size, name)
-        return _Elsewhere(url, image, listing.plain)
+        return _Elsewhere(url, image, listing.compression, self.spool.path(f"{listing.index:06d}.tar"))
 
 
 def _read(urls: list[str], share: Any) -> _Reader:
