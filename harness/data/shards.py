@@ -14,6 +14,11 @@ local shard by their offset in the shard itself (no copy), those of any other st
 one local spool file per shard, and every mask as its own spool file (the mask measurement
 reads files). The spool is a temporary folder, removed when the dataset is.
 
+Under torchrun (``share``) each shard is streamed by one rank only, shard i by rank i % world
+(:func:`shard_slots`); the ranks gather what they listed, so each holds the whole dataset, and
+read an image of another rank's shard at its offset (in place, an HTTP range, a seek) or from a
+copy of the shard kept once (docs/shards.md §6).
+
 An image's identity is the hash of its decoded pixels, the bytes of its member decode exactly as
 the file they came from (harness.data.images.decode_image), and its id is the metadata's ``id``
 or ``KEY.EXT``, so a folder converted by ``harness shards`` gives the folder's manifest, item for
@@ -185,10 +190,9 @@ def iter_samples(url: str, read: Callable[[str], bool] = lambda extension: True,
         yield Sample(key, members)
 
 
-def shard_slots(count: int, rank: int, world: int, worker: int = 0, workers: int = 1) -> list[int]:
-    """The shards of one process: shard i goes to rank ``i % world``, and a rank's shards go in
-    turn to its loader workers, so every shard is read by exactly one of them."""
-    return [i for i in range(count) if i % world == rank][worker::workers]
+def shard_slots(count: int, rank: int, world: int) -> list[int]:
+    """The shards a rank streams: shard i goes to rank ``i % world``, so each is read by one rank."""
+    return [i for i in range(count) if i % world == rank]
 
 
 def image_owners(dataset: Dataset, world: int) -> list[int]:
