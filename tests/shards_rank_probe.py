@@ -13,10 +13,10 @@ RANK = os.environ["RANK"]
 _open_shard = shards.open_shard
 
 
-def _logged(url: str, start: int = 0):
+def _logged(url: str, span: tuple[int, int] | None = None):
     with open(LOG / f"rank{RANK}.log", "a") as log:
-        log.write(f"{'member' if start else 'stream'} {url}\n")
-    return _open_shard(url, start)
+        log.write(f"{'member' if span else 'stream'} {url}\n")
+    return _open_shard(url, span)
 
 
 if __name__ == "__main__":

@@ -65,9 +65,9 @@ def streams(monkeypatch):
     opened = Counter()
     original = shards_module.open_shard
 
-    def counting(url, start=0):
-        opened[(threading.current_thread().name, url, *(("member",) if start else ()))] += 1
-        return original(url, start)
+    def counting(url, span=None):
+        opened[(threading.current_thread().name, url, *(("member",) if span else ()))] += 1
+        return original(url, span)
 
     monkeypatch.setattr(shards_module, "open_shard", counting)
     return opened

@@ -98,15 +98,15 @@ def _fsspec(url: str) -> Any:
 
 
 @contextmanager
-def open_shard(url: str, start: int = 0) -> Iterator[BinaryIO]:
+def open_shard(url: str, span: tuple[int, int] | None = None) -> Iterator[BinaryIO]:
     """A shard as a byte stream: a local file, an HTTP response read as it arrives, or fsspec's file.
-    ``start`` > 0 asks an HTTP server for the bytes from there on (a 206 answer holds only those)."""
+    ``span`` (offset, size) asks an HTTP server for those bytes only (a 206 answer holds them)."""
     scheme = _scheme(url)
     try:
         if not scheme:
             stream = open(url, "rb")
         elif scheme in ("http", "https"):
-            headers = {"Range": f"bytes={start}-"} if start else {}
+            headers = {"Range": f"bytes={span[0]}-{span[0] + span[1] - 1}"} if span else {}
             stream = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=HTTP_TIMEOUT_SECONDS)
         else:
             stream = _fsspec(url).open(url, "rb").open()
@@ -268,8 +268,8 @@ def read_member(url: str, member: Member, compression: str, copy: Path) -> bytes
     such a shard at most once, never once per image."""
     try:
         if not copy.is_file():
-            with open_shard(url, 0 if compression else member.offset) as stream:
-                if not compression and getattr(stream, "status", None) == 206:  # the bytes from the offset on
+            with open_shard(url, None if compression else (member.offset, member.size)) as stream:
+                if not compression and getattr(stream, "status", None) == 206:  # just the member's bytes
                     return _whole(url, member, stream.read(member.size))
                 if not compression and stream.seekable():
                     stream.seek(member.offset)
