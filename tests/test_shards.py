@@ -1,6 +1,6 @@
 """Datasets as tar shards: the same images as a folder and as shards (local, over HTTP) are the
 same items and give the same records; damaged, incomplete and duplicated shards are never a
-silently shorter dataset; shards split over ranks and workers; the converter is lossless and
+silently shorter dataset; shards split over ranks (more in tests/test_shards_split.py); the converter is lossless and
 deterministic."""
 import functools
 import http.server
@@ -24,7 +24,7 @@ from harness.data.datasets import load_dataset
 from harness.data.images import read_image
 from harness.data.manifest import build_manifest
 from harness.data.shard_writer import write_shards
-from harness.data.shards import ShardError, check_location, rank_images, shard_slots
+from harness.data.shards import ShardError, check_location, image_owners, shard_slots
 from harness.data.spec import RunSpec
 from harness.engine.runner import run
 
@@ -84,13 +84,28 @@ def make_folder(root: Path, with_masks: bool, unmasked: tuple[str, ...] = ()) ->
 
 @pytest.fixture
 def http_root():
-    """A folder served on 127.0.0.1 (an ephemeral port) while the test runs: (folder, base URL)."""
+    """A folder served on 127.0.0.1 (an ephemeral port) while the test runs: ``serve(folder)`` gives
+    its base URL; with ``ranged`` the server answers ``Range: bytes=A-B`` with 206 and those bytes
+    (Python's own server ignores ranges: it sends the whole file)."""
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
-    def serve(folder: Path) -> str:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    class Ranged(Quiet):
+        def do_GET(self):
+            data = Path(self.translate_path(self.path)).read_bytes()
+            asked = self.headers.get("Range")
+            if asked:
+                first, last = map(int, asked[len("bytes="):].split("-"))
+                data = data[first : last + 1]
+            self.send_response(206 if asked else 200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    def serve(folder: Path, ranged: bool = False) -> str:
+        handler = functools.partial(Ranged if ranged else Quiet, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
@@ -271,19 +286,19 @@ def test_missing_shards_and_http_errors_name_the_shard(tmp_path, http_root):
         load_dataset("shards", url)
 
 
-# --- ranks and loader workers ----------------------------------------------------------------
+# --- ranks --------------------------------------------------------------------------------
 
-def test_shards_split_over_three_ranks_cover_every_sample_exactly_once(tmp_path):
+def test_shards_split_over_three_ranks_give_every_sample_one_owner(tmp_path):
     counts = [3, 1, 2, 2, 3, 1, 2]
     for s, count in enumerate(counts):
         (tmp_path / f"s-{s}.tar").write_bytes(_tar([(f"{s}-{k}.png", _png(10 * s + k)) for k in range(count)]))
     dataset = load_dataset("shards", str(tmp_path / "s-{0..6}.tar"))
     assert [c for _, c in dataset.parts] == counts
-    shares = [rank_images(dataset, rank, 3) for rank in range(3)]
-    assert sorted(p for share in shares for p in share) == list(range(sum(counts)))
-    assert [dataset.images[p].id for p in shares[1]] == ["1-0.png", "4-0.png", "4-1.png", "4-2.png"]  # shards 1, 4
-    assert shard_slots(7, 0, 3) == [0, 3, 6]
-    assert [shard_slots(7, 0, 3, worker, 2) for worker in range(2)] == [[0, 6], [3]]
+    owners = image_owners(dataset, 3)
+    assert len(owners) == sum(counts)
+    assert [dataset.images[p].id for p, owner in enumerate(owners) if owner == 1] == \
+        ["1-0.png", "4-0.png", "4-1.png", "4-2.png"]  # shards 1, 4
+    assert shard_slots(7, 0, 3) == [0, 3, 6] and shard_slots(7, 2, 3) == [2, 5]
 
 
 # --- fsspec URLs ---------------------------------------------------------------------------

@@ -171,6 +171,8 @@ class DatasetSource:
     splits: tuple[str, ...] = ("test",)  # e.g. CelebA's official train/val/test partition
     #: The root is a location the source checks itself (tar shards: a brace pattern or a URL), not a folder.
     root_is_location: bool = False
+    #: Its loader takes ``share=`` and each process of a shared manifest reads only its part of the data.
+    reads_in_parts: bool = False
 
     def status(self, environment: Environment | None = None) -> str:
         """Where this machine has it (for ``harness list``)."""
@@ -241,16 +243,19 @@ def load_dataset(
     mask_hole_is_white: bool = True,
     split: str = "test",
     roots: Mapping[str, str] | None = None,
+    share: Any = None,
 ) -> Dataset:
     """A dataset by name; a missing one is an error saying where to get it and its layout.
 
     ``split`` selects a partition of datasets that have them (CelebA: train, val, test); the
     others have one list (pass a training list to Places2 with ``file_list``). Without
     ``data_root`` the root comes from ``$HARNESS_DATA_<NAME>`` in ``roots`` (the environment's
-    when None).
+    when None). ``share`` (harness.data.manifest.Share) is passed to a source that reads a part
+    per process (``reads_in_parts``: tar shards), so that each rank reads only its own.
     """
     source = dataset_source(name)
     if split not in source.splits:
         raise ValueError(f"dataset '{name}' has no split '{split}'; its splits: {', '.join(source.splits)}")
     root = _root(source, data_root, roots) if source.needs_root else None
-    return source.load(root, file_list=file_list, split=split, mask_hole_is_white=mask_hole_is_white)
+    shared = {"share": share} if share is not None and source.reads_in_parts else {}
+    return source.load(root, file_list=file_list, split=split, mask_hole_is_white=mask_hole_is_white, **shared)

@@ -28,7 +28,10 @@ def _open(source: Path | BinaryIO, name: Path | str) -> Image.Image:
         image = Image.open(source)
         image.load()
     except Exception as error:  # PIL raises many types for broken or truncated files
-        raise InputError(f"{name}: cannot be read as an image ({type(error).__name__}: {error})") from error
+        # PIL names a stream by its repr, whose memory address would make the reason (and the
+        # data fingerprint it enters) differ from run to run: name it as a file is named
+        reason = str(error) if isinstance(source, Path) else str(error).replace(repr(source), repr(str(name)))
+        raise InputError(f"{name}: cannot be read as an image ({type(error).__name__}: {reason})") from error
     return image
 
 

@@ -74,21 +74,26 @@ R = TypeVar("R")
 @dataclass(frozen=True)
 class Share:
     """This process's share of a manifest built by several (torchrun's ranks): of each list of
-    inputs to decode or measure it takes those at positions i with i % count == index. ``gather``
-    is a collective (every process calls it, in the same order) that returns every process's
-    value in process order; the results merged in input order are those of one process."""
+    inputs to decode or measure it takes those at positions i with i % count == index, or, for a
+    dataset read in parts (tar shards), those of the parts it read. ``gather`` is a collective
+    (every process calls it, in the same order) that returns every process's value in process
+    order; the results merged in input order are those of one process."""
 
     index: int
     count: int
     gather: Callable[[Any], list[Any]]
 
-    def map(self, function: Callable[[T], R], inputs: Sequence[T], what: str) -> list[R]:
-        """``[function(x) for x in inputs]``, each process computing its share. An exception in
-        any process's share ends every process with the same error, naming it."""
+    def map(self, function: Callable[[T], R], inputs: Sequence[T], what: str,
+            owners: Sequence[int] | None = None) -> list[R]:
+        """``[function(x) for x in inputs]``, each process computing its share: input i is computed
+        by process ``owners[i]`` (by default i % count). An exception in any process's share ends
+        every process with the same error, naming it."""
         mine: dict[int, R] = {}
         error = None
+        positions = range(self.index, len(inputs), self.count) if owners is None else \
+            [position for position, owner in enumerate(owners) if owner == self.index]
         try:
-            for position in track(range(self.index, len(inputs), self.count), what):
+            for position in track(positions, what):
                 mine[position] = function(inputs[position])
         except Exception as caught:  # every process must reach the gather, or the others wait for it
             error = f"{type(caught).__name__}: {caught}"
@@ -189,8 +194,10 @@ def _size_and_time(path: Path) -> tuple[int, int]:
     return info.st_size, info.st_mtime_ns
 
 
-def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec, index_root: Path, share: Share = ALONE) -> list[_Measured]:
-    """Ratio and hash of every mask at evaluation size, memoised in the cache by file stats."""
+def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec, index_root: Path, share: Share = ALONE,
+                        owners: Sequence[int] | None = None) -> list[_Measured]:
+    """Ratio and hash of every mask at evaluation size, memoised in the cache by file stats;
+    ``owners``: the process that measures each (:meth:`Share.map`)."""
     stats = [(m.id, str(m.path.resolve()), *_size_and_time(m.path)) for m in mask_set.files]
     key = hashlib.sha256(json.dumps([2, stats, spec.size, spec.resize, mask_set.threshold, mask_set.hole_is_white]).encode()).hexdigest()
     index_file = index_root / "mask-index" / f"{key}.json"
@@ -200,7 +207,7 @@ def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec, index_root: Path, 
         known = None
     if share.all(known is not None):
         return known
-    measured = share.map(lambda mask: _measure_file_mask(mask_set, mask, spec), mask_set.files, "measuring masks")
+    measured = share.map(lambda mask: _measure_file_mask(mask_set, mask, spec), mask_set.files, "measuring masks", owners)
     atomic_write_text(index_file, json.dumps([astuple(m) for m in measured]))
     return measured
 
@@ -269,6 +276,17 @@ class _Builder:
         self.failures: list[Failure] = []
         self.unused: dict[str, int] = {}
 
+    def owners(self, positions: Sequence[int]) -> list[int] | None:
+        """The process that decodes or measures what belongs to each image (by its position in the
+        dataset): for a dataset read in parts, the one that read the image's part, so that no
+        process needs the data of another's part; else None (:meth:`Share.map`'s default)."""
+        if not self.dataset.parts:
+            return None
+        from harness.data.shards import image_owners
+
+        owner = image_owners(self.dataset, self.share.count)
+        return [owner[position] for position in positions]
+
     def paired(self) -> dict[str, MaskLoader]:
         own = self.dataset.paired_masks
         if own is None:
@@ -276,7 +294,8 @@ class _Builder:
         index_of = {image.id: i for i, image in enumerate(self.dataset.images)}
         for image_id, reason in self.dataset.unmatched:
             self.failures.append(Failure(INPUT, image_id, "mask", reason))
-        measured = {m.mask_id: m for m in _measure_file_masks(own, self.spec, self.index_root, self.share)}
+        owners = self.owners([index_of[mask.image_id] for mask in own.files])
+        measured = {m.mask_id: m for m in _measure_file_masks(own, self.spec, self.index_root, self.share, owners)}
         counts: dict[str, int] = {}
         for mask in own.files:
             m, item_id = measured[mask.id], f"{mask.image_id}|{mask.id}"
@@ -379,7 +398,7 @@ def build_manifest(spec: RunSpec, cache_root: Path | None = None, roots: Mapping
 
 
 def _build(spec: RunSpec, cache_root: Path, roots: Mapping[str, str], share: Share) -> Manifest:
-    dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white, roots=roots)
+    dataset = load_dataset(spec.dataset, spec.data_root, spec.file_list, spec.hole_is_white, roots=roots, share=share)
     source = mask_source(spec.masks or dataset.default_masks)
     buckets = parse_buckets(spec.buckets or source.default_buckets)
     whole = source.pairing == OWN and dataset.paired_masks is not None and dataset.paired_masks.single_bucket
@@ -393,15 +412,17 @@ def _build(spec: RunSpec, cache_root: Path, roots: Mapping[str, str], share: Sha
         loaders = builder.seeded(source.name)
     else:
         loaders = builder.pool(source.files(spec.mask_root, spec.hole_is_white, roots))
-    needed = [dataset.images[index] for index in sorted({p[1] for p in builder.pairs})]
-    return _materialise(resolved, dataset, builder, loaders, _decode(resolved, needed, share))
+    needed = sorted({p[1] for p in builder.pairs})
+    decoded = _decode(resolved, [dataset.images[index] for index in needed], share, builder.owners(needed))
+    return _materialise(resolved, dataset, builder, loaders, decoded)
 
 
-def _decode(spec: RunSpec, images: list[ImageItem], share: Share) -> Decoded:
-    """Decode and hash each needed image once; a broken image is noted, not raised."""
+def _decode(spec: RunSpec, images: list[ImageItem], share: Share, owners: Sequence[int] | None = None) -> Decoded:
+    """Decode and hash each needed image once (by process ``owners[i]``, :meth:`Share.map`); a
+    broken image is noted, not raised."""
     sha, broken, exif, upscaled = {}, {}, [], []
     for image, (digest, problem, oriented, small) in zip(images, share.map(lambda image: _decode_one(spec, image),
-                                                                           images, "decoding images")):
+                                                                           images, "decoding images", owners)):
         if problem is not None:
             broken[image.id] = problem
             continue

@@ -14,6 +14,11 @@ local shard by their offset in the shard itself (no copy), those of any other st
 one local spool file per shard, and every mask as its own spool file (the mask measurement
 reads files). The spool is a temporary folder, removed when the dataset is.
 
+Under torchrun (``share``) each shard is streamed by one rank only, shard i by rank i % world
+(:func:`shard_slots`); the ranks gather what they listed, so each holds the whole dataset, and
+read an image of another rank's shard at its offset (in place, an HTTP range, a seek) or from a
+copy of the shard kept once (docs/shards.md §6).
+
 An image's identity is the hash of its decoded pixels, the bytes of its member decode exactly as
 the file they came from (harness.data.images.decode_image), and its id is the metadata's ``id``
 or ``KEY.EXT``, so a folder converted by ``harness shards`` gives the folder's manifest, item for
@@ -30,6 +35,7 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import weakref
@@ -92,14 +98,16 @@ def _fsspec(url: str) -> Any:
 
 
 @contextmanager
-def open_shard(url: str) -> Iterator[BinaryIO]:
-    """A shard as a byte stream: a local file, an HTTP response read as it arrives, or fsspec's file."""
+def open_shard(url: str, span: tuple[int, int] | None = None) -> Iterator[BinaryIO]:
+    """A shard as a byte stream: a local file, an HTTP response read as it arrives, or fsspec's file.
+    ``span`` (offset, size) asks an HTTP server for those bytes only (a 206 answer holds them)."""
     scheme = _scheme(url)
     try:
         if not scheme:
             stream = open(url, "rb")
         elif scheme in ("http", "https"):
-            stream = urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_SECONDS)
+            headers = {"Range": f"bytes={span[0]}-{span[0] + span[1] - 1}"} if span else {}
+            stream = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=HTTP_TIMEOUT_SECONDS)
         else:
             stream = _fsspec(url).open(url, "rb").open()
     except (OSError, urllib.error.URLError, HTTPException) as error:
@@ -147,12 +155,15 @@ def split_name(name: str) -> tuple[str, str]:
     return posixpath.join(folder, stem), extension
 
 
-def iter_samples(url: str, read: Callable[[str], bool] = lambda extension: True) -> Iterator[Sample]:
+def iter_samples(url: str, read: Callable[[str], bool] = lambda extension: True,
+                 opened: Callable[[str], None] = lambda compression: None) -> Iterator[Sample]:
     """The samples of one shard in order, read front to back; a member's bytes are read when
-    ``read(extension)`` says so. A damaged or cut shard raises :class:`ShardError` naming it."""
+    ``read(extension)`` says so, and ``opened`` learns the stream's compression ("" for none,
+    else "gz", "bz2" or "xz"). A damaged or cut shard raises :class:`ShardError` naming it."""
     count, key, members, keys = 0, None, {}, set()
     try:
         with open_shard(url) as stream, tarfile.open(fileobj=stream, mode="r|*", tarinfo=_Header) as tar:
+            opened(getattr(tar.fileobj, "comptype", "tar").replace("tar", ""))
             for info in tar:
                 if not info.isfile():
                     continue
@@ -179,16 +190,16 @@ def iter_samples(url: str, read: Callable[[str], bool] = lambda extension: True)
         yield Sample(key, members)
 
 
-def shard_slots(count: int, rank: int, world: int, worker: int = 0, workers: int = 1) -> list[int]:
-    """The shards of one process: shard i goes to rank ``i % world``, and a rank's shards go in
-    turn to its loader workers, so every shard is read by exactly one of them."""
-    return [i for i in range(count) if i % world == rank][worker::workers]
+def shard_slots(count: int, rank: int, world: int) -> list[int]:
+    """The shards a rank streams: shard i goes to rank ``i % world``, so each is read by one rank."""
+    return [i for i in range(count) if i % world == rank]
 
 
-def rank_images(dataset: Dataset, rank: int, world: int) -> list[int]:
-    """Positions in ``dataset.images`` of the samples of the shards of ``rank``."""
-    starts = np.cumsum([0] + [count for _, count in dataset.parts])
-    return [p for i in shard_slots(len(dataset.parts), rank, world) for p in range(starts[i], starts[i + 1])]
+def image_owners(dataset: Dataset, world: int) -> list[int]:
+    """Per image of ``dataset``, the rank of ``world`` that streamed its shard (:func:`shard_slots`):
+    the one that decodes and measures it while the manifest is built."""
+    owner = {i: rank for rank in range(world) for i in shard_slots(len(dataset.parts), rank, world)}
+    return [owner[i] for i, (_, count) in enumerate(dataset.parts) for _ in range(count)]
 
 
 class _Spool:
@@ -231,6 +242,70 @@ class _Stored:
         return decode_image(data, self.name)
 
 
+@dataclass(frozen=True)
+class _Elsewhere:
+    """An image of a shard another rank streamed, read again from the shard (:func:`read_member`)."""
+
+    url: str
+    member: Member
+    compression: str  # "" for a plain tar, else tarfile's name of it ("gz", "bz2", "xz")
+    copy: Path  # where this process keeps the shard, should it have to read it whole
+
+    def __call__(self) -> np.ndarray:
+        name = f"{self.url}:{self.member.name}"
+        try:
+            data = read_member(self.url, self.member, self.compression, self.copy)
+        except ShardError as error:
+            raise InputError(f"{name}: {error}") from None
+        return decode_image(data, name)
+
+
+def read_member(url: str, member: Member, compression: str, copy: Path) -> bytes:
+    """The bytes of ``member`` (at its offset of the shard's tar stream). Of a plain tar, by a seek
+    or an HTTP range request the server honours: nothing else is read. Otherwise (a compressed
+    shard, a server that sends the whole file) the shard is read whole once, into ``copy``,
+    uncompressed, and its members are read from there: the process and its loader workers read
+    such a shard at most once, never once per image."""
+    try:
+        if not copy.is_file():
+            with open_shard(url, None if compression else (member.offset, member.size)) as stream:
+                if not compression and getattr(stream, "status", None) == 206:  # just the member's bytes
+                    return _whole(url, member, stream.read(member.size))
+                if not compression and stream.seekable():
+                    stream.seek(member.offset)
+                    return _whole(url, member, stream.read(member.size))
+                _keep(stream, compression, copy)
+        with open(copy, "rb") as handle:
+            handle.seek(member.offset)
+            return _whole(url, member, handle.read(member.size))
+    except ShardError:
+        raise
+    except Exception as error:  # the stream's and the decompressors' many types (lzma's is no OSError)
+        raise ShardError(f"{url}: cannot read {member.name} ({type(error).__name__}: {error})") from None
+
+
+def _whole(url: str, member: Member, data: bytes) -> bytes:
+    if len(data) != member.size:
+        raise ShardError(f"{url}: {member.name} is shorter than when the shard was listed")
+    return data
+
+
+def _keep(stream: BinaryIO, compression: str, copy: Path) -> None:
+    """The whole stream, uncompressed, into ``copy``: written aside, then renamed, so that loader
+    workers reading the same shard at once never see half a copy."""
+    if compression:
+        import bz2
+        import gzip
+        import lzma
+
+        stream = {"gz": lambda: gzip.GzipFile(fileobj=stream), "bz2": lambda: bz2.BZ2File(stream),
+                  "xz": lambda: lzma.LZMAFile(stream)}[compression]()
+    partial = copy.with_name(f"{copy.name}.{os.getpid()}.{threading.get_ident()}")
+    with open(partial, "wb") as out:
+        shutil.copyfileobj(stream, out)
+    os.replace(partial, copy)
+
+
 def _missing(reason: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         raise InputError(reason)
@@ -265,9 +340,78 @@ def _only(url: str, sample: Sample, extensions: list[str], what: str) -> str | N
     return extensions[0] if extensions else None
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One sample as the rank that streamed its shard lists it for every rank: the image's place
+    (its bytes stay in the shard or that rank's spool) and the mask's bytes (a few KB: every rank
+    keeps every mask as a file, as the mask measurement and loaders read files)."""
+
+    key: str
+    image_id: str
+    image: Member | None  # without its bytes; None: the sample has no image
+    spooled: int  # the image's offset in its reader's spool file; -1 when read in place
+    members: str  # the sample's member names (the reason of a sample without an image)
+    mask_id: str = ""
+    mask: Member | None = None  # with its bytes
+
+
+@dataclass
+class _Listing:
+    """One shard as its reader saw it: its samples in order, whether the stream is compressed,
+    and the error that stopped the reading (after the samples listed)."""
+
+    index: int
+    url: str
+    compression: str = ""
+    entries: list[_Entry] = field(default_factory=list)
+    error: str = ""
+
+
+def _list_shard(index: int, url: str, spool: _Spool) -> _Listing:
+    """Stream one shard: its samples listed, its images kept in place or appended to its spool
+    file. An error is kept in the listing, so that every rank can stop on it together."""
+    listing = _Listing(index, url)
+    try:
+        in_place = _plain_local(url)
+        path = None if in_place else spool.path(f"{index:06d}.images")
+
+        def opened(compression: str) -> None:
+            listing.compression = compression
+
+        with open(path, "wb") if path else nullcontext() as out:
+            for sample in iter_samples(url, read=lambda ext: not (in_place and ext.lower() in IMAGE_EXTENSIONS),
+                                       opened=opened):
+                listing.entries.append(_entry(url, sample, out))
+    except ShardError as error:
+        listing.error = str(error)
+    except Exception as error:  # a local failure (the spool's disk): still the shard's reader's line
+        listing.error = f"{url}: {type(error).__name__}: {error}"
+    return listing
+
+
+def _entry(url: str, sample: Sample, spool: BinaryIO | None) -> _Entry:
+    lower = {ext.lower(): ext for ext in sample.members}
+    image_ext = _only(url, sample, [lower[e] for e in lower if e in IMAGE_EXTENSIONS], "image")
+    mask_ext = _only(url, sample, [lower[e] for e in lower if e.startswith(MASK_PREFIX)
+                                   and e[len(MASK_PREFIX):] in IMAGE_EXTENSIONS], "mask")
+    meta = _metadata(url, sample)
+    image_id = meta.get("id") or (f"{sample.key}.{image_ext}" if image_ext else sample.key)
+    image, spooled = None, -1
+    if image_ext is not None:
+        member = sample.members[image_ext]
+        image = Member(member.name, member.offset, member.size, None)
+        if spool is not None:
+            spooled = spool.tell()
+            spool.write(member.data)
+    mask = sample.members.get(mask_ext) if mask_ext else None
+    return _Entry(sample.key, image_id, image, spooled, ", ".join(m.name for m in sample.members.values()),
+                  (meta.get("mask_id") or mask.name) if mask else "", mask)
+
+
 @dataclass
 class _Reader:
-    """Builds the dataset's images, masks and per-shard counts, shard after shard."""
+    """Builds the dataset's images, masks and per-shard counts from the shards' listings, in shard
+    order, the same in every rank (the checks across shards included)."""
 
     images: list[ImageItem] = field(default_factory=list)
     masks: list[MaskFile] = field(default_factory=list)
@@ -276,61 +420,66 @@ class _Reader:
     seen: dict[str, str] = field(default_factory=dict)
     spool: _Spool = field(default_factory=_Spool)
 
-    def shard(self, index: int, url: str) -> None:
-        in_place = _plain_local(url)
-        spool = None if in_place else self.spool.path(f"{index:06d}.images")
-        count = 0
-        with open(spool, "wb") if spool else nullcontext() as out:
-            for sample in iter_samples(url, read=lambda ext: not (in_place and ext.lower() in IMAGE_EXTENSIONS)):
-                count += 1
-                self.sample(url, sample, (spool, out) if spool else None)
-        self.parts.append((url, count))
+    def add(self, listing: _Listing, mine: bool) -> None:
+        """A shard's samples; ``mine``: this process streamed it (its spool holds the images)."""
+        url = listing.url
+        for entry in listing.entries:
+            if entry.image_id in self.seen:
+                raise ShardError(f"{url}: image '{entry.image_id}' (sample '{entry.key}') is also in "
+                                 f"{self.seen[entry.image_id]}; ids must be unique across the shards")
+            self.seen[entry.image_id] = url
+            self.images.append(ImageItem(entry.image_id, self._image(listing, entry, mine)))
+            if entry.mask is None:
+                self.without_mask.append((entry.image_id, f"no mask in {url}"))
+            else:
+                extension = split_name(entry.mask.name)[1][len(MASK_PREFIX):]
+                path = self.spool.path(f"{len(self.masks):09d}.{extension}")
+                path.write_bytes(entry.mask.data)
+                self.masks.append(MaskFile(entry.mask_id, path, "", entry.image_id))
+        if listing.error:
+            raise ShardError(listing.error)
+        self.parts.append((url, len(listing.entries)))
 
-    def sample(self, url: str, sample: Sample, spool: tuple[Path, BinaryIO] | None) -> None:
-        lower = {ext.lower(): ext for ext in sample.members}
-        image_ext = _only(url, sample, [lower[e] for e in lower if e in IMAGE_EXTENSIONS], "image")
-        mask_ext = _only(url, sample, [lower[e] for e in lower if e.startswith(MASK_PREFIX)
-                                       and e[len(MASK_PREFIX):] in IMAGE_EXTENSIONS], "mask")
-        meta = _metadata(url, sample)
-        image_id = meta.get("id") or (f"{sample.key}.{image_ext}" if image_ext else sample.key)
-        if image_id in self.seen:
-            raise ShardError(f"{url}: image '{image_id}' (sample '{sample.key}') is also in {self.seen[image_id]}; "
-                             "ids must be unique across the shards")
-        self.seen[image_id] = url
-        if image_ext is None:
-            members = ", ".join(m.name for m in sample.members.values())
-            self.images.append(ImageItem(image_id, _missing(f"{url}: sample '{sample.key}' has no image ({members})")))
-        else:
-            self.images.append(ImageItem(image_id, self._stored(url, sample.members[image_ext], spool)))
-        if mask_ext is None:
-            self.without_mask.append((image_id, f"no mask in {url}"))
-        else:
-            member = sample.members[mask_ext]
-            path = self.spool.path(f"{len(self.masks):09d}.{mask_ext[len(MASK_PREFIX):]}")
-            path.write_bytes(member.data)
-            self.masks.append(MaskFile(meta.get("mask_id") or member.name, path, "", image_id))
-
-    @staticmethod
-    def _stored(url: str, member: Member, spool: tuple[Path, BinaryIO] | None) -> _Stored:
-        """Where the image can be read again: in the shard itself, or appended to its spool file."""
-        name = f"{url}:{member.name}"
-        if spool is None:
-            return _Stored(Path(url), member.offset, member.size, name)
-        path, out = spool
-        offset = out.tell()
-        out.write(member.data)
-        return _Stored(path, offset, member.size, name)
+    def _image(self, listing: _Listing, entry: _Entry, mine: bool) -> Callable[[], np.ndarray]:
+        """Where the image can be read again: in a local shard itself, in this process's spool, or
+        from a shard another rank streamed."""
+        url, image = listing.url, entry.image
+        if image is None:
+            return _missing(f"{url}: sample '{entry.key}' has no image ({entry.members})")
+        name = f"{url}:{image.name}"
+        if entry.spooled < 0:  # a local uncompressed shard, read in place by whichever rank
+            return _Stored(Path(url), image.offset, image.size, name)
+        if mine:
+            return _Stored(self.spool.path(f"{listing.index:06d}.images"), entry.spooled, image.size, name)
+        return _Elsewhere(url, image, listing.compression, self.spool.path(f"{listing.index:06d}.tar"))
 
 
-def _shards(root: str, mask_hole_is_white: bool = True, **_: Any) -> Dataset:
+def _read(urls: list[str], share: Any) -> _Reader:
+    """Every shard streamed by exactly one rank (:func:`shard_slots`), in rounds: in round k each
+    rank streams its k-th shard, and the listings are gathered and added in shard order, so every
+    rank holds the whole dataset, and an error stops every rank in the same round with the line
+    one process gives."""
+    index, world = (share.index, share.count) if share is not None else (0, 1)
+    gather = share.gather if share is not None else (lambda value: [value])
     reader = _Reader()
+    slots = shard_slots(len(urls), index, world)
     try:
-        for index, url in enumerate(check_location(root)):
-            reader.shard(index, url)
+        for round_ in range(len(shard_slots(len(urls), 0, world))):
+            listing = _list_shard(slots[round_], urls[slots[round_]], reader.spool) if round_ < len(slots) else None
+            for rank, gathered in enumerate(gather(listing)):
+                if gathered is not None:
+                    reader.add(gathered, mine=rank == index)
     except BaseException:
         if reader.spool.folder is not None:
             shutil.rmtree(reader.spool.folder, ignore_errors=True)
         raise
+    return reader
+
+
+def _shards(root: str, mask_hole_is_white: bool = True, share: Any = None, **_: Any) -> Dataset:
+    """``share`` (harness.data.manifest.Share): this rank's place among the ranks building the
+    manifest together, each streaming only its shards; None: one process streams them all."""
+    reader = _read(check_location(root), share)
     paired = None
     if reader.masks:
         paired = FileMaskSet("shards", tuple(reader.masks), hole_is_white=mask_hole_is_white)
@@ -342,4 +491,5 @@ def _shards(root: str, mask_hole_is_white: bool = True, **_: Any) -> Dataset:
 
 SHARDS = DatasetSource(
     "shards", "tar shards (KEY.png, optional KEY.mask.png, KEY.json; `harness shards` writes them): "
-    "--data-root 'shards-{0000..0099}.tar' or http(s)://, s3:// URLs", _shards, root_is_location=True)
+    "--data-root 'shards-{0000..0099}.tar' or http(s)://, s3:// URLs", _shards, root_is_location=True,
+    reads_in_parts=True)

@@ -13,7 +13,8 @@
   metrics and results.json of a single process, byte for byte, reading no prediction: rank 0
   once every rank wrote its part (torchrun), or ``harness reduce`` after the shards.
 * **Coordination** (torchrun only) is small Python objects over gloo, whatever the device: every
-  rank decodes and hashes its share of the images and masks (input i goes to rank i % world) and
+  rank decodes and hashes its share of the images and masks (input i goes to rank i % world; of
+  tar shards, each rank streams only shard i with i % world == rank and takes its images) and
   the shares are gathered, so every rank holds the single-process manifest and no image is
   decoded twice; every few seconds the ranks exchange their counts, which gives rank 0 one
   progress line for all ranks. A rank that stops answering, or finishes no item for ``timeout``
@@ -159,8 +160,9 @@ class Shard:
         return device, metrics_device, workers
 
     def manifest(self, spec: RunSpec, cache_root: Path | None = None, roots: Mapping[str, str] | None = None) -> Manifest:
-        """Under torchrun every rank decodes its share of the inputs and gets the others' (one
-        manifest, the single process's); an independent shard builds it whole."""
+        """Under torchrun every rank decodes its share of the inputs (of tar shards: streams only
+        its shards) and gets the others' (one manifest, the single process's); an independent
+        shard builds it whole, as it has nobody to learn the rest from."""
         if self.group is None:
             return build_manifest(spec, cache_root=cache_root, roots=roots)
         manifest = build_manifest(spec, cache_root=cache_root, roots=roots,
