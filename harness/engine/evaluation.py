@@ -113,7 +113,11 @@ class Evaluation:
             raise ValueError("set-level metrics need a feature extractor")
         self.set_sample = set_sample if self.set_metrics else None
         self._sums: dict[str, tuple[ExactSums, ExactSums]] = {}  # set-state sums: per bucket, of this run()
-        self._candidates: set[str] = set()  # items whose features may join the sample: cached
+        # set-state sums: per bucket of the manifest (which every process of a shared run holds), the
+        # items with the smallest blake2b of their id; those scored are the sample, whose features are kept
+        self._sampled: set[str] = set() if self.set_sample is None else {
+            i for b in dict.fromkeys(i.bucket for i in manifest.items)
+            for i in bottom_k((i.item_id for i in manifest.items if i.bucket == b), self.set_sample)}
         # The method name is part of it: two factories of one class with settings the class does
         # not report in config() must never share cached outputs. The prediction path's version
         # too: a change of the harness's resizing or validation must not reuse old outputs.
@@ -162,8 +166,6 @@ class Evaluation:
         ids = {item.item_id for item in items}
         if self.set_sample is not None:  # the sums are of this call's items: every item passes the extractor
             self._sums = {}
-            self._candidates = {i for b in dict.fromkeys(i.bucket for i in items)
-                                for i in bottom_k((i.item_id for i in items if i.bucket == b), self.set_sample)}
         with self._lock:
             self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
         self._cached = cached = self._cached_metrics(items)
@@ -312,7 +314,7 @@ class Evaluation:
         set-state sums (unless ``force``: a sampled item's lost features) of every item, added to the
         bucket's sums, cached only for the items that may be sampled."""
         if self.set_sample is not None and not force:
-            keep = [item.item_id in self._candidates for item in items]
+            keep = [item.item_id in self._sampled for item in items]
             with no_tf32():
                 real, fake = self.features.extract([self.key(i) for i in items], [i.image_sha256 for i in items],
                                                    views.composite, views.images, keep)
@@ -342,7 +344,7 @@ class Evaluation:
         """Set-state sums, per bucket of ``items``: the sums of its scored items and the features of
         its sample (None: no item scored)."""
         states = []
-        for bucket, scored, real, fake in self.set_features(items, self.set_sample):
+        for bucket, scored, real, fake in self.set_features(items, sampled=True):
             sums = self._sums.get(bucket)
             count = sum(i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok" for i in items)
             if (sums[0].count if sums else 0) != count:  # every scored item passed the extractor once
@@ -350,16 +352,15 @@ class Evaluation:
             states.append((bucket, BucketState(*sums, [i.item_id for i in scored], real, fake) if sums else None))
         return states
 
-    def set_features(self, items: list[ManifestItem], sample: int | None = None
+    def set_features(self, items: list[ManifestItem], sampled: bool = False
                      ) -> list[tuple[str, list[ManifestItem], Any, Any]]:
-        """Per bucket of ``items``: its items scored (``sample``: the bottom K of them), in order, and
+        """Per bucket of ``items``: its items scored (``sampled``: those of the sample), in order, and
         their (real, fake) features; missing or damaged features are computed again first."""
         found = []
         for bucket in dict.fromkeys(i.bucket for i in items):
             scored = [i for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"]
-            if sample is not None:
-                chosen = bottom_k((i.item_id for i in scored), sample)
-                scored = [i for i in scored if i.item_id in chosen]
+            if sampled:
+                scored = [i for i in scored if i.item_id in self._sampled]
             keys, shas = [self.key(i) for i in scored], [i.image_sha256 for i in scored]
             real, fake, bad = self.features.read(keys, shas)
             if bad:

@@ -89,8 +89,8 @@ class FeatureStore:
 def set_state(sample: int) -> dict[str, Any]:
     """What identifies set-state "sums" (method.json, each part): the sample's size and rule, the
     fixed point of the sums."""
-    return {"mode": "sums", "sample": sample, "sample_rule": "per bucket, the scored items with the smallest "
-            "blake2b (16 bytes) of the item id", "fixed_point": f"2^-{FRACTION_BITS}", "feature_range": FEATURE_RANGE}
+    return {"mode": "sums", "sample": sample, "sample_rule": "per bucket of the manifest, the items with the "
+            "smallest blake2b (16 bytes) of the item id; those scored", "fixed_point": f"2^-{FRACTION_BITS}", "feature_range": FEATURE_RANGE}
 
 
 def set_rows(
@@ -122,13 +122,14 @@ def state_rows(bucket: str, parts: Sequence[BucketState], sample: int, position:
                metrics: Sequence[Metric], n_resamples: int, seed: int = 0, features: str = "") -> list[dict[str, Any]]:
     """Set-state "sums" of a bucket from its ``parts`` (one process: one part; the reducer: every
     part's): FID (both conventions) from the merged exact sums of every scored item; KID, P-/U-IDS
-    and every bootstrap interval over the merged sample (the bottom ``sample``), its rows in item
-    order (``position``). Each row's note says which: a features-mode row never reads the same."""
+    and every bootstrap interval over the union of the parts' samples, its rows in item order
+    (``position``). Each row's note says which: a features-mode row never reads the same."""
     if not parts:  # no item scored
         return set_rows(bucket, np.zeros((0, 0)), np.zeros((0, 0)), metrics, n_resamples, seed, features)
     state = BucketState.merge(parts, sample, position)
     count, taken = state.real.count, len(state.ids)
-    drawn = f"a sample of {taken} of {count} items (at most {sample}: the smallest blake2b of the item id)"
+    drawn = (f"a sample of {taken} of {count} items (those scored of the bucket's {sample} with the smallest blake2b "
+             "of the item id)")
     rows = []
     for metric in metrics:
         ddof = FRECHET_DDOF.get(metric.key)

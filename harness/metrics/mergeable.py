@@ -11,9 +11,10 @@
   limbs, and a batch's limb products are float64 matrix products whose every partial sum is an
   integer below 2^53 (exact, whatever order the BLAS adds in), added into int64 accumulators that
   cannot overflow below MAX_ITEMS items. The FID is then a deterministic function of integers.
-* The sample of KID, P-/U-IDS and the bootstrap (:func:`bottom_k`): per bucket, the K scored
-  items with the smallest blake2b of their item id. The bottom K of a union is the bottom K of
-  the parts' bottom Ks, so parts merge into exactly the one-process sample.
+* The sample of KID, P-/U-IDS and the bootstrap (:func:`bottom_k`): per bucket of the manifest,
+  the K items with the smallest blake2b of their item id, those of them scored. Every process of
+  a shared run holds the manifest, so each keeps the features of its own sampled items and the
+  union of the parts' is exactly the one-process sample (K items in all, whatever the split).
 
 Per part this is O(D²) integers whatever the number of items (docs/set-state.md has the sizes).
 """
@@ -185,8 +186,8 @@ class BucketState:
 
     @classmethod
     def merge(cls, parts: Sequence[BucketState], k: int, position: dict[str, int]) -> BucketState:
-        """The union's sums and its sample (the bottom ``k`` of the parts' samples), the sample's
-        rows in item order (``position``: each item's place in the manifest)."""
+        """The union's sums and its sample (the parts' samples; their bottom ``k``, should a part hold
+        more), the sample's rows in item order (``position``: each item's place in the manifest)."""
         rows = [(part, j) for part in parts for j in range(len(part.ids))]
         chosen = bottom_k((p.ids[j] for p, j in rows), k)
         rows = sorted(((p, j) for p, j in rows if p.ids[j] in chosen), key=lambda r: position[r[0].ids[r[1]]])
