@@ -74,8 +74,15 @@ def test_exact_sums_are_the_integer_sums_past_the_float64_limit_and_refuse_what_
             exact = sum(u * v for u, v in zip(q[a], q[b]))  # Python integers: no rounding anywhere
             assert int(limbs[0, a, b]) * 2 ** 32 + int(limbs[1, a, b]) * 2 ** 16 + int(limbs[2, a, b]) == exact
     assert [int(t) for t in sums.total] == [sum(column) for column in q] and sums.count == len(x)
-    back = ExactSums.unpacked(sums.packed())  # what a part stores: the upper triangles
-    assert np.array_equal(back.limbs, sums.limbs) and np.array_equal(back.total, sums.total) and back.count == sums.count
+    stored = sums.packed()  # what a part stores: the upper triangle, high · 2^32 + low
+    for (a, b), high, low in zip([(0, 0), (0, 1), (1, 1)], stored["high"], stored["low"]):
+        assert 0 <= int(low) < 2 ** 32 and int(high) * 2 ** 32 + int(low) == sum(u * v for u, v in zip(q[a], q[b]))
+    back = ExactSums.unpacked(stored)
+    assert back.count == sums.count and np.array_equal(back.total, sums.total)
+    assert all(np.array_equal(x, y) for x, y in zip(back.packed().values(), stored.values()))
+    assert back.frechet().outer.tobytes() == sums.frechet().outer.tobytes()  # read back: the same floats
+    merged = ExactSums.merge([back, sums])  # limbs of both forms add up to the same integers
+    assert merged.frechet().outer.tobytes() == ExactSums.merge([sums, sums]).frechet().outer.tobytes()
     for bad in (FEATURE_RANGE, -FEATURE_RANGE - 1, np.nan, np.inf):
         with pytest.raises(ValueError, match=r"outside the exact sums' declared range \(-256, 256\)"):
             ExactSums(2).add(np.array([[0.5, bad]]))
@@ -210,7 +217,7 @@ def test_a_sampled_sums_run_in_shards_writes_the_single_process_files_and_kid_of
     assert "a sample of 6 of 9 items" in rows["KID×1000"] and _values(rows["KID×1000"])[0] == "6"
     # KID over the bottom 6 by blake2b, from the features run's cached features of those items
     from harness.engine.features import FeatureStore
-    from harness.store.cache import Cache
+    from harness.store.cache import Cache, truth_key
     from harness.store.records import load_records
 
     records = load_records(features_run)
@@ -219,10 +226,12 @@ def test_a_sampled_sums_run_in_shards_writes_the_single_process_files_and_kid_of
     assert len(real) == 6 and float(_values(rows["KID×1000"])[1]) == kernel_inception_distance(real, fake)[0] * 1000
     [run_dir_single] = (tmp_path / "single").iterdir()
     shas = {row["item_id"]: row["image_sha256"] for row in csv.DictReader((run_dir_single / "manifest.csv").open())}
-    # only the sample's features are kept: 6 composites (and their truths), not 9
+    # the cache keeps no features at all: the sums and the sample's features are in the results (parts)
     single = FeatureStore(Cache(tmp_path / "cache-single"), _extractor(), 32)
-    kept = [single.has(key, shas[item]) for key, item in zip(records["cache_key"], records["item_id"])]
-    assert kept == list(records["item_id"].isin(chosen)) and sum(kept) == 6
+    assert not any(single.cache.has_features(single.id, key) for key in records["cache_key"])
+    assert not any(single.cache.has_features(single.id, truth_key(sha, 32)) for sha in shas.values())
+    features_store = FeatureStore(Cache(features_run.parent / "cache"), _extractor(), 32)
+    assert all(features_store.cache.has_features(features_store.id, truth_key(sha, 32)) for sha in shas.values())
     kept_by_parts = []
     for index in range(3):  # each part: the sums of its 3 scored items, the features of those in the sample
         with np.load(run_dir / "parts" / "telea" / f"3-{index}" / "features.npz") as stored:

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from harness.engine import prediction
@@ -113,8 +114,10 @@ class Evaluation:
             raise ValueError("set-level metrics need a feature extractor")
         self.set_sample = set_sample if self.set_metrics else None
         self._sums: dict[str, tuple[ExactSums, ExactSums]] = {}  # set-state sums: per bucket, of this run()
+        self._samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # and the sampled items' (real, fake)
         # set-state sums: per bucket of the manifest (which every process of a shared run holds), the
-        # items with the smallest blake2b of their id; those scored are the sample, whose features are kept
+        # items with the smallest blake2b of their id; those scored are the sample, whose features are
+        # kept (in memory, then in the part: every run computes them again with the sums)
         self._sampled: set[str] = set() if self.set_sample is None else {
             i for b in dict.fromkeys(i.bucket for i in manifest.items)
             for i in bottom_k((i.item_id for i in manifest.items if i.bucket == b), self.set_sample)}
@@ -165,7 +168,7 @@ class Evaluation:
         running items again replaces their earlier failures (it tries them again)."""
         ids = {item.item_id for item in items}
         if self.set_sample is not None:  # the sums are of this call's items: every item passes the extractor
-            self._sums = {}
+            self._sums, self._samples = {}, {}
         with self._lock:
             self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
         self._cached = cached = self._cached_metrics(items)
@@ -311,16 +314,16 @@ class Evaluation:
 
     def _add_features(self, items: list[ManifestItem], views: Views, force: bool) -> None:
         """Main thread: the extractor's features of the composites (and truths) not cached yet; in
-        set-state sums (unless ``force``: a sampled item's lost features) of every item, added to the
-        bucket's sums, cached only for the items that may be sampled."""
-        if self.set_sample is not None and not force:
-            keep = [item.item_id in self._sampled for item in items]
+        set-state sums of every item, added to the bucket's sums, kept in memory for the sample."""
+        if self.set_sample is not None:
             with no_tf32():
-                real, fake = self.features.extract([self.key(i) for i in items], [i.image_sha256 for i in items],
-                                                   views.composite, views.images, keep)
+                real, fake = self.features.extract([i.image_sha256 for i in items], views.composite, views.images)
             dim = real.shape[1]
             for sums, values in zip(self._sums.setdefault(items[0].bucket, (ExactSums(dim), ExactSums(dim))), (real, fake)):
                 sums.add(values)
+            for j, item in enumerate(items):
+                if item.item_id in self._sampled:
+                    self._samples[item.item_id] = real[j], fake[j]
             return
         lacking = [j for j, item in enumerate(items) if force or not self.features.has(self.key(item), item.image_sha256)]
         if lacking:
@@ -342,25 +345,28 @@ class Evaluation:
 
     def set_states(self, items: list[ManifestItem]) -> list[tuple[str, BucketState | None]]:
         """Set-state sums, per bucket of ``items``: the sums of its scored items and the features of
-        its sample (None: no item scored)."""
+        those in the sample, in item order (None: no item scored)."""
         states = []
-        for bucket, scored, real, fake in self.set_features(items, sampled=True):
+        for bucket in dict.fromkeys(i.bucket for i in items):
+            scored = [i.item_id for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"]
             sums = self._sums.get(bucket)
-            count = sum(i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok" for i in items)
-            if (sums[0].count if sums else 0) != count:  # every scored item passed the extractor once
-                raise RuntimeError(f"{self.label} {bucket}: sums of {sums[0].count if sums else 0} items, {count} scored")
-            states.append((bucket, BucketState(*sums, [i.item_id for i in scored], real, fake) if sums else None))
+            if (sums[0].count if sums else 0) != len(scored):  # every scored item passed the extractor once
+                raise RuntimeError(f"{self.label} {bucket}: sums of {sums[0].count if sums else 0} items, {len(scored)} scored")
+            if not sums:
+                states.append((bucket, None))
+                continue
+            sampled = [i for i in scored if i in self._sampled]
+            dim = sums[0].dim
+            real, fake = (np.array([self._samples[i][side] for i in sampled], np.float32).reshape(-1, dim) for side in (0, 1))
+            states.append((bucket, BucketState(*sums, sampled, real, fake)))
         return states
 
-    def set_features(self, items: list[ManifestItem], sampled: bool = False
-                     ) -> list[tuple[str, list[ManifestItem], Any, Any]]:
-        """Per bucket of ``items``: its items scored (``sampled``: those of the sample), in order, and
-        their (real, fake) features; missing or damaged features are computed again first."""
+    def set_features(self, items: list[ManifestItem]) -> list[tuple[str, list[ManifestItem], Any, Any]]:
+        """Per bucket of ``items``: its items scored, in order, and their (real, fake) features;
+        missing or damaged features are computed again first."""
         found = []
         for bucket in dict.fromkeys(i.bucket for i in items):
             scored = [i for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"]
-            if sampled:
-                scored = [i for i in scored if i.item_id in self._sampled]
             keys, shas = [self.key(i) for i in scored], [i.image_sha256 for i in scored]
             real, fake, bad = self.features.read(keys, shas)
             if bad:

@@ -56,21 +56,16 @@ class FeatureStore:
             for i, row in zip(missing, self._extract(truths[missing])):
                 self.cache.put_features(self.id, truth_key(image_shas[i], self.size), row)
 
-    def extract(self, output_keys: Sequence[str], image_shas: Sequence[str], composites: torch.Tensor,
-                truths: torch.Tensor, keep: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
-        """(real, fake) float32 features of a batch for the exact sums (a truth's from the cache
-        when there); only the items where ``keep`` is true (the sample) are cached, once."""
+    def extract(self, image_shas: Sequence[str], composites: torch.Tensor, truths: torch.Tensor
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(real, fake) float32 features of a batch, cached as nothing (set-state sums keeps its
+        sums and sample in the run's parts); a truth's come from the cache when it is there."""
         fake = np.asarray(self._extract(composites), np.float32)
         real: list[np.ndarray | None] = [self.cache.read_features(self.id, truth_key(sha, self.size))[0] for sha in image_shas]
         missing = [i for i, row in enumerate(real) if row is None]
         if missing:
             for i, row in zip(missing, np.asarray(self._extract(truths[missing]), np.float32)):
                 real[i] = row
-                if keep[i]:
-                    self.cache.put_features(self.id, truth_key(image_shas[i], self.size), row)
-        for key, row, kept in zip(output_keys, fake, keep):
-            if kept and not self.cache.has_features(self.id, key):
-                self.cache.put_features(self.id, key, row)
         return np.array(real, np.float32).reshape(fake.shape), fake
 
     def read(self, output_keys: Sequence[str], image_shas: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:

@@ -142,24 +142,35 @@ class ExactSums:
             raise ValueError(f"exact sums hold at most {MAX_ITEMS} items per set, the parts have {count}")
         return cls(parts[0].dim, count, np.sum([p.total for p in parts], axis=0), np.sum([p.limbs for p in parts], axis=0))
 
+    def _canonical(self) -> tuple[np.ndarray, np.ndarray]:
+        """Σqqᵀ as high · 2^32 + low with low in [0, 2^32): the one form of the integers, whatever
+        limbs they were added in (int64 high, uint32 low)."""
+        hh, hl, ll = self.limbs
+        low = (ll & 0xFFFFFFFF) + ((hl & 0xFFFF) << 16)  # below 2^33
+        high = hh + (hl >> 16) + (ll >> 32) + (low >> 32)
+        return high, (low & 0xFFFFFFFF).astype(np.uint32)
+
     def frechet(self) -> FrechetSums:
         """The float64 sums (a fixed function of the integers) for :func:`frechet_from_sums`."""
-        limbs = self.limbs.astype(np.float64)
-        outer = (limbs[0] * 2.0 ** (2 * _LIMB) + limbs[1] * 2.0 ** _LIMB + limbs[2]) * 2.0 ** (-2 * FRACTION_BITS)
+        high, low = self._canonical()
+        outer = (high.astype(np.float64) * 2.0 ** 32 + low.astype(np.float64)) * 2.0 ** (-2 * FRACTION_BITS)
         return FrechetSums(self.count, self.total.astype(np.float64) * 2.0 ** -FRACTION_BITS, outer)
 
     def packed(self) -> dict[str, np.ndarray]:
-        """Arrays to store: the count, Σq and the upper triangle of each limb (Σqqᵀ is symmetric)."""
+        """Arrays to store: the count, Σq and the upper triangle of Σqqᵀ (it is symmetric) in its
+        canonical form: 12 bytes per entry."""
         upper = np.triu_indices(self.dim)
-        return {"count": np.array(self.count, np.int64), "total": self.total, "limbs": self.limbs[:, upper[0], upper[1]]}
+        high, low = self._canonical()
+        return {"count": np.array(self.count, np.int64), "total": self.total, "high": high[upper], "low": low[upper]}
 
     @classmethod
     def unpacked(cls, arrays: dict[str, np.ndarray]) -> ExactSums:
         dim = len(arrays["total"])
         limbs = np.zeros((3, dim, dim), np.int64)
         upper = np.triu_indices(dim)
-        limbs[:, upper[0], upper[1]] = arrays["limbs"]
-        limbs[:, upper[1], upper[0]] = arrays["limbs"]
+        for limb, name in ((0, "high"), (2, "low")):  # high · 2^32 + low: limbs (high, 0, low)
+            limbs[limb][upper] = arrays[name]
+            limbs[limb][upper[1], upper[0]] = arrays[name]
         return cls(dim, int(arrays["count"]), arrays["total"], limbs)
 
 

@@ -126,7 +126,7 @@ class Part:
         with np.load(self.folder / "features.npz", allow_pickle=False) as stored:
             found = {}
             for b, bucket in enumerate(stored["buckets"]):
-                sides = [{name: stored[f"{b}.sums.{side}.{name}"] for name in ("count", "total", "limbs")}
+                sides = [{name: stored[f"{b}.sums.{side}.{name}"] for name in ("count", "total", "high", "low")}
                          for side in ("real", "fake")]
                 found[str(bucket)] = tuple(ExactSums.unpacked(side) for side in sides)
             return found
