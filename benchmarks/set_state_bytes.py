@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import tempfile
 import zipfile
@@ -58,9 +59,7 @@ def _size(paths) -> int:
     return sum(p.stat().st_size for p in paths if p.is_file())
 
 
-def _measure(tmp: Path, mode: str, items: int, sample: int, parts: int) -> dict[str, float]:
-    import os
-
+def _measure(tmp: Path, mode: str, items: int, sample: int, parts: int) -> tuple[dict[str, float], float]:
     spec = RunSpec(dataset="folder", data_root=str(tmp / "data"), size=16, buckets="0-100")
     cache, out = tmp / f"cache-{mode}", tmp / f"runs-{mode}"
     os.environ["HARNESS_CACHE"] = str(cache)
@@ -71,8 +70,10 @@ def _measure(tmp: Path, mode: str, items: int, sample: int, parts: int) -> dict[
                                   set_sample=sample, shard=Shard(index, parts)))
     reduce_run(result.run_dir)
     packs = cache / "packs"
-    features = [p for p in packs.glob("feat-*/*")]
-    metrics = [p for p in packs.rglob("*") if p.parent.name[:5] != "feat-"]
+    # sqlite's -wal and -shm files are transient (checkpointed into the index): left out
+    steady = [p for p in packs.rglob("*") if not p.name.endswith(("-wal", "-shm"))]
+    features = [p for p in steady if p.parent.name[:5] == "feat-"]
+    metrics = [p for p in steady if p.parent.name[:5] != "feat-"]
     found = {
         "cache: metrics records (packs)": _size(p for p in metrics if p.suffix == ".pack"),
         "cache: metrics index": _size(p for p in metrics if p.suffix != ".pack"),
@@ -80,6 +81,7 @@ def _measure(tmp: Path, mode: str, items: int, sample: int, parts: int) -> dict[
         "cache: features index": _size(p for p in features if p.suffix != ".pack"),
         "records.csv": _size(result.run_dir.rglob("records.csv")),
         "manifest.csv": _size([result.run_dir / "manifest.csv"]),
+        "cache: mask index": _size(cache.glob("mask-index/*")),
     }
     sums = sample_bytes = rest = 0
     for npz in result.run_dir.glob("parts/*/*/features.npz"):
@@ -125,15 +127,15 @@ def main() -> None:
     for name in rows["features"][0]:
         print(f"  {name:40s} features {rows['features'][0][name]:9.0f}   sums {rows['sums'][0][name]:9.0f}")
     per_part = rows["sums"][1]
-    sample_item = (rows["sums"][0]["cache: features (packs)"] + rows["sums"][0]["cache: features index"]
-                   + rows["sums"][0]["parts: features (sample in sums mode)"]) * args.items / args.sample
-    base = sum(v for k, v in rows["sums"][0].items() if "features" not in k and "sums" not in k)
+    sample_item = rows["sums"][0]["parts: features (sample in sums mode)"] * args.items / args.sample
+    # the index: README's ≈180 B per entry (the sqlite file measured here keeps part of it in its WAL)
+    base = sum(v for k, v in rows["sums"][0].items() if not any(w in k for w in ("features", "sums", "index"))) + 180
     print(f"sums per part, method and bucket: {per_part / 1e6:.1f} MB (zlib would keep {_compressed(512):.0%} of it, "
-          f"measured at D = 512); per sampled item (cache + part): {sample_item:.0f} B; the rest per item: {base:.0f} B")
-    print("extrapolated, sums mode, bytes per item of one method (its truth features not shared with other methods):")
+          f"measured at D = 512); per sampled item (in the parts): {sample_item:.0f} B; the rest per item: {base:.0f} B")
+    print(f"extrapolated, sums mode, bytes per item of one method; one process keeps no sums and no sample: {base:.0f} B")
     for n in (36_500, 1_000_000, 100_000_000):
         for k in (1_000, 10_000):
-            cells = [f"{base + sample_item * min(k, n) / n + per_part * p / n:8.0f} ({p} parts)" for p in (1, 16, 64)]
+            cells = [f"{base + sample_item * min(k, n) / n + per_part * p / n:8.0f} ({p} parts)" for p in (2, 16, 64)]
             print(f"  {n:>11,} items/bucket, K = {k:>6,}: " + "  ".join(cells))
     print(f"break-even (10 KB per item) for P parts and sample K: n >= (P x {per_part / 1e6:.1f} MB + K x "
           f"{sample_item / 1e3:.1f} KB) / ({10_000 - base:.0f} B)")
