@@ -197,6 +197,13 @@ def test_a_sums_run_with_every_item_sampled_equals_the_features_run_but_for_fid_
     assert _values(sums["FID"])[0] == "9" and 0 < abs(fid - reference) <= 1e-7 * scale
     assert _values(sums["FID"])[2:] == _values(features["FID"])[2:]  # the interval: the sample is every item
     assert "exact sums of 9 items (fixed point 2^-24)" in sums["FID"] and "exact sums" not in features["FID"]
+    from harness.reports.report import render
+    from harness.store.records import load_records, load_set_metrics
+
+    report = render(load_records(tmp_path / "runs"), set_metrics=load_set_metrics(tmp_path / "runs"))
+    assert "FID: from exact sums of every scored item (--set-state sums, fixed point 2^-24)" in report
+    assert "KID×1000: over a sample of 9 items per bucket (--set-state sums" in report
+    assert "--set-state" not in render(load_records(features_run), set_metrics=load_set_metrics(features_run))
     [run_dir] = (tmp_path / "runs").iterdir()
     info = json.loads((run_dir / "methods" / "telea" / "method.json").read_text())
     assert info["set_state"]["mode"] == "sums" and info["set_state"]["sample"] == 100
@@ -257,3 +264,23 @@ def test_set_state_flags_are_checked_before_anything_runs(tmp_path, capsys, flag
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_sums_run_again_predicts_what_the_cache_does_not_keep_and_writes_the_same_set_metrics(tmp_path, monkeypatch):
+    """The sums are never cached: a rerun passes every item through the extractor again; with
+    --keep-outputs none it predicts them again (and counts it), and the set-level rows are the same bytes."""
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+
+    def once(keep: str):
+        extractor = _extractor()
+        result = run(RunConfig.of(SPEC, ["telea"], out=tmp_path / keep, metrics=("PSNR",), set_metrics=("FID", "KID"),
+                                  extractor=extractor, set_bootstrap=2, set_state="sums", set_sample=6, keep=keep))
+        [set_metrics] = (tmp_path / keep).glob("*/methods/telea/set_metrics.csv")
+        return result.methods[0], extractor.module.images, set_metrics.read_bytes()
+
+    first, seen, rows = once("none")
+    again, seen_again, rows_again = once("none")
+    assert (first.predicted, first.scored) == (9, 9) and (again.predicted, again.scored) == (9, 0)  # metrics: cached
+    assert seen == seen_again == 18 and rows_again == rows  # 9 composites and 9 truths each time
+    kept, _, rows_kept = once("holes")
+    assert kept.predicted == 9 and once("holes")[0].predicted == 0 and rows_kept == rows  # a kept prediction is read

@@ -161,7 +161,28 @@ def empty_notes(table: pd.DataFrame, set_metrics: pd.DataFrame | None = None) ->
         mine = set_metrics[set_metrics["run"].isin(set(table["run"])) & set_metrics["note"].fillna("").ne("")]
         reasons.update(mine.groupby("metric", sort=False)["note"].first())
     return [note(f"{m}: no value in these runs ({reasons.get(m, 'not computed')})")
-            for m in metric_columns(table.columns) if not table[m].notna().any()]
+            for m in metric_columns(table.columns) if not table[m].notna().any()] + set_state_notes(table, set_metrics)
+
+
+def set_state_notes(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> list[Note]:
+    """A note per set-level column computed with ``--set-state sums`` (its rows' notes say so): FID
+    from exact sums, the others over a sample, so that such a value is never read as a features-mode one."""
+    if set_metrics is None or not len(set_metrics):
+        return []
+    mine = set_metrics[set_metrics["run"].isin(set(table["run"]))]
+    notes = []
+    for metric, rows in mine.groupby("metric", sort=False):
+        said = rows["note"].fillna("")
+        if metric not in table:
+            continue
+        if said.str.contains("exact sums of").any():
+            notes.append(note(f"{metric}: from exact sums of every scored item (--set-state sums, fixed point 2^-24)"))
+        elif said.str.contains("a sample of").any():
+            sizes = rows.loc[said.str.contains("a sample of"), "n"]
+            span = f"{int(sizes.min())}" + (f"-{int(sizes.max())}" if sizes.max() != sizes.min() else "")
+            notes.append(note(f"{metric}: over a sample of {span} items per bucket (--set-state sums: the items with the "
+                              "smallest blake2b of the item id)"))
+    return notes
 
 
 def metric_cell(cell: pd.Series, method: str, bucket: str, metric: str, best: dict, biased: set) -> Cell:
