@@ -284,3 +284,26 @@ def test_a_sums_run_again_predicts_what_the_cache_does_not_keep_and_writes_the_s
     assert seen == seen_again == 18 and rows_again == rows  # 9 composites and 9 truths each time
     kept, _, rows_kept = once("holes")
     assert kept.predicted == 9 and once("holes")[0].predicted == 0 and rows_kept == rows  # a kept prediction is read
+
+
+@pytest.mark.slow  # three ranks importing torch and building the offline Inception trunk: ~2 min on 2 busy cores
+def test_three_gloo_ranks_in_sums_mode_write_the_single_process_set_metrics(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_distributed import MEAN_FILL, ROOT, _env
+
+    args = ["run", "--methods", f"telea,{MEAN_FILL}", "--limit", "6", "--buckets", "0-60", "--size", "32", "--no-lpips",
+            "--set-metrics", "FID,KID", "--set-bootstrap", "3", "--set-state", "sums", "--set-sample", "5",
+            "--keep-outputs", "none", "--no-progress", "--out"]
+    single = [sys.executable, "-m", "harness", *args, str(tmp_path / "single")]
+    ranks = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=3", "-m", "harness",
+             *args, str(tmp_path / "ranks")]
+    for command, cache in ((single, "cache-single"), (ranks, "cache-ranks")):  # one thread per process: same bits
+        done = subprocess.run(command, cwd=ROOT, env=_env(tmp_path, cache, OMP_NUM_THREADS="1"), capture_output=True,
+                              text=True, timeout=500)
+        assert done.returncode == 0, done.stdout + done.stderr
+    _same_run(tmp_path / "single", tmp_path / "ranks")
+    [run_dir] = (tmp_path / "ranks").iterdir()
+    rows = (run_dir / "methods" / "telea" / "set_metrics.csv").read_text()
+    assert "exact sums of 6 items" in rows and "a sample of 5 of 6 items" in rows
