@@ -4,6 +4,8 @@ Features are taken from the uint8 composite as the reference code saves it (trun
 MISF's and LaMa's scripts, rounded by MAT's: the extractor's ``to_uint8``) and from the uint8
 ground truth; a ground truth's features are shared by every method. Adding a set-level metric to a finished run therefore computes only features,
 and a rerun computes none. A bucket's value comes with a bootstrap interval over its items.
+With set-state "sums" nothing is cached: FID comes from exact sums, the other metrics and the
+intervals from a sample (:func:`state_rows`, docs/set-state.md).
 """
 from __future__ import annotations
 
@@ -58,8 +60,8 @@ class FeatureStore:
 
     def extract(self, image_shas: Sequence[str], composites: torch.Tensor, truths: torch.Tensor
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """(real, fake) float32 features of a batch, cached as nothing (set-state sums keeps its
-        sums and sample in the run's parts); a truth's come from the cache when it is there."""
+        """(real, fake) float32 features of a batch, none of them cached (set-state sums keeps sums
+        and a sample, in memory and in the run's parts); a truth's come from the cache when there."""
         fake = np.asarray(self._extract(composites), np.float32)
         real: list[np.ndarray | None] = [self.cache.read_features(self.id, truth_key(sha, self.size))[0] for sha in image_shas]
         missing = [i for i, row in enumerate(real) if row is None]

@@ -87,8 +87,9 @@ class ExactSums:
     def __init__(self, dim: int, count: int = 0, total: np.ndarray | None = None, limbs: np.ndarray | None = None):
         self.dim, self.count = dim, count
         self.total = np.zeros(dim, np.int64) if total is None else np.asarray(total, np.int64)
-        self._limbs = np.zeros((3, dim, dim), np.int64) if limbs is None else np.asarray(limbs, np.int64)
-        if self.total.shape != (dim,) or self._limbs.shape != (3, dim, dim):
+        # int64 limb totals, made when first needed: until 2^20 rows only the float64 sums exist
+        self._limbs = None if limbs is None else np.asarray(limbs, np.int64)
+        if self.total.shape != (dim,) or (self._limbs is not None and self._limbs.shape != (3, dim, dim)):
             raise ValueError(f"sums of {dim} features need a total [{dim}] and limbs [3, {dim}, {dim}]")
         self._pending: np.ndarray | None = None  # float64 limb sums of the rows since the last move
         self._pending_rows = 0
@@ -122,14 +123,19 @@ class ExactSums:
     def _settle(self) -> None:
         if self._pending is not None:
             pending = self._pending.astype(np.int64)
-            pending[1] += pending[1].T.copy()
-            self._limbs += pending
             self._pending, self._pending_rows = None, 0
+            pending[1] += pending[1].T.copy()
+            if self._limbs is None:
+                self._limbs = pending
+            else:
+                self._limbs += pending
 
     @property
     def limbs(self) -> np.ndarray:
         """[3, D, D] int64: the limb accumulators."""
         self._settle()
+        if self._limbs is None:
+            self._limbs = np.zeros((3, self.dim, self.dim), np.int64)
         return self._limbs
 
     @classmethod
