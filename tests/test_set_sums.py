@@ -207,8 +207,11 @@ def test_a_sums_run_with_every_item_sampled_equals_the_features_run_but_for_fid_
     [run_dir] = (tmp_path / "runs").iterdir()
     info = json.loads((run_dir / "methods" / "telea" / "method.json").read_text())
     assert info["set_state"]["mode"] == "sums" and info["set_state"]["sample"] == 100
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["methods"]["telea"]["set_state"] == info["set_state"]
     [features_dir] = features_run.iterdir()
     assert "set_state" not in json.loads((features_dir / "methods" / "telea" / "method.json").read_text())
+    assert "set_state" not in json.loads((features_dir / "results.json").read_text())["methods"]["telea"]
 
 
 def test_a_sampled_sums_run_in_shards_writes_the_single_process_files_and_kid_of_the_bottom_k(tmp_path, monkeypatch,
