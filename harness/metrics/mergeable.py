@@ -91,7 +91,7 @@ class ExactSums:
         self._limbs = None if limbs is None else np.asarray(limbs, np.int64)
         if self.total.shape != (dim,) or (self._limbs is not None and self._limbs.shape != (3, dim, dim)):
             raise ValueError(f"sums of {dim} features need a total [{dim}] and limbs [3, {dim}, {dim}]")
-        self._pending: np.ndarray | None = None  # float64 limb sums of the rows since the last move
+        self._pending: list[np.ndarray] | None = None  # float64 limb sums of the rows since the last move
         self._pending_rows = 0
 
     def add(self, features: np.ndarray) -> None:
@@ -105,26 +105,32 @@ class ExactSums:
                              f"(-{FEATURE_RANGE:g}, {FEATURE_RANGE:g}); use --set-state features for this extractor")
         if self.count + len(x) > MAX_ITEMS:
             raise ValueError(f"exact sums hold at most {MAX_ITEMS} items per set")
+        from scipy.linalg.blas import dgemm, dsyrk  # BLAS accumulating in place: C += AᵀB (upper triangle: AᵀA)
+
         q = np.rint(np.ldexp(x, FRACTION_BITS)).astype(np.int64)
         for start in range(0, len(q), _ROWS):
             chunk = q[start:start + _ROWS]
             if self._pending_rows + len(chunk) > _ROWS:
                 self._settle()
             if self._pending is None:
-                self._pending = np.zeros((3, self.dim, self.dim))
+                self._pending = [np.zeros((self.dim, self.dim), order="F") for _ in range(3)]
             high, low = (chunk >> _LIMB).astype(np.float64), (chunk & ((1 << _LIMB) - 1)).astype(np.float64)
-            self._pending[0] += high.T @ high
-            self._pending[1] += high.T @ low  # its transpose is added when settled
-            self._pending[2] += low.T @ low
+            hh, hl, ll = self._pending
+            self._pending = [dsyrk(1.0, high, beta=1.0, c=hh, trans=1, lower=0, overwrite_c=1),
+                             dgemm(1.0, high, low, beta=1.0, c=hl, trans_a=1, overwrite_c=1),  # + its transpose when settled
+                             dsyrk(1.0, low, beta=1.0, c=ll, trans=1, lower=0, overwrite_c=1)]
             self._pending_rows += len(chunk)
         self.total += q.sum(0)
         self.count += len(x)
 
     def _settle(self) -> None:
         if self._pending is not None:
-            pending = self._pending.astype(np.int64)
+            hh, hl, ll = (p.astype(np.int64) for p in self._pending)
             self._pending, self._pending_rows = None, 0
-            pending[1] += pending[1].T.copy()
+            strict = np.tril_indices(self.dim, -1)
+            for square in (hh, ll):  # syrk filled the upper triangle
+                square[strict] = square.T[strict]
+            pending = np.stack([hh, hl + hl.T, ll])
             if self._limbs is None:
                 self._limbs = pending
             else:
