@@ -86,8 +86,10 @@ class FeatureStore:
 def set_state(sample: int) -> dict[str, Any]:
     """What identifies set-state "sums" (method.json, each part): the sample's size and rule, the
     fixed point of the sums."""
-    return {"mode": "sums", "sample": sample, "sample_rule": "per bucket of the manifest, the items with the "
-            "smallest blake2b (16 bytes) of the item id; those scored", "fixed_point": f"2^-{FRACTION_BITS}", "feature_range": FEATURE_RANGE}
+    return {"mode": "sums", "sample": sample,
+            "sample_rule": "per bucket of the manifest, the items with the smallest blake2b (16 bytes) of the item id; "
+                           "those scored",
+            "fixed_point": f"2^-{FRACTION_BITS}", "feature_range": FEATURE_RANGE}
 
 
 def set_rows(
