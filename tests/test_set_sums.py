@@ -310,3 +310,28 @@ def test_three_gloo_ranks_in_sums_mode_write_the_single_process_set_metrics(tmp_
     [run_dir] = (tmp_path / "ranks").iterdir()
     rows = (run_dir / "methods" / "telea" / "set_metrics.csv").read_text()
     assert "exact sums of 6 items" in rows and "a sample of 5 of 6 items" in rows
+
+
+def test_failed_items_leave_the_sums_and_shrink_the_sample_alike_in_one_process_and_in_shards(tmp_path, monkeypatch):
+    method = "tests.plugin_methods:nan_first"  # the first item of each batch of 3 fails
+
+    def once(out, shard=None):
+        return run(RunConfig.of(SPEC, [f"broken={method}"], out=out, metrics=("PSNR",), set_metrics=("FID", "KID"),
+                                extractor=_extractor(), set_bootstrap=2, set_state="sums", set_sample=7, batch_size=3,
+                                shard=shard))
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache-single"))
+    single = once(tmp_path / "single")
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache-shards"))
+    for index in (1, 0):
+        run_dir = once(tmp_path / "shards", Shard(index, 2)).run_dir
+    reduce_run(run_dir)
+    _same_run(tmp_path / "single", tmp_path / "shards")
+    rows = single.methods[0].rows
+    scored = [r["item_id"] for r in rows if r["status"] == "ok"]
+    sampled = [i for i in scored if i in bottom_k([r["item_id"] for r in rows], 7)]  # the manifest's 7, those scored
+    assert len(scored) == 6 and 0 < len(sampled) < 7
+    lines = (run_dir / "methods" / "broken" / "set_metrics.csv").read_text().splitlines()
+    fid, kid = (next(line for line in lines if f",{name}," in line) for name in ("FID", "KID×1000"))
+    assert fid.split(",")[2] == "6" and "exact sums of 6 items" in fid
+    assert kid.split(",")[2] == str(len(sampled)) and f"a sample of {len(sampled)} of 6 items" in kid
