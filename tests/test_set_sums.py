@@ -335,3 +335,26 @@ def test_failed_items_leave_the_sums_and_shrink_the_sample_alike_in_one_process_
     fid, kid = (next(line for line in lines if f",{name}," in line) for name in ("FID", "KID×1000"))
     assert fid.split(",")[2] == "6" and "exact sums of 6 items" in fid
     assert kid.split(",")[2] == str(len(sampled)) and f"a sample of {len(sampled)} of 6 items" in kid
+
+
+def test_a_report_names_the_methods_of_a_sample_and_ranks_no_sample_against_every_item(tmp_path, monkeypatch):
+    from harness.reports.report import render
+    from harness.store.records import load_records, load_set_metrics
+    from tests.test_distributed import MEAN_FILL
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+
+    def once(methods, mode):
+        run(RunConfig.of(SPEC, methods, out=tmp_path / "runs", metrics=("PSNR",), set_metrics=("FID", "KID"),
+                         extractor=_extractor(), set_bootstrap=0, set_state=mode, set_sample=6))
+        return render(load_records(tmp_path / "runs"), set_metrics=load_set_metrics(tmp_path / "runs"))
+
+    def set_cells(report: str) -> list[str]:  # FID and KID of both methods
+        return [cell for line in report.splitlines() if line.startswith(("| telea", "| mean"))
+                for cell in line.split("|")[-3:-1]]
+
+    assert sum("**" in cell for cell in set_cells(once(["telea", f"mean={MEAN_FILL}"], "features"))) == 2  # ranked
+    mixed = once([f"mean={MEAN_FILL}"], "sums")  # the same run: mean now in sums mode, telea in features mode
+    assert "KID×1000 for mean: over a sample of 6 items per bucket" in mixed
+    assert "FID for mean: from exact sums of every scored item" in mixed
+    assert len(set_cells(mixed)) == 4 and not any("**" in cell for cell in set_cells(mixed))  # not ranked across modes
