@@ -120,13 +120,17 @@ def _set_rows(parts: list[Part], ids: list[str], buckets: list[str]) -> list[dic
     meta = parts[0].meta
     chosen = [metrics()[key] for key in meta["set_metrics"]]
     position = {item: i for i, item in enumerate(ids)}
-    if "set_state" in meta:  # set-state sums: each part's sums and sample, merged
-        states = [(part.sums(), part.features()) for part in parts]
-        return [row for bucket in dict.fromkeys(buckets)
-                for row in state_rows(bucket, [BucketState(*sums[bucket], *features[bucket])
-                                               for sums, features in states if bucket in sums],
-                                      meta["set_state"]["sample"], position, chosen, meta["bootstrap"], meta["seed"],
-                                      meta["features_identity"])]
+    if "set_state" in meta:  # set-state sums: per bucket, the parts' sums and samples merged one part at a time
+        sample, rows = meta["set_state"]["sample"], []
+        for bucket in dict.fromkeys(buckets):
+            merged = None
+            for part in parts:
+                state = part.state(bucket)
+                if state is not None:  # integer sums: any grouping gives the same bits
+                    merged = state if merged is None else BucketState.merge([merged, state], sample, position)
+            rows += state_rows(bucket, [merged] if merged else [], sample, position, chosen, meta["bootstrap"],
+                               meta["seed"], meta["features_identity"])
+        return rows
     stored = [part.features() for part in parts]
     rows = []
     for bucket in dict.fromkeys(buckets):

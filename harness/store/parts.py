@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics.mergeable import ExactSums
+from harness.metrics.mergeable import BucketState, ExactSums
 from harness.store.atomic import atomic_write_bytes, atomic_write_text
 from harness.store.csvfiles import csv_text
 
@@ -121,15 +121,17 @@ class Part:
             raise PartsError(f"{self.folder}: records columns {table.column_names} are not those of its part.json")
         return [list(row) for row in zip(*(table.column(c).to_pylist() for c in table.column_names))]
 
-    def sums(self) -> dict[str, BucketSums]:
-        """Set-state sums: per bucket of the part, the exact sums of its real and fake features."""
+    def state(self, bucket: str) -> BucketState | None:
+        """Set-state sums: the part's exact sums and sample of one ``bucket`` (None: no item of it
+        scored here), read alone: a reducer holds one bucket of one part beside its running merge."""
         with np.load(self.folder / "features.npz", allow_pickle=False) as stored:
-            found = {}
-            for b, bucket in enumerate(stored["buckets"]):
-                sides = [{name: stored[f"{b}.sums.{side}.{name}"] for name in ("count", "total", "high", "low")}
-                         for side in ("real", "fake")]
-                found[str(bucket)] = tuple(ExactSums.unpacked(side) for side in sides)
-            return found
+            names = [str(name) for name in stored["buckets"]]
+            if bucket not in names:
+                return None
+            b = names.index(bucket)
+            sides = [ExactSums.unpacked({name: stored[f"{b}.sums.{side}.{name}"] for name in ("count", "total", "high", "low")})
+                     for side in ("real", "fake")]
+            return BucketState(*sides, [str(i) for i in stored[f"{b}.ids"]], stored[f"{b}.real"], stored[f"{b}.fake"])
 
     def features(self) -> dict[str, BucketFeatures]:
         with np.load(self.folder / "features.npz", allow_pickle=False) as stored:
