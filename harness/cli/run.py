@@ -66,9 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set-bootstrap", type=int, default=50, metavar="N",
                    help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
     p.add_argument("--set-state", choices=("features", "sums"), default="features",
-                   help="what the set-level metrics keep per item: features (default: every scored item's Inception "
-                   "features, 8 KB each) or sums (exact integer sums for FID, the features of a sample per bucket for "
-                   "KID, P-/U-IDS and the intervals: O(1) bytes per item at scale)")
+                   help="what the set-level metrics keep: features (default: every scored item's Inception features, "
+                   "8 KB per composite and per ground truth) or sums (exact integer sums for FID, the features of a "
+                   "sample per bucket for KID, P-/U-IDS and the intervals; nothing in the cache: docs/set-state.md)")
     p.add_argument("--set-sample", type=int, metavar="K", help="with --set-state sums: the items per bucket whose "
                    "features are kept, those with the smallest blake2b of the item id (default 10000)")
     p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache and write its part of the "
