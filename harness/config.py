@@ -90,6 +90,13 @@ class ExecutionConfig:
     wait: bool = True  # for another process computing the same work; False: stop with exit code 2 (--no-wait)
 
 
+#: Set-level state (--set-state), its default sample size per bucket (--set-sample) and smallest one
+#: (harness.metrics.setsizes.MIN_SET_ITEMS: below it no set-level value is computed).
+SET_STATES = ("features", "sums")
+SET_SAMPLE = 10_000
+MIN_SAMPLE = 5
+
+
 @dataclass(frozen=True)
 class ScoringConfig:
     """What is scored: the profile's item metrics (None: all), set-level metrics and model files."""
@@ -101,6 +108,21 @@ class ScoringConfig:
     inception_weights: Path | None = None
     extractor: Any = None  # a feature extractor instead of Inception (tests, plug-ins)
     without_lpips: bool = False  # --no-lpips: every metric of the profile but LPIPS
+    #: What the set-level metrics keep per item: "features" (every scored item's) or "sums" (exact
+    #: sums of all, the features of a sample of ``set_sample`` per bucket: docs/set-state.md).
+    set_state: str = "features"
+    set_sample: int = SET_SAMPLE
+
+    def __post_init__(self) -> None:
+        if self.set_state not in SET_STATES:
+            raise UsageError(f"set-state '{self.set_state}': use one of {', '.join(SET_STATES)}")
+        if self.set_sample < MIN_SAMPLE:
+            raise UsageError(f"--set-sample {self.set_sample}: the sample needs at least {MIN_SAMPLE} items per bucket")
+
+    @property
+    def sample(self) -> int | None:
+        """The sample size of set-state sums; None: set-state features (every item's features)."""
+        return self.set_sample if self.set_state == "sums" else None
 
     def item_metrics(self, profile: str) -> tuple[str, ...] | None:
         """The item metrics scored under ``profile`` (None: all of them)."""

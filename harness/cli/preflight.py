@@ -29,6 +29,7 @@ def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
     for name in run_set_metrics(args):
         for profile in csv_list(spec.profile) or [None]:  # a profile may have its own (mat: mat.FID, ...)
             set_metric(name, profile)
+    _check_set_state(args)
     check_spec_paths(args, spec)  # names first: a typo is fixed before the data is fetched
     for flag, value in (("--lpips-weights", args.lpips_weights), ("--inception-weights", args.inception_weights)):
         _check_path(flag, value)
@@ -38,6 +39,16 @@ def check_run_flags(args: argparse.Namespace, entries: list[str]) -> None:
         if path and METHODS.info.get(request.method, {}).get("weights") and path != "random" \
                 and not path.startswith("hf://"):
             _check_path("--checkpoint", path)
+
+
+def _check_set_state(args: argparse.Namespace) -> None:
+    """--set-sample belongs to --set-state sums, and needs enough items for a set-level value."""
+    from harness.config import MIN_SAMPLE
+
+    if args.set_sample is not None and args.set_state != "sums":
+        raise UsageError("--set-sample applies to --set-state sums (set-state features keeps every item's features)")
+    if args.set_sample is not None and args.set_sample < MIN_SAMPLE:
+        raise UsageError(f"--set-sample {args.set_sample}: the sample needs at least {MIN_SAMPLE} items per bucket")
 
 
 def run_set_metrics(args: argparse.Namespace) -> list[str]:

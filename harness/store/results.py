@@ -38,6 +38,8 @@ def write_results(run_dir: Path) -> Path:
     for path in sorted((run_dir / "methods").glob("*/method.json")):
         info = json.loads(path.read_text())
         methods[info["label"]] = {key: info.get(key) for key in METHOD_FIELDS}
+        if "set_state" in info:  # --set-state sums (docs/set-state.md); features mode's entry is as it was
+            methods[info["label"]]["set_state"] = info["set_state"]
     table = aggregate(records, set_metrics=sets).drop(columns=["block", "run", "dataset"], errors="ignore")
     cells = [{key: _plain(value) for key, value in row.items()} for row in table.to_dict("records")]
     failed = records[records["status"] != "ok"] if len(records) else records
