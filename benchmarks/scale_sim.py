@@ -9,8 +9,8 @@ and a failure drill. Read ratios, not seconds: the machine is shared.
   pages counted once: what the run takes from the machine). The records (and with
   ``--set-metrics`` set_metrics.csv, e.g. FID through the offline Inception trunk) of every process
   count are checked to be byte-identical to the plain process's. A case that would not fit in the
-  memory available now (its process count times the largest PSS per process seen so far, with
-  half again as margin) is skipped and says so: the machine is shared.
+  memory available now (its process count times the PSS per process of the case with the most
+  processes so far, plus a quarter as margin) is skipped and says so: the machine is shared.
 * ``synthetic``: the reducer in metrics-only mode on synthetic parts (16 parts of records rows with
   three metrics, no prediction exists): seconds per item to merge them and write records.csv,
   method.json, results.json and records.parquet, at 1k .. 1M items; and FID's mergeable sums
@@ -145,13 +145,13 @@ def real(procs: list[int], items: list[int], set_metrics: str = "") -> None:
               f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, {_available_mb() / 1024:.1f} GB available)")
         print(f"{'processes':>9s} {'items':>6s} {'wall s':>7s} {'CPU s':>7s} {'wall ms/item':>12s} "
               f"{'peak RSS/process MB':>19s} {'peak PSS total MB':>17s} records")
-        walls: dict[tuple[int, int], float] = {}
+        costs: dict[tuple[int, int], tuple[float, float]] = {}  # (processes, items): wall and CPU seconds
         reference: dict[int, str] = {}
-        per_process = 0.0  # the largest PSS per process seen: what the next case's processes will take
+        per_process = 0.0  # PSS per process of the case with the most processes so far (fewer share less)
         for n in items:
             for p in procs:
                 case = tmp / f"p{p}-n{n}"
-                needed = 1.5 * p * per_process
+                needed = 1.25 * p * per_process
                 if needed > _available_mb():
                     print(f"{p:9d} {n:6d} skipped: needs about {needed / 1024:.1f} GB, "
                           f"{_available_mb() / 1024:.1f} GB available")
@@ -169,7 +169,8 @@ def real(procs: list[int], items: list[int], set_metrics: str = "") -> None:
                     errors = [l for l in (case / "log.txt").read_text().splitlines() if "rror" in l]
                     print(f"{p:9d} {n:6d} failed (exit {code}): {errors[-3:]}")
                     continue
-                per_process = max(per_process, footprint.peak_pss / 1024 / p)
+                if p >= max((q for q, _ in costs), default=0):
+                    per_process = footprint.peak_pss / 1024 / p
                 workers = [rss for pid, rss in footprint.peak_rss.items() if p == 1 or pid != footprint.root]
                 [run_dir] = (case / "runs").iterdir()
                 digest = _digest(run_dir)
@@ -177,13 +178,14 @@ def real(procs: list[int], items: list[int], set_metrics: str = "") -> None:
                 same = "identical to 1 process" if digest == reference[n] else f"DIFFERENT ({digest})"
                 print(f"{p:9d} {n:6d} {wall:7.1f} {cpu:7.1f} {1000 * wall / n:12.1f} {max(workers) / 1024:19.0f} "
                       f"{footprint.peak_pss / 1024:17.0f} {same}")
-                walls[p, n] = wall
+                costs[p, n] = wall, cpu
                 subprocess.run(["rm", "-rf", str(case / "cache")], check=True)
         if len(items) == 2:
             low, high = sorted(items)
-            print("marginal wall ms per item (between the two item counts, start-up excluded): "
-                  + ", ".join(f"{p} proc: {1000 * (walls[p, high] - walls[p, low]) / (high - low):.1f}"
-                              for p in procs if (p, low) in walls and (p, high) in walls))
+            print("marginal ms per item, wall / CPU (between the two item counts, start-up excluded): " + ", ".join(
+                f"{p} proc: {1000 * (costs[p, high][0] - costs[p, low][0]) / (high - low):.1f} / "
+                f"{1000 * (costs[p, high][1] - costs[p, low][1]) / (high - low):.1f}"
+                for p in procs if (p, low) in costs and (p, high) in costs))
         print("peak RSS/process: the largest VmHWM of one process (the torchrun launcher left out; the shared "
               "libraries count in each); peak PSS total: the whole tree's, launcher included, shared pages once")
 
