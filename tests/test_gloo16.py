@@ -7,12 +7,12 @@ feature extractor, torch-fidelity's Inception on the offline trunk, and a plug-i
 built-in one. This replaces a three-rank test of the same path: sixteen ranks also deal the
 batches of every (method, bucket) over more processes than a bucket has batches of one method.
 
-Its size is what this machine allows (2 cores, shared): each rank costs about 6 CPU seconds
-before its first item (importing torch and torch-fidelity, building the trunk) and about
-500 MB of private memory (8 GB for sixteen, benchmarks/scale_sim.py), and Inception costs 0.2 s
-per image at 299x299 on one thread. So: 16 images of 40x40 in two buckets (32 items, two per
-rank and method), and the single-process reference run in this process on one thread, which
-gives the ranks' bits (torchrun's one thread per rank).
+Its size is what this machine allows (2 cores, shared): each rank costs about 5 CPU seconds
+before its first item (importing torch and torch-fidelity, building the trunk) and about 580 MB
+(sixteen ranks and their launcher: 9.3 GB at peak, PSS; benchmarks/scale_sim.py), and Inception
+costs 0.2 s per image at 299x299 on one thread. So: 16 images of 40x40 in two buckets (32 items,
+two per rank and method), and the single-process reference run in this process on one thread,
+which gives the ranks' bits (torchrun's one thread per rank). About 125 CPU seconds in all.
 """
 import csv
 import json
@@ -44,7 +44,7 @@ def _folder(root: Path) -> None:
         Image.fromarray(pixels).save(root / "images" / f"im{i:02d}.png")
 
 
-@pytest.mark.slow  # sixteen processes importing torch and torch-fidelity: about a minute on 2 free cores
+@pytest.mark.slow  # sixteen processes importing torch and torch-fidelity: 82-90 s at load 6-15 on 2 cores
 @pytest.mark.skipif(inception_trunk.find_trunk() is None, reason=f"offline Inception trunk not installed "
                                                                  f"({inception_trunk.INSTALL})")
 def test_sixteen_gloo_ranks_with_parts_and_the_reducer_write_the_single_process_records_and_fid(tmp_path, one_thread):
