@@ -2,9 +2,15 @@
 and a failure drill. Read ratios, not seconds: the machine is shared.
 
 * ``real``: torchrun over gloo with 1..N processes on tiny images (a folder of synthetic 40x40
-  PNGs, generated masks, one bucket, telea at 32 px, fresh cache per case): wall and CPU seconds
-  at two item counts, and from their difference the marginal cost per item (start-up excluded).
-  The records of every process count are checked to be byte-identical to the plain process's.
+  PNGs, generated masks, one bucket, telea at 32 px, fresh cache per case, one thread per
+  process): wall and CPU seconds at two item counts, and from their difference the marginal cost
+  per item (start-up excluded); memory sampled from /proc while it runs: the largest peak RSS of
+  one process (VmHWM; shared libraries count in each) and the peak of the tree's summed PSS (shared
+  pages counted once: what the run takes from the machine). The records (and with
+  ``--set-metrics`` set_metrics.csv, e.g. FID through the offline Inception trunk) of every process
+  count are checked to be byte-identical to the plain process's. A case that would not fit in the
+  memory available now (its process count times the PSS per process of the case with the most
+  processes so far, plus a quarter as margin) is skipped and says so: the machine is shared.
 * ``synthetic``: the reducer in metrics-only mode on synthetic parts (16 parts of records rows with
   three metrics, no prediction exists): seconds per item to merge them and write records.csv,
   method.json, results.json and records.parquet, at 1k .. 1M items; and FID's mergeable sums
@@ -53,11 +59,62 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
             "HARNESS_RUNS": str(tmp / "runs"), **extra}
 
 
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess]:
+def _kb(text: str, field: str) -> int:
+    """A ``field:  N kB`` line of /proc's status or smaps_rollup, in kB."""
+    return int(text.split(f"\n{field}:", 1)[1].split()[0])
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants, from the children files of every thread (Linux /proc)."""
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                queue += [int(child) for child in children.read_text().split()]
+            except OSError:  # the thread or process ended meanwhile
+                pass
+    return found
+
+
+class Footprint:
+    """The memory of a process tree while it runs: per process its peak RSS (VmHWM, exact, but
+    counting in every process the shared libraries it maps) and the peak of the tree's summed
+    PSS (sampled; each shared page counted once, split among its sharers)."""
+
+    def __init__(self, root: int):
+        self.root, self.peak_rss, self.peak_pss = root, {}, 0
+
+    def sample(self) -> None:
+        total = 0
+        for pid in _tree(self.root):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:  # ended between the listing and the read
+                continue
+            self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), _kb(status, "VmHWM"))
+            total += _kb("\n" + rollup, "Pss")
+        self.peak_pss = max(self.peak_pss, total)
+
+
+def _available_mb() -> float:
+    return _kb("\n" + Path("/proc/meminfo").read_text(), "MemAvailable") / 1024
+
+
+def _timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, int, Footprint]:
+    """Wall and CPU seconds, exit code and footprint of ``command`` (its output in ``log``)."""
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        footprint = Footprint(proc.pid)
+        while proc.poll() is None:
+            footprint.sample()
+            time.sleep(0.25)
     wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.returncode, footprint
 
 
 def _digest(run_dir: Path) -> str:
@@ -85,36 +142,52 @@ def real(procs: list[int], items: list[int], set_metrics: str = "") -> None:
         tmp = Path(tmp_)
         _images(tmp / "data", max(items))
         print(f"\n## real: telea on tiny images over gloo{', set metrics ' + set_metrics if set_metrics else ''} "
-              f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
-        print(f"{'processes':>9s} {'items':>6s} {'wall s':>7s} {'CPU s':>7s} {'wall ms/item':>12s} records")
-        marginal: dict[int, float] = {}
+              f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, {_available_mb() / 1024:.1f} GB available)")
+        print(f"{'processes':>9s} {'items':>6s} {'wall s':>7s} {'CPU s':>7s} {'wall ms/item':>12s} "
+              f"{'peak RSS/process MB':>19s} {'peak PSS total MB':>17s} records")
+        costs: dict[tuple[int, int], tuple[float, float]] = {}  # (processes, items): wall and CPU seconds
         reference: dict[int, str] = {}
+        per_process = 0.0  # PSS per process of the case with the most processes so far (fewer share less)
         for n in items:
             for p in procs:
                 case = tmp / f"p{p}-n{n}"
+                needed = 1.25 * p * per_process
+                if needed > _available_mb():
+                    print(f"{p:9d} {n:6d} skipped: needs about {needed / 1024:.1f} GB, "
+                          f"{_available_mb() / 1024:.1f} GB available")
+                    continue
                 args = ["run", "--methods", "telea", "--dataset", "folder", "--data-root", str(tmp / "data"), "--masks",
                         "generated", "--buckets", "0-60", "--size", "32", "--limit", str(n), "--no-lpips",
                         "--no-progress", "--out", str(case / "runs")]
-                if set_metrics:  # the offline Inception trunk: about 1.3 GB per process
+                if set_metrics:  # e.g. FID: the offline Inception trunk in every process
                     args += ["--set-metrics", set_metrics, "--set-bootstrap", "0"]
                 command = [sys.executable, "-m", "harness", *args] if p == 1 else [
                     sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={p}", "-m",
                     "harness", *args]
-                wall, cpu, done = _timed(command, _env(case, OMP_NUM_THREADS="1"))
-                if done.returncode:
-                    errors = [l for l in (done.stdout + done.stderr).splitlines() if "rror" in l]
-                    print(f"{p:9d} {n:6d} failed (exit {done.returncode}): {errors[-3:]}")
+                wall, cpu, code, footprint = _timed(command, _env(case, OMP_NUM_THREADS="1"), case / "log.txt")
+                if code:
+                    errors = [l for l in (case / "log.txt").read_text().splitlines() if "rror" in l]
+                    print(f"{p:9d} {n:6d} failed (exit {code}): {errors[-3:]}")
                     continue
+                if p >= max((q for q, _ in costs), default=0):
+                    per_process = footprint.peak_pss / 1024 / p
+                workers = [rss for pid, rss in footprint.peak_rss.items() if p == 1 or pid != footprint.root]
                 [run_dir] = (case / "runs").iterdir()
                 digest = _digest(run_dir)
                 reference.setdefault(n, digest)
                 same = "identical to 1 process" if digest == reference[n] else f"DIFFERENT ({digest})"
-                print(f"{p:9d} {n:6d} {wall:7.1f} {cpu:7.1f} {1000 * wall / n:12.1f} {same}")
-                marginal[p] = marginal.get(p, 0.0) + (wall if n == max(items) else -wall)
+                print(f"{p:9d} {n:6d} {wall:7.1f} {cpu:7.1f} {1000 * wall / n:12.1f} {max(workers) / 1024:19.0f} "
+                      f"{footprint.peak_pss / 1024:17.0f} {same}")
+                costs[p, n] = wall, cpu
+                subprocess.run(["rm", "-rf", str(case / "cache")], check=True)
         if len(items) == 2:
-            span = max(items) - min(items)
-            print("marginal wall ms per item (between the two item counts, start-up excluded): "
-                  + ", ".join(f"{p} proc: {1000 * v / span:.1f}" for p, v in marginal.items()))
+            low, high = sorted(items)
+            print("marginal ms per item, wall / CPU (between the two item counts, start-up excluded): " + ", ".join(
+                f"{p} proc: {1000 * (costs[p, high][0] - costs[p, low][0]) / (high - low):.1f} / "
+                f"{1000 * (costs[p, high][1] - costs[p, low][1]) / (high - low):.1f}"
+                for p in procs if (p, low) in costs and (p, high) in costs))
+        print("peak RSS/process: the largest VmHWM of one process (the torchrun launcher left out; the shared "
+              "libraries count in each); peak PSS total: the whole tree's, launcher included, shared pages once")
 
 
 # --- synthetic: the reducer in metrics-only mode ----------------------------------------------------

@@ -235,33 +235,6 @@ def test_fid_from_sums_merged_over_any_split_is_the_single_process_fid(noise):
         FrechetSums.of(real[:1]).statistics(1)
 
 
-# --- acceptance: torchrun over gloo, the real feature extractor ------------------------------------
-
-@pytest.mark.slow  # three ranks importing torch and building the offline Inception trunk: ~2 min on 2 busy cores
-def test_three_gloo_ranks_with_parts_and_the_reducer_write_the_single_process_records_and_fid(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.test_distributed import ROOT, _env
-
-    args = ["run", "--methods", f"telea,{MEAN_FILL}", "--limit", "6", "--buckets", "0-60", "--size", "32", "--no-lpips",
-            "--set-metrics", "FID,KID", "--set-bootstrap", "3", "--no-progress", "--out"]
-    # Inception's convolutions (oneDNN) round differently at other thread counts: one thread, as
-    # torchrun gives each rank (README: identical bits)
-    single = [sys.executable, "-m", "harness", *args, str(tmp_path / "single")]
-    ranks = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=3", "-m", "harness",
-             *args, str(tmp_path / "ranks")]
-    for command, cache in ((single, "cache-single"), (ranks, "cache-ranks")):
-        done = subprocess.run(command, cwd=ROOT, env=_env(tmp_path, cache, OMP_NUM_THREADS="1"), capture_output=True,
-                              text=True, timeout=500)
-        assert done.returncode == 0, done.stdout + done.stderr
-    _same_run(tmp_path / "single", tmp_path / "ranks")
-    [run_dir] = (tmp_path / "ranks").iterdir()
-    assert sorted(p.name for p in (run_dir / "parts" / "telea").iterdir()) == ["3-0", "3-1", "3-2"]
-    fid = [line for line in (run_dir / "methods" / "telea" / "set_metrics.csv").read_text().splitlines() if ",FID," in line]
-    assert len(fid) == 1 and ",6," in fid[0] and ",nan," not in fid[0]  # a value over the 6 items, as one process
-
-
 def test_a_shard_says_where_its_part_is_and_which_command_merges_the_parts(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     args = ["run", "--methods", "telea", "--limit", "1", "--size", "32", "--no-lpips", "--no-progress", "--out",

@@ -104,10 +104,10 @@ def load_trunk(device: str | torch.device = "cpu", named: str | os.PathLike | No
 _BN = {"beta": "bn.bias", "mean": "bn.running_mean", "var": "bn.running_var"}
 
 
-def _fidelity_skeleton_names() -> list[str]:
-    """torch-fidelity's BasicConv2d prefixes in registration order. Its constructor builds the
-    layers, then loads weights (downloading when given no file): given an empty state_dict the
-    load fails after the layers exist, which is all that is read here."""
+def _fidelity_skeleton() -> torch.nn.Module:
+    """torch-fidelity's ``FeatureExtractorInceptionV3`` with its layers on the meta device (no
+    memory, no random init). Its constructor builds the layers, then loads weights (downloading
+    when given no file): given an empty state_dict the load fails after the layers exist."""
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     skeleton = torch.nn.Module.__new__(FeatureExtractorInceptionV3)
@@ -115,11 +115,18 @@ def _fidelity_skeleton_names() -> list[str]:
     torch.save({}, empty)
     empty.seek(0)
     try:
-        FeatureExtractorInceptionV3.__init__(skeleton, "inception-v3-compat", ["2048"], feature_extractor_weights_path=empty)
+        with torch.device("meta"):
+            FeatureExtractorInceptionV3.__init__(skeleton, "inception-v3-compat", ["2048"],
+                                                 feature_extractor_weights_path=empty)
     except RuntimeError as error:  # "Missing key(s) in state_dict": expected
         if "Missing key" not in str(error):
             raise
-    return [name[: -len(".conv.weight")] for name in skeleton.state_dict() if name.endswith(".conv.weight")]
+    return skeleton
+
+
+def _fidelity_skeleton_names() -> list[str]:
+    """torch-fidelity's BasicConv2d prefixes in registration order."""
+    return [name[: -len(".conv.weight")] for name in _fidelity_skeleton().state_dict() if name.endswith(".conv.weight")]
 
 
 def fidelity_state_dict(trunk: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -152,17 +159,16 @@ def canonical_sha256(state: dict[str, torch.Tensor]) -> str:
 
 def fidelity_module(state: dict[str, torch.Tensor]) -> torch.nn.Module:
     """torch-fidelity's ``FeatureExtractorInceptionV3`` (2048-d pool features, its own TF1 resize)
-    holding ``state``. The trunk has no fc: its weights are NaN, which only the logits features
-    (never requested here) would read."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
+    holding ``state``'s tensors themselves (assigned, not copied: one copy of the weights per
+    process, which matters for 16 ranks on one machine), set up as its constructor leaves it
+    (float32, no gradients, eval). The trunk has no fc: its weights are NaN, which only the logits
+    features (never requested here) would read."""
     full = dict(state)
     full["fc.weight"] = torch.full((1008, 2048), float("nan"))
     full["fc.bias"] = torch.full((1008,), float("nan"))
-    buffer = io.BytesIO()
-    torch.save(full, buffer)
-    buffer.seek(0)
-    return FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=buffer)
+    module = _fidelity_skeleton()
+    module.load_state_dict(full, assign=True)
+    return module.to(module.feature_extractor_internal_dtype).requires_grad_(False).eval()
 
 
 def nvidia_resize(images: torch.Tensor, size: int = 299) -> torch.Tensor:
