@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -21,7 +22,7 @@ import torch
 
 from harness.engine import prediction
 from harness.store.cache import KEEP, PREFIX, Cache, output_key
-from harness.engine.features import FeatureStore, set_rows, state_rows
+from harness.engine.features import FeatureStore, set_rows, set_state, state_rows
 from harness.guard import no_exit
 from harness.hashing import sha256_json
 from harness.data.manifest import Failure, Manifest, ManifestItem
@@ -34,6 +35,7 @@ from harness.metrics.scoring import Scorer, Views, no_tf32
 from harness.engine.pipeline import Batch, InlineSink, ItemSource, Sink, defaults, loader
 from harness.predictor import Predictor, pick_device
 from harness.engine.progress import progress_bar
+from harness.store.parts import stored_part
 from harness.store.records import ITEM_COLUMNS
 
 
@@ -117,7 +119,7 @@ class Evaluation:
         self._samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # and the sampled items' (real, fake)
         # set-state sums: per bucket of the manifest (which every process of a shared run holds), the
         # items with the smallest blake2b of their id; those scored are the sample, whose features are
-        # kept (in memory, then in the part: every run computes them again with the sums)
+        # kept (in memory, then in the part, from which a rerun of the part starts: :meth:`_resume`)
         self._sampled: set[str] = set() if self.set_sample is None else {
             i for b in dict.fromkeys(i.bucket for i in manifest.items)
             for i in bottom_k((i.item_id for i in manifest.items if i.bucket == b), self.set_sample)}
@@ -129,6 +131,8 @@ class Evaluation:
         self._rows: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()  # rows and counters are written by the main thread and the sink
         self.reused = 0  # items of the last run() found complete in the cache
+        #: set-state sums: (method folder, index, count) of this process's part, whose earlier sums a run reuses
+        self.earlier: tuple[Path, int, int] | None = None
 
     def key(self, item: ManifestItem) -> str:
         return output_key(self.fingerprint, item.image_sha256, item.mask_sha256, self.manifest.spec.size)
@@ -177,10 +181,11 @@ class Evaluation:
         lacking = [m for m in self.metrics if any(m not in cached[i.item_id] for i in items)]
         unavailable = set(lacking) - set(self.scorer.available(lacking))
         self._wanted = wanted = tuple(m for m in self.metrics if m not in unavailable)
+        done = {i.item_id for i in items if all(m in cached[i.item_id] for m in (*wanted, "out_of_range"))}
+        summed = self._resume(items, done) if self.set_sample is not None else set()  # in the earlier part's sums
         complete, pending = [], []
         for item in items:
-            done = all(m in cached[item.item_id] for m in (*wanted, "out_of_range"))
-            found = done and (self.features is None or (
+            found = item.item_id in done and (self.features is None or item.item_id in summed or (
                 self.set_sample is None and self.features.has(self.key(item), item.image_sha256)))
             (complete if found else pending).append(item)
         self.reused = len(complete)
@@ -205,6 +210,50 @@ class Evaluation:
         self.result.rows = self.rows(items)
         self.result.complete = True
         return self.result
+
+    def state_identity(self) -> str:
+        """What an item's place in the sums depends on besides its id: the method (its predictions),
+        the manifest (what each id is), the extractor, the profile, the set state. A part made under
+        another is never reused."""
+        profile = self.profile
+        return sha256_json([self.fingerprint, self.manifest.fingerprint(), self.features.describe(),
+                            [profile.name, profile.version, profile.quantise], set_state(self.set_sample)])[:32]
+
+    def _resume(self, items: list[ManifestItem], done: set[str]) -> set[str]:
+        """Set-state sums: per bucket, start from the sums and sample of this part's earlier run when
+        every item in them is among ``done`` (scored from the cache now, so nothing of it changed);
+        the others are added as they pass the extractor. The sums are integers, so the result is
+        the same bits as computing every item again. Returns the ids whose features are reused."""
+        if self.earlier is None:
+            return set()
+        part, problem = stored_part(*self.earlier)
+        if part is None or part.meta.get("state_identity") != self.state_identity():
+            if part is not None or problem:
+                why = problem or "made by another method version, manifest, extractor or set state"
+                self._say(f"its earlier set-level sums not reused ({why}): every item passes the extractor again")
+            return set()
+        reused: set[str] = set()
+        for bucket in dict.fromkeys(i.bucket for i in items):
+            state, included = part.state(bucket), part.included(bucket)
+            if state is None or included is None:
+                continue
+            here = {i.item_id for i in items if i.bucket == bucket and i.item_id in done}
+            lost = [i for i in included if i not in here]
+            kept = set(state.ids)
+            if lost or len(included) != state.real.count or any(i in self._sampled and i not in kept for i in included):
+                why = (f"{len(lost)} of its {len(included)} items not scored from the cache this time, e.g. {lost[0]}"
+                       if lost else "its ids do not match its sums or sample")
+                self._say(f"{bucket}: the earlier set-level sums not reused ({why}); its items pass the extractor again")
+                continue
+            self._sums[bucket] = (state.real, state.fake)
+            self._samples.update((i, (state.real_sample[j], state.fake_sample[j])) for j, i in enumerate(state.ids)
+                                 if i in self._sampled)
+            reused.update(included)
+        return reused
+
+    def _say(self, text: str) -> None:
+        """A line for the run's summary (the method's note)."""
+        self.result.note = "; ".join(n for n in (self.result.note, text) if n)
 
     def _batches(self, pending: list[ManifestItem]) -> list[tuple[list[int], bool]]:
         """Positions per batch (never across buckets), each with whether it ends its bucket."""

@@ -17,7 +17,7 @@ from typing import Any
 from harness.engine import prediction
 from harness.store.atomic import stale_temporary_files
 from harness.store.cache import Cache
-from harness.engine.distributed import Shard
+from harness.engine.distributed import Shard, write_method_part
 from harness.errors import Interrupted, StrictModeError, UsageError
 from harness.engine.evaluation import Evaluation, MethodResult
 from harness.engine.execution import Execution, configure
@@ -30,7 +30,7 @@ from harness.engine.reduce import reduce_run
 from harness.engine.pipeline import tune_allocator
 from harness.predictor import ItemPredictor, pick_device
 from harness.engine.progress import current, stage
-from harness.store.records import MethodRecords, claim_label, write_run
+from harness.store.records import MethodRecords, claim_label, method_folder, write_run
 from harness.store.results import write_results
 from harness.registry import import_target, load_predictor, method_entry
 from harness.store.shardnotes import note_shard, records_written
@@ -174,6 +174,8 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
         notes = [claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace),
                  *(predictor.notes() if isinstance(predictor, ItemPredictor) else [])]
         evaluation.result.note = "; ".join(n for n in notes if n) or None
+        if evaluation.set_sample is not None:  # set-state sums: this process's part, from which a rerun starts
+            evaluation.earlier = (method_folder(run_dir, request.label), shard.index, shard.count)
         evaluations.append((request, evaluation))
     keys = [f"{manifest.fingerprint()}|{e.fingerprint}|{shard.name()} of {shard.count}" for _, e in evaluations]
     held.enter_context(exclusive(cache.root, keys, run_dir, wait=ex.wait, stream=sys.stderr if shard.shows_progress else None))
@@ -195,6 +197,8 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
         if shard.single:
             with stage(f"evaluate {request.label}"):
                 result.methods.append(_evaluate(evaluation, records[request.label], manifest.items, output.progress))
+            if evaluation.set_sample is not None:  # its sums kept as the reducer reads them: a rerun reuses them
+                write_method_part(shard, evaluation, records[request.label], manifest.items, manifest.fingerprint())
         evaluation.predictor = None  # release the model before the next method's evaluation
     if shard.single:
         write_results(run_dir)
