@@ -3,6 +3,7 @@ starts from its exact sums and sample where every item in them is scored from th
 nothing predicted or extracted for those items, and the same bytes as a run from scratch."""
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ from harness.config import RunConfig
 from harness.engine.distributed import Shard
 from harness.engine.reduce import reduce_run
 from harness.engine.runner import run
+from harness.errors import Interrupted
 from harness.metrics.inception import InceptionFeatures
-from harness.store.parts import read_parts
+from harness.store.parts import PartsError, read_parts
 from tests.plugin_methods import MeanFill
 from tests.test_distributed import PROCESS_FIELDS, _same_run
 from tests.test_set_sums import SPEC, SmallProbe
@@ -21,12 +23,15 @@ FLAKY = "tests.test_set_sums_reuse:flaky"
 
 
 class Flaky(MeanFill):
-    """Mean fill whose first item of each batch is NaN (a failed item) while $FLAKY_FAILS is set."""
+    """Mean fill whose first item of each batch is NaN (a failed item) while $FLAKY_FAILS is set, and
+    whose call number $FLAKY_STOP is a Ctrl-C."""
 
     name = "flaky"
 
     def predict(self, images, masks, **kwargs):
         out = super().predict(images, masks)
+        if str(MeanFill.calls) == os.environ.get("FLAKY_STOP"):
+            signal.raise_signal(signal.SIGINT)  # a real Ctrl-C (one the predictor raised itself is its error)
         if os.environ.get("FLAKY_FAILS"):
             out[0] = float("nan")
         return out
@@ -94,6 +99,25 @@ def test_items_that_failed_are_added_to_the_earlier_sums_and_equal_a_run_from_sc
     _same_run(tmp_path / "scratch", tmp_path / "runs")  # records, set_metrics.csv, results.json: byte for byte
     [part] = read_parts(run_dir / "methods" / "m")
     assert len(part.included("0-60")) == 9 and sampled < set(part.state("0-60").ids)  # a failed item is now sampled
+
+
+def test_a_run_interrupted_keeps_what_finished_and_its_rerun_adds_the_rest_as_from_scratch(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache-scratch"))
+    _once(tmp_path / "scratch")
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(MeanFill, "calls", 0)
+    monkeypatch.setenv("FLAKY_STOP", "3")  # Ctrl-C in the third batch of 3
+    with pytest.raises(Interrupted, match="kept 6 of 9 items"):
+        _once(tmp_path / "runs")
+    [run_dir] = (tmp_path / "runs").iterdir()
+    [part] = read_parts(run_dir / "methods" / "m")
+    assert len(part.included("0-60")) == 6 == part.state("0-60").real.count
+    with pytest.raises(PartsError, match="3 item\\(s\\) of the manifest are in no part"):
+        reduce_run(run_dir)  # what the part lacks is an error, never a smaller n
+    monkeypatch.delenv("FLAKY_STOP")
+    again, seen = _once(tmp_path / "runs")
+    assert (again.predicted, seen, again.note) == (3, 6, None)  # the 3 left: composites and truths
+    _same_run(tmp_path / "scratch", tmp_path / "runs")
 
 
 def test_a_rescore_or_a_lost_metric_recomputes_the_bucket_and_says_so(tmp_path, monkeypatch):

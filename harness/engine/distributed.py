@@ -252,17 +252,16 @@ def _sync(work: list[tuple[Evaluation, list[ManifestItem]]]) -> None:
 
 
 def write_method_part(shard: Shard, evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem],
-                      fingerprint: str) -> None:
+                      fingerprint: str, interrupted: bool = False) -> None:
     """One method's part: the rows of ``items``, the features of those scored (set-state sums: the
-    sample's features, every scored item's sums and their ids), what was counted."""
+    sample's features, every scored item's sums and their ids), what was counted. ``interrupted``
+    (set-state sums, one process stopped early): what finished, for its rerun to start from."""
     features, sums, included = {}, {}, {}
     if evaluation.set_sample is not None:
-        states = [(bucket, state) for bucket, state in evaluation.set_states(items) if state is not None]
+        states = [(bucket, state) for bucket, state in evaluation.set_states(items, interrupted) if state is not None]
         features = {bucket: (state.ids, state.real_sample, state.fake_sample) for bucket, state in states}
         sums = {bucket: (state.real, state.fake) for bucket, state in states}
-        for row in evaluation.rows(items):  # set_states checked that the sums hold exactly these
-            if row["status"] == "ok":
-                included.setdefault(row["bucket"], []).append(row["item_id"])
+        included = {bucket: evaluation.summed(bucket) for bucket, _ in states}
     elif evaluation.set_metrics:
         features = {bucket: ([i.item_id for i in scored], real, fake)
                     for bucket, scored, real, fake in evaluation.set_features(items)}

@@ -117,6 +117,8 @@ class Evaluation:
         self.set_sample = set_sample if self.set_metrics else None
         self._sums: dict[str, tuple[ExactSums, ExactSums]] = {}  # set-state sums: per bucket, of this run()
         self._samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # and the sampled items' (real, fake)
+        self._summed: dict[str, list[str]] = {}  # and the ids in the sums
+        self._torn: set[str] = set()  # buckets whose sums an interrupt may have left half-added
         # set-state sums: per bucket of the manifest (which every process of a shared run holds), the
         # items with the smallest blake2b of their id; those scored are the sample, whose features are
         # kept (in memory, then in the part, from which a rerun of the part starts: :meth:`_resume`)
@@ -172,7 +174,7 @@ class Evaluation:
         running items again replaces their earlier failures (it tries them again)."""
         ids = {item.item_id for item in items}
         if self.set_sample is not None:  # the sums are of this call's items: every item passes the extractor
-            self._sums, self._samples = {}, {}
+            self._sums, self._samples, self._summed, self._torn = {}, {}, {}, set()
         with self._lock:
             self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
         self._cached = cached = self._cached_metrics(items)
@@ -245,7 +247,7 @@ class Evaluation:
                        if lost else "its ids do not match its sums or sample")
                 self._say(f"{bucket}: the earlier set-level sums not reused ({why}); its items pass the extractor again")
                 continue
-            self._sums[bucket] = (state.real, state.fake)
+            self._sums[bucket], self._summed[bucket] = (state.real, state.fake), list(included)
             self._samples.update((i, (state.real_sample[j], state.fake_sample[j])) for j, i in enumerate(state.ids)
                                  if i in self._sampled)
             reused.update(included)
@@ -367,12 +369,15 @@ class Evaluation:
         if self.set_sample is not None:
             with no_tf32():
                 real, fake = self.features.extract([i.image_sha256 for i in items], views.composite, views.images)
-            dim = real.shape[1]
-            for sums, values in zip(self._sums.setdefault(items[0].bucket, (ExactSums(dim), ExactSums(dim))), (real, fake)):
+            dim, bucket = real.shape[1], items[0].bucket
+            self._torn.add(bucket)  # until the batch is in both sums and listed (an interrupt may come in between)
+            for sums, values in zip(self._sums.setdefault(bucket, (ExactSums(dim), ExactSums(dim))), (real, fake)):
                 sums.add(values)
+            self._summed.setdefault(bucket, []).extend(i.item_id for i in items)
             for j, item in enumerate(items):
                 if item.item_id in self._sampled:
                     self._samples[item.item_id] = real[j], fake[j]
+            self._torn.discard(bucket)
             return
         lacking = [j for j, item in enumerate(items) if force or not self.features.has(self.key(item), item.image_sha256)]
         if lacking:
@@ -392,23 +397,32 @@ class Evaluation:
                 for row in set_rows(bucket, real, fake, self.set_metrics, self.set_bootstrap, self.manifest.spec.seed,
                                     self.features.extractor.identity)]
 
-    def set_states(self, items: list[ManifestItem]) -> list[tuple[str, BucketState | None]]:
+    def set_states(self, items: list[ManifestItem], interrupted: bool = False) -> list[tuple[str, BucketState | None]]:
         """Set-state sums, per bucket of ``items``: the sums of its scored items and the features of
-        those in the sample, in item order (None: no item scored)."""
+        those in the sample, in item order (None: no item scored). ``interrupted``: of a run stopped
+        early, the items summed so far, leaving out a bucket whose sums the interrupt may have torn."""
         states = []
         for bucket in dict.fromkeys(i.bucket for i in items):
-            scored = [i.item_id for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"]
+            if interrupted and bucket in self._torn:
+                continue
+            summed = set(self._summed.get(bucket, ()))
             sums = self._sums.get(bucket)
-            if (sums[0].count if sums else 0) != len(scored):  # every scored item passed the extractor once
-                raise RuntimeError(f"{self.label} {bucket}: sums of {sums[0].count if sums else 0} items, {len(scored)} scored")
+            count = sums[0].count if sums else 0
+            scored = {i.item_id for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"}
+            if count != len(summed) or not (interrupted or summed == scored):  # every scored item summed once
+                raise RuntimeError(f"{self.label} {bucket}: sums of {count} items, {len(summed)} listed, {len(scored)} scored")
             if not sums:
                 states.append((bucket, None))
                 continue
-            sampled = [i for i in scored if i in self._sampled]
+            sampled = [i.item_id for i in items if i.item_id in summed and i.item_id in self._sampled]
             dim = sums[0].dim
             real, fake = (np.array([self._samples[i][side] for i in sampled], np.float32).reshape(-1, dim) for side in (0, 1))
             states.append((bucket, BucketState(*sums, sampled, real, fake)))
         return states
+
+    def summed(self, bucket: str) -> list[str]:
+        """Set-state sums: the ids of the items in ``bucket``'s sums."""
+        return list(self._summed.get(bucket, ()))
 
     def set_features(self, items: list[ManifestItem]) -> list[tuple[str, list[ManifestItem], Any, Any]]:
         """Per bucket of ``items``: its items scored, in order, and their (real, fake) features;

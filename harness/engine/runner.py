@@ -11,8 +11,9 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace as _replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.engine import prediction
 from harness.store.atomic import stale_temporary_files
@@ -196,9 +197,11 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
                                                        "checkpoint": request.checkpoint, "config": info["config"]})
         if shard.single:
             with stage(f"evaluate {request.label}"):
-                result.methods.append(_evaluate(evaluation, records[request.label], manifest.items, output.progress))
-            if evaluation.set_sample is not None:  # its sums kept as the reducer reads them: a rerun reuses them
-                write_method_part(shard, evaluation, records[request.label], manifest.items, manifest.fingerprint())
+                # set-state sums: its part (as the reducer reads it), from which a rerun starts
+                keep_part = partial(write_method_part, shard, evaluation, records[request.label], manifest.items,
+                                    manifest.fingerprint()) if evaluation.set_sample is not None else None
+                result.methods.append(_evaluate(evaluation, records[request.label], manifest.items, output.progress,
+                                                keep_part))
         evaluation.predictor = None  # release the model before the next method's evaluation
     if shard.single:
         write_results(run_dir)
@@ -225,8 +228,11 @@ def run(config: RunConfig) -> RunResult:
         return _run(config, held)
 
 
-def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem], show_progress: bool) -> MethodResult:
-    """Run one evaluation, saving its records at each finished bucket, every few seconds and at the end.
+def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem], show_progress: bool,
+              keep_part: Callable[[bool], None] | None = None) -> MethodResult:
+    """Run one evaluation, saving its records at each finished bucket, every few seconds and at the end,
+    and ``keep_part(interrupted)`` (set-state sums: its part, from which a rerun starts) at the end or
+    when interrupted.
 
     A save rewrites every row so far, so its cost grows with the items done: saves are spaced by
     at least 20 times the last one's cost, which keeps them under 5 % of the run at any size."""
@@ -246,6 +252,8 @@ def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[Manife
         outcome = evaluation.run(items, show_progress, lambda bucket_done: save() if bucket_done or due() else None)
     except KeyboardInterrupt:
         save()
+        if keep_part:
+            keep_part(True)
         done = sum(r["status"] == "ok" for r in evaluation.result.rows)
         raise Interrupted(
             f"interrupted: kept {done} of {len(items)} items of {evaluation.label} and everything cached "
@@ -253,4 +261,6 @@ def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[Manife
         ) from None
     evaluation.cache.sync()  # the method's cache entries are durable before its records say complete
     save(complete=True)
+    if keep_part:
+        keep_part(False)
     return outcome
