@@ -120,13 +120,19 @@ def test_a_run_interrupted_keeps_what_finished_and_its_rerun_adds_the_rest_as_fr
     _same_run(tmp_path / "scratch", tmp_path / "runs")
 
 
-def test_a_rescore_or_a_lost_metric_recomputes_the_bucket_and_says_so(tmp_path, monkeypatch):
+@pytest.mark.parametrize("spoil, note", [
+    ("rescore", "0-60: the earlier set-level sums not reused (9 of its 9 items not scored from the cache this time"),
+    ("truncate", "0-60: the earlier set-level sums not readable (BadZipFile"),
+])
+def test_a_rescore_or_a_damaged_part_recomputes_the_bucket_and_says_so(tmp_path, monkeypatch, spoil, note):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     _once(tmp_path / "runs")
     before = _files(tmp_path / "runs")
-    again, seen = _once(tmp_path / "runs", rescore=True)
-    assert (again.predicted, seen) == (9, 18)
-    assert "0-60: the earlier set-level sums not reused (9 of its 9 items not scored from the cache this time" in again.note
+    if spoil == "truncate":
+        [stored] = (tmp_path / "runs").glob("*/parts/m/1-0/features.npz")
+        stored.write_bytes(stored.read_bytes()[:-100])
+    again, seen = _once(tmp_path / "runs", rescore=spoil == "rescore")
+    assert (again.predicted, seen) == (9, 18) and note in again.note
     assert _files(tmp_path / "runs") == before
 
 

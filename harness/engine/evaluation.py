@@ -13,6 +13,7 @@ the main thread.
 from __future__ import annotations
 
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -173,7 +174,7 @@ class Evaluation:
         ``sets=False`` leaves out the set-level metrics (a process doing a part of a shared run);
         running items again replaces their earlier failures (it tries them again)."""
         ids = {item.item_id for item in items}
-        if self.set_sample is not None:  # the sums are of this call's items: every item passes the extractor
+        if self.set_sample is not None:  # the sums are of this call's items (from its part's earlier ones: _resume)
             self._sums, self._samples, self._summed, self._torn = {}, {}, {}, set()
         with self._lock:
             self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
@@ -236,7 +237,12 @@ class Evaluation:
             return set()
         reused: set[str] = set()
         for bucket in dict.fromkeys(i.bucket for i in items):
-            state, included = part.state(bucket), part.included(bucket)
+            try:
+                state, included = part.state(bucket), part.included(bucket)
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+                self._say(f"{bucket}: the earlier set-level sums not readable ({type(error).__name__}: {error}); "
+                          "its items pass the extractor again")
+                continue
             if state is None or included is None:
                 continue
             here = {i.item_id for i in items if i.bucket == bucket and i.item_id in done}
@@ -405,12 +411,12 @@ class Evaluation:
         for bucket in dict.fromkeys(i.bucket for i in items):
             if interrupted and bucket in self._torn:
                 continue
-            summed = set(self._summed.get(bucket, ()))
-            sums = self._sums.get(bucket)
+            listed = self._summed.get(bucket, [])
+            summed, sums = set(listed), self._sums.get(bucket)
             count = sums[0].count if sums else 0
             scored = {i.item_id for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"}
-            if count != len(summed) or not (interrupted or summed == scored):  # every scored item summed once
-                raise RuntimeError(f"{self.label} {bucket}: sums of {count} items, {len(summed)} listed, {len(scored)} scored")
+            if not count == len(listed) == len(summed) or not (interrupted or summed == scored):  # each scored item once
+                raise RuntimeError(f"{self.label} {bucket}: sums of {count} items, {len(listed)} listed, {len(scored)} scored")
             if not sums:
                 states.append((bucket, None))
                 continue
