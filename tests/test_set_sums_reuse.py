@@ -68,7 +68,8 @@ def test_a_finished_run_again_predicts_and_extracts_nothing_and_writes_the_same_
     before = _files(tmp_path / "runs")
     again, seen_again = _once(tmp_path / "runs")
     assert (first.predicted, seen) == (9, 18)  # 9 composites and 9 truths
-    assert (again.predicted, again.scored, seen_again) == (0, 0, 0) and again.note is None
+    assert (again.predicted, again.scored, seen_again) == (0, 0, 0)
+    assert again.note == "set-level sums of 9 items taken from its earlier part, 0 images through the extractor"
     assert _files(tmp_path / "runs") == before
     # the one process's part: the reducer's format, every scored item's id listed, and the reducer's files
     [run_dir] = (tmp_path / "runs").iterdir()
@@ -95,7 +96,7 @@ def test_items_that_failed_are_added_to_the_earlier_sums_and_equal_a_run_from_sc
     monkeypatch.delenv("FLAKY_FAILS")
     again, seen = _once(tmp_path / "runs")
     assert (again.predicted, seen) == (3, 6) and not again.failures  # only the 3 that failed: composite and truth
-    assert again.note is None
+    assert again.note == "set-level sums of 6 items taken from its earlier part, 6 images through the extractor"
     _same_run(tmp_path / "scratch", tmp_path / "runs")  # records, set_metrics.csv, results.json: byte for byte
     [part] = read_parts(run_dir / "methods" / "m")
     assert len(part.included("0-60")) == 9 and sampled < set(part.state("0-60").ids)  # a failed item is now sampled
@@ -116,7 +117,8 @@ def test_a_run_interrupted_keeps_what_finished_and_its_rerun_adds_the_rest_as_fr
         reduce_run(run_dir)  # what the part lacks is an error, never a smaller n
     monkeypatch.delenv("FLAKY_STOP")
     again, seen = _once(tmp_path / "runs")
-    assert (again.predicted, seen, again.note) == (3, 6, None)  # the 3 left: composites and truths
+    assert (again.predicted, seen) == (3, 6)  # the 3 left: composites and truths
+    assert again.note == "set-level sums of 6 items taken from its earlier part, 6 images through the extractor"
     _same_run(tmp_path / "scratch", tmp_path / "runs")
 
 
@@ -148,6 +150,17 @@ def test_a_part_of_another_sample_extractor_or_method_is_not_reused(tmp_path, mo
     [a], [b] = (tmp_path / "runs").iterdir(), (tmp_path / "scratch").iterdir()
     for name in ("set_metrics.csv", "records.csv"):
         assert (a / "methods" / "m" / name).read_bytes() == (b / "methods" / "m" / name).read_bytes()
+
+
+def test_a_method_added_to_a_finished_run_is_the_only_one_predicted_and_extracted(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    _once(tmp_path / "runs")
+    extractor = InceptionFeatures.from_module(SmallProbe(), "small probe")
+    result = run(RunConfig.of(SPEC, [f"m={FLAKY}", "telea"], out=tmp_path / "runs", metrics=("PSNR",),
+                              set_metrics=("FID", "KID"), extractor=extractor, set_bootstrap=2, set_state="sums",
+                              set_sample=6, keep="none", batch_size=3))
+    assert [m.predicted for m in result.methods] == [0, 9] and extractor.module.images == 18  # telea's alone
+    assert "0 images through the extractor" in result.methods[0].note and result.methods[1].note is None
 
 
 def test_a_shard_run_again_reuses_its_part_and_the_reducer_writes_the_same_files(tmp_path, monkeypatch):

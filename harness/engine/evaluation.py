@@ -186,6 +186,7 @@ class Evaluation:
         self._wanted = wanted = tuple(m for m in self.metrics if m not in unavailable)
         done = {i.item_id for i in items if all(m in cached[i.item_id] for m in (*wanted, "out_of_range"))}
         summed = self._resume(items, done) if self.set_sample is not None else set()  # in the earlier part's sums
+        extracted = self.features.computed if self.features is not None else 0
         complete, pending = [], []
         for item in items:
             found = item.item_id in done and (self.features is None or item.item_id in summed or (
@@ -208,6 +209,9 @@ class Evaluation:
                     after_batch(job.bucket_done)
 
             self._stream(pending, finish)
+        if summed:  # the extractor's count is the store's, shared by the methods: this run's share of it
+            self._say(f"set-level sums of {len(summed)} items taken from its earlier part, "
+                      f"{self.features.computed - extracted} images through the extractor")
         if self.set_metrics and sets:
             self.result.set_rows = self._score_sets(items)
         self.result.rows = self.rows(items)
