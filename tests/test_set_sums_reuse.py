@@ -66,7 +66,10 @@ def test_a_finished_run_again_predicts_and_extracts_nothing_and_writes_the_same_
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     first, seen = _once(tmp_path / "runs")
     before = _files(tmp_path / "runs")
+    [stored] = (tmp_path / "runs").glob("*/parts/m/1-0/features.npz")
+    written = stored.stat().st_ino
     again, seen_again = _once(tmp_path / "runs")
+    assert stored.stat().st_ino == written  # nothing added: the sums on disk are not compressed again
     assert (first.predicted, seen) == (9, 18)  # 9 composites and 9 truths
     assert (again.predicted, again.scored, seen_again) == (0, 0, 0)
     assert again.note == "set-level sums of 9 items taken from its earlier part, 0 images through the extractor"

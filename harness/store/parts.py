@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,12 +100,25 @@ def write_part(method_dir: Path, index: int, count: int, meta: dict[str, Any], c
             arrays.update({f"{b}.sums.{side}.{name}": value for name, value in exact.packed().items()})
         if included and bucket in included:  # sorted, one per line: zlib keeps a few bytes per item
             arrays[f"{b}.included"] = np.frombuffer("\n".join(sorted(included[bucket])).encode(), np.uint8)
-    buffer = io.BytesIO()
-    (np.savez_compressed if sums else np.savez)(buffer, **arrays)  # zlib keeps about 65 % of the sums
-    atomic_write_bytes(part / "features.npz", buffer.getvalue())
+    if not _holds(part / "features.npz", arrays):  # a rerun that added nothing: its sums are already there
+        buffer = io.BytesIO()
+        (np.savez_compressed if sums else np.savez)(buffer, **arrays)  # zlib keeps about 65 % of the sums
+        atomic_write_bytes(part / "features.npz", buffer.getvalue())
     atomic_write_text(part / MARKER, json.dumps({"format": PART_FORMAT, "index": index, "count": count,
                                                  "columns": columns, **meta}, default=str))
     return part
+
+
+def _holds(path: Path, arrays: dict[str, np.ndarray]) -> bool:
+    """Whether ``path`` holds exactly ``arrays`` (names, types, shapes, values): reading it back costs
+    a fraction of compressing the sums again."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return set(stored.files) == set(arrays) and all(
+                (a := stored[name]).dtype == value.dtype and a.shape == value.shape and np.array_equal(a, value)
+                for name, value in arrays.items())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return False
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
