@@ -181,3 +181,21 @@ def test_a_shard_run_again_reuses_its_part_and_the_reducer_writes_the_same_files
         assert np.array_equal(stored["0.sums.real.high"], sums)
     reduce_run(run_dir)
     assert _files(tmp_path / "runs") == before
+
+
+def test_an_interrupted_run_that_cannot_keep_its_part_says_so_and_its_rerun_computes_everything(tmp_path, monkeypatch):
+    import harness.engine.distributed as distributed
+
+    def full(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(MeanFill, "calls", 0)
+    monkeypatch.setenv("FLAKY_STOP", "2")
+    with monkeypatch.context() as patch:
+        patch.setattr(distributed, "write_part", full)
+        with pytest.raises(Interrupted, match=r"kept 3 of 9 items .*its set-level sums not kept \(no space left"):
+            _once(tmp_path / "runs")
+    monkeypatch.delenv("FLAKY_STOP")
+    again, seen = _once(tmp_path / "runs")
+    assert (again.predicted, seen, again.note) == (9, 18, None)

@@ -252,12 +252,16 @@ def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[Manife
         outcome = evaluation.run(items, show_progress, lambda bucket_done: save() if bucket_done or due() else None)
     except KeyboardInterrupt:
         save()
-        if keep_part:
-            keep_part(True)
+        lost = ""
+        try:
+            if keep_part:
+                keep_part(True)
+        except (OSError, RuntimeError, KeyError) as error:  # the rerun then computes the sums in full
+            lost = f"; its set-level sums not kept ({error})"
         done = sum(r["status"] == "ok" for r in evaluation.result.rows)
         raise Interrupted(
             f"interrupted: kept {done} of {len(items)} items of {evaluation.label} and everything cached "
-            f"(records in {records.folder}, marked incomplete); rerun the same command to resume"
+            f"(records in {records.folder}, marked incomplete){lost}; rerun the same command to resume"
         ) from None
     evaluation.cache.sync()  # the method's cache entries are durable before its records say complete
     save(complete=True)
