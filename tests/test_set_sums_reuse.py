@@ -199,3 +199,11 @@ def test_an_interrupted_run_that_cannot_keep_its_part_says_so_and_its_rerun_comp
     monkeypatch.delenv("FLAKY_STOP")
     again, seen = _once(tmp_path / "runs")
     assert (again.predicted, seen, again.note) == (9, 18, None)
+
+
+def test_the_reducer_refuses_parts_of_two_extractors(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    _once(tmp_path / "runs", shard=Shard(0, 2))
+    run_dir = _once(tmp_path / "runs", identity="another probe", shard=Shard(1, 2))[0].run_dir
+    with pytest.raises(PartsError, match="set-level features of another extractor than"):
+        reduce_run(run_dir)
