@@ -137,10 +137,10 @@ def main() -> None:
                if not any(w in k for w in ("features", "sums", "index", "zlib"))) + 180
     print(f"sums per part, method and bucket: {per_part / 1e6:.1f} MB before zlib (which keeps {_compressed(512):.0%} "
           f"of them at D = 512, 4,096 items; extrapolated without it); per sampled item (in the parts): {sample_item:.0f} B; the rest per item: {base:.0f} B")
-    print(f"extrapolated, sums mode, bytes per item of one method; one process keeps no sums and no sample: {base:.0f} B")
+    print("extrapolated, sums mode, bytes per item of one method (one process keeps its part too: 1 part):")
     for n in (36_500, 1_000_000, 100_000_000):
         for k in (1_000, 10_000):
-            cells = [f"{base + sample_item * min(k, n) / n + per_part * p / n:8.0f} ({p} parts)" for p in (2, 16, 64)]
+            cells = [f"{base + sample_item * min(k, n) / n + per_part * p / n:8.0f} ({p} parts)" for p in (1, 2, 16, 64)]
             print(f"  {n:>11,} items/bucket, K = {k:>6,}: " + "  ".join(cells))
     print(f"break-even (10 KB per item) for P parts and sample K: n >= (P x {per_part / 1e6:.1f} MB + K x "
           f"{sample_item / 1e3:.1f} KB) / ({10_000 - base:.0f} B)")

@@ -269,26 +269,6 @@ def test_set_state_flags_are_checked_before_anything_runs(tmp_path, capsys, flag
     assert not any(tmp_path.iterdir())
 
 
-def test_a_sums_run_again_predicts_what_the_cache_does_not_keep_and_writes_the_same_set_metrics(tmp_path, monkeypatch):
-    """The sums are never cached: a rerun passes every item through the extractor again; with
-    --keep-outputs none it predicts them again (and counts it), and the set-level rows are the same bytes."""
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
-
-    def once(keep: str):
-        extractor = _extractor()
-        result = run(RunConfig.of(SPEC, ["telea"], out=tmp_path / keep, metrics=("PSNR",), set_metrics=("FID", "KID"),
-                                  extractor=extractor, set_bootstrap=2, set_state="sums", set_sample=6, keep=keep))
-        [set_metrics] = (tmp_path / keep).glob("*/methods/telea/set_metrics.csv")
-        return result.methods[0], extractor.module.images, set_metrics.read_bytes()
-
-    first, seen, rows = once("none")
-    again, seen_again, rows_again = once("none")
-    assert (first.predicted, first.scored) == (9, 9) and (again.predicted, again.scored) == (9, 0)  # metrics: cached
-    assert seen == seen_again == 18 and rows_again == rows  # 9 composites and 9 truths each time
-    kept, _, rows_kept = once("holes")
-    assert kept.predicted == 9 and once("holes")[0].predicted == 0 and rows_kept == rows  # a kept prediction is read
-
-
 @pytest.mark.slow  # three ranks importing torch and building the offline Inception trunk: ~2 min on 2 busy cores
 def test_three_gloo_ranks_in_sums_mode_write_the_single_process_set_metrics(tmp_path):
     import subprocess

@@ -215,7 +215,7 @@ class Shard:
         error = None
         try:
             for evaluation, records in work:
-                _write_part(self, evaluation, records, self.parts.get(evaluation.label, []), fingerprint)
+                write_method_part(self, evaluation, records, self.parts.get(evaluation.label, []), fingerprint)
         except Exception as caught:
             if self.group is None:
                 raise
@@ -251,14 +251,17 @@ def _sync(work: list[tuple[Evaluation, list[ManifestItem]]]) -> None:
         cache.sync()
 
 
-def _write_part(shard: Shard, evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem],
-                fingerprint: str) -> None:
-    """One method's part: the rows of ``items``, the features of those scored, what was counted."""
-    features, sums = {}, {}
-    if evaluation.set_sample is not None:  # set-state sums: the sample's features, every scored item's sums
-        states = [(bucket, state) for bucket, state in evaluation.set_states(items) if state is not None]
+def write_method_part(shard: Shard, evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem],
+                      fingerprint: str, interrupted: bool = False) -> None:
+    """One method's part: the rows of ``items``, the features of those scored (set-state sums: the
+    sample's features, every scored item's sums and their ids), what was counted. ``interrupted``
+    (set-state sums, one process stopped early): what finished, for its rerun to start from."""
+    features, sums, included = {}, {}, {}
+    if evaluation.set_sample is not None:
+        states = [(bucket, state) for bucket, state in evaluation.set_states(items, interrupted) if state is not None]
         features = {bucket: (state.ids, state.real_sample, state.fake_sample) for bucket, state in states}
         sums = {bucket: (state.real, state.fake) for bucket, state in states}
+        included = {bucket: evaluation.summed(bucket) for bucket, _ in states}
     elif evaluation.set_metrics:
         features = {bucket: ([i.item_id for i in scored], real, fake)
                     for bucket, scored, real, fake in evaluation.set_features(items)}
@@ -269,9 +272,10 @@ def _write_part(shard: Shard, evaluation: Evaluation, records: MethodRecords, it
             "set_metrics": [m.key for m in evaluation.set_metrics], "bootstrap": evaluation.set_bootstrap,
             "seed": evaluation.manifest.spec.seed,
             "features_identity": evaluation.features.extractor.identity if evaluation.features is not None else "",
-            **({"set_state": set_state(evaluation.set_sample)} if evaluation.set_sample is not None else {})}
+            **({"set_state": set_state(evaluation.set_sample), "state_identity": evaluation.state_identity()}
+               if evaluation.set_sample is not None else {})}
     write_part(records.folder, shard.index, shard.count, meta, records.columns,
-               cells(evaluation.rows(items), records.columns), features, sums)
+               cells(evaluation.rows(items), records.columns), features, sums, included)
 
 
 def from_environment(shard: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Shard:

@@ -13,7 +13,9 @@ the main thread.
 from __future__ import annotations
 
 import threading
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -21,7 +23,7 @@ import torch
 
 from harness.engine import prediction
 from harness.store.cache import KEEP, PREFIX, Cache, output_key
-from harness.engine.features import FeatureStore, set_rows, state_rows
+from harness.engine.features import FeatureStore, set_rows, set_state, state_rows
 from harness.guard import no_exit
 from harness.hashing import sha256_json
 from harness.data.manifest import Failure, Manifest, ManifestItem
@@ -34,6 +36,7 @@ from harness.metrics.scoring import Scorer, Views, no_tf32
 from harness.engine.pipeline import Batch, InlineSink, ItemSource, Sink, defaults, loader
 from harness.predictor import Predictor, pick_device
 from harness.engine.progress import progress_bar
+from harness.store.parts import stored_part
 from harness.store.records import ITEM_COLUMNS
 
 
@@ -115,9 +118,11 @@ class Evaluation:
         self.set_sample = set_sample if self.set_metrics else None
         self._sums: dict[str, tuple[ExactSums, ExactSums]] = {}  # set-state sums: per bucket, of this run()
         self._samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # and the sampled items' (real, fake)
+        self._summed: dict[str, list[str]] = {}  # and the ids in the sums
+        self._torn: set[str] = set()  # buckets whose sums an interrupt may have left half-added
         # set-state sums: per bucket of the manifest (which every process of a shared run holds), the
         # items with the smallest blake2b of their id; those scored are the sample, whose features are
-        # kept (in memory, then in the part: every run computes them again with the sums)
+        # kept (in memory, then in the part, from which a rerun of the part starts: :meth:`_resume`)
         self._sampled: set[str] = set() if self.set_sample is None else {
             i for b in dict.fromkeys(i.bucket for i in manifest.items)
             for i in bottom_k((i.item_id for i in manifest.items if i.bucket == b), self.set_sample)}
@@ -129,6 +134,8 @@ class Evaluation:
         self._rows: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()  # rows and counters are written by the main thread and the sink
         self.reused = 0  # items of the last run() found complete in the cache
+        #: set-state sums: (method folder, index, count) of this process's part, whose earlier sums a run reuses
+        self.earlier: tuple[Path, int, int] | None = None
 
     def key(self, item: ManifestItem) -> str:
         return output_key(self.fingerprint, item.image_sha256, item.mask_sha256, self.manifest.spec.size)
@@ -167,8 +174,8 @@ class Evaluation:
         ``sets=False`` leaves out the set-level metrics (a process doing a part of a shared run);
         running items again replaces their earlier failures (it tries them again)."""
         ids = {item.item_id for item in items}
-        if self.set_sample is not None:  # the sums are of this call's items: every item passes the extractor
-            self._sums, self._samples = {}, {}
+        if self.set_sample is not None:  # the sums are of this call's items (from its part's earlier ones: _resume)
+            self._sums, self._samples, self._summed, self._torn = {}, {}, {}, set()
         with self._lock:
             self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
         self._cached = cached = self._cached_metrics(items)
@@ -177,10 +184,12 @@ class Evaluation:
         lacking = [m for m in self.metrics if any(m not in cached[i.item_id] for i in items)]
         unavailable = set(lacking) - set(self.scorer.available(lacking))
         self._wanted = wanted = tuple(m for m in self.metrics if m not in unavailable)
+        done = {i.item_id for i in items if all(m in cached[i.item_id] for m in (*wanted, "out_of_range"))}
+        summed = self._resume(items, done) if self.set_sample is not None else set()  # in the earlier part's sums
+        extracted = self.features.computed if self.features is not None else 0
         complete, pending = [], []
         for item in items:
-            done = all(m in cached[item.item_id] for m in (*wanted, "out_of_range"))
-            found = done and (self.features is None or (
+            found = item.item_id in done and (self.features is None or item.item_id in summed or (
                 self.set_sample is None and self.features.has(self.key(item), item.image_sha256)))
             (complete if found else pending).append(item)
         self.reused = len(complete)
@@ -200,11 +209,63 @@ class Evaluation:
                     after_batch(job.bucket_done)
 
             self._stream(pending, finish)
+        if summed:  # the extractor's count is the store's, shared by the methods: this run's share of it
+            self._say(f"set-level sums of {len(summed)} items taken from its earlier part, "
+                      f"{self.features.computed - extracted} images through the extractor")
         if self.set_metrics and sets:
             self.result.set_rows = self._score_sets(items)
         self.result.rows = self.rows(items)
         self.result.complete = True
         return self.result
+
+    def state_identity(self) -> str:
+        """What an item's place in the sums depends on besides its id: the method (its predictions),
+        the manifest (what each id is), the extractor, the profile, the set state. A part made under
+        another is never reused."""
+        profile = self.profile
+        return sha256_json([self.fingerprint, self.manifest.fingerprint(), self.features.describe(),
+                            [profile.name, profile.version, profile.quantise], set_state(self.set_sample)])[:32]
+
+    def _resume(self, items: list[ManifestItem], done: set[str]) -> set[str]:
+        """Set-state sums: per bucket, start from the sums and sample of this part's earlier run when
+        every item in them is among ``done`` (scored from the cache now, so nothing of it changed);
+        the others are added as they pass the extractor. The sums are integers, so the result is
+        the same bits as computing every item again. Returns the ids whose features are reused."""
+        if self.earlier is None:
+            return set()
+        part, problem = stored_part(*self.earlier)
+        if part is None or part.meta.get("state_identity") != self.state_identity():
+            if part is not None or problem:
+                why = problem or "made by another method version, manifest, extractor or set state"
+                self._say(f"its earlier set-level sums not reused ({why}): every item passes the extractor again")
+            return set()
+        reused: set[str] = set()
+        for bucket in dict.fromkeys(i.bucket for i in items):
+            try:
+                state, included = part.state(bucket), part.included(bucket)
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+                self._say(f"{bucket}: the earlier set-level sums not readable ({type(error).__name__}: {error}); "
+                          "its items pass the extractor again")
+                continue
+            if state is None or included is None:
+                continue
+            here = {i.item_id for i in items if i.bucket == bucket and i.item_id in done}
+            lost = [i for i in included if i not in here]
+            kept = set(state.ids)
+            if lost or len(included) != state.real.count or any(i in self._sampled and i not in kept for i in included):
+                why = (f"{len(lost)} of its {len(included)} items not scored from the cache this time, e.g. {lost[0]}"
+                       if lost else "its ids do not match its sums or sample")
+                self._say(f"{bucket}: the earlier set-level sums not reused ({why}); its items pass the extractor again")
+                continue
+            self._sums[bucket], self._summed[bucket] = (state.real, state.fake), list(included)
+            self._samples.update((i, (state.real_sample[j], state.fake_sample[j])) for j, i in enumerate(state.ids)
+                                 if i in self._sampled)
+            reused.update(included)
+        return reused
+
+    def _say(self, text: str) -> None:
+        """A line for the run's summary (the method's note)."""
+        self.result.note = "; ".join(n for n in (self.result.note, text) if n)
 
     def _batches(self, pending: list[ManifestItem]) -> list[tuple[list[int], bool]]:
         """Positions per batch (never across buckets), each with whether it ends its bucket."""
@@ -318,12 +379,15 @@ class Evaluation:
         if self.set_sample is not None:
             with no_tf32():
                 real, fake = self.features.extract([i.image_sha256 for i in items], views.composite, views.images)
-            dim = real.shape[1]
-            for sums, values in zip(self._sums.setdefault(items[0].bucket, (ExactSums(dim), ExactSums(dim))), (real, fake)):
+            dim, bucket = real.shape[1], items[0].bucket
+            self._torn.add(bucket)  # until the batch is in both sums and listed (an interrupt may come in between)
+            for sums, values in zip(self._sums.setdefault(bucket, (ExactSums(dim), ExactSums(dim))), (real, fake)):
                 sums.add(values)
+            self._summed.setdefault(bucket, []).extend(i.item_id for i in items)
             for j, item in enumerate(items):
                 if item.item_id in self._sampled:
                     self._samples[item.item_id] = real[j], fake[j]
+            self._torn.discard(bucket)
             return
         lacking = [j for j, item in enumerate(items) if force or not self.features.has(self.key(item), item.image_sha256)]
         if lacking:
@@ -343,23 +407,32 @@ class Evaluation:
                 for row in set_rows(bucket, real, fake, self.set_metrics, self.set_bootstrap, self.manifest.spec.seed,
                                     self.features.extractor.identity)]
 
-    def set_states(self, items: list[ManifestItem]) -> list[tuple[str, BucketState | None]]:
+    def set_states(self, items: list[ManifestItem], interrupted: bool = False) -> list[tuple[str, BucketState | None]]:
         """Set-state sums, per bucket of ``items``: the sums of its scored items and the features of
-        those in the sample, in item order (None: no item scored)."""
+        those in the sample, in item order (None: no item scored). ``interrupted``: of a run stopped
+        early, the items summed so far, leaving out a bucket whose sums the interrupt may have torn."""
         states = []
         for bucket in dict.fromkeys(i.bucket for i in items):
-            scored = [i.item_id for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"]
-            sums = self._sums.get(bucket)
-            if (sums[0].count if sums else 0) != len(scored):  # every scored item passed the extractor once
-                raise RuntimeError(f"{self.label} {bucket}: sums of {sums[0].count if sums else 0} items, {len(scored)} scored")
+            if interrupted and bucket in self._torn:
+                continue
+            listed = self._summed.get(bucket, [])
+            summed, sums = set(listed), self._sums.get(bucket)
+            count = sums[0].count if sums else 0
+            scored = {i.item_id for i in items if i.bucket == bucket and self._rows.get(i.item_id, {}).get("status") == "ok"}
+            if not count == len(listed) == len(summed) or not (interrupted or summed == scored):  # each scored item once
+                raise RuntimeError(f"{self.label} {bucket}: sums of {count} items, {len(listed)} listed, {len(scored)} scored")
             if not sums:
                 states.append((bucket, None))
                 continue
-            sampled = [i for i in scored if i in self._sampled]
+            sampled = [i.item_id for i in items if i.item_id in summed and i.item_id in self._sampled]
             dim = sums[0].dim
             real, fake = (np.array([self._samples[i][side] for i in sampled], np.float32).reshape(-1, dim) for side in (0, 1))
             states.append((bucket, BucketState(*sums, sampled, real, fake)))
         return states
+
+    def summed(self, bucket: str) -> list[str]:
+        """Set-state sums: the ids of the items in ``bucket``'s sums."""
+        return list(self._summed.get(bucket, ()))
 
     def set_features(self, items: list[ManifestItem]) -> list[tuple[str, list[ManifestItem], Any, Any]]:
         """Per bucket of ``items``: its items scored, in order, and their (real, fake) features;

@@ -79,6 +79,10 @@ def _reduce_method(method_dir: Path, fingerprint: str, ids: list[str], buckets: 
         if part.meta["record"]["identity_sha"] != first["record"]["identity_sha"] or part.meta["columns"] != first["columns"]:
             raise PartsError(f"{part.folder}: another predictor or other metrics than {parts[0].folder}; "
                              "run every part of the method again")
+        if (part.meta.get("features_identity"), part.meta.get("state_identity")) != (
+                first.get("features_identity"), first.get("state_identity")):  # the extractor (its weights too), the profile
+            raise PartsError(f"{part.folder}: set-level features of another extractor than {parts[0].folder} (or of "
+                             "another profile or prediction code): run every part of the method again with one extractor")
     columns = first["columns"]
     rows = _ordered_rows(method_dir, parts, columns, ids)
     set_rows_ = _set_rows(parts, ids, buckets) if first["set_metrics"] else []

@@ -11,13 +11,14 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace as _replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.engine import prediction
 from harness.store.atomic import stale_temporary_files
 from harness.store.cache import Cache
-from harness.engine.distributed import Shard
+from harness.engine.distributed import Shard, write_method_part
 from harness.errors import Interrupted, StrictModeError, UsageError
 from harness.engine.evaluation import Evaluation, MethodResult
 from harness.engine.execution import Execution, configure
@@ -30,7 +31,7 @@ from harness.engine.reduce import reduce_run
 from harness.engine.pipeline import tune_allocator
 from harness.predictor import ItemPredictor, pick_device
 from harness.engine.progress import current, stage
-from harness.store.records import MethodRecords, claim_label, write_run
+from harness.store.records import MethodRecords, claim_label, method_folder, write_run
 from harness.store.results import write_results
 from harness.registry import import_target, load_predictor, method_entry
 from harness.store.shardnotes import note_shard, records_written
@@ -174,6 +175,8 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
         notes = [claim_label(run_dir, request.label, request.method, predictor.identity(), ex.replace),
                  *(predictor.notes() if isinstance(predictor, ItemPredictor) else [])]
         evaluation.result.note = "; ".join(n for n in notes if n) or None
+        if evaluation.set_sample is not None:  # set-state sums: this process's part, from which a rerun starts
+            evaluation.earlier = (method_folder(run_dir, request.label), shard.index, shard.count)
         evaluations.append((request, evaluation))
     keys = [f"{manifest.fingerprint()}|{e.fingerprint}|{shard.name()} of {shard.count}" for _, e in evaluations]
     held.enter_context(exclusive(cache.root, keys, run_dir, wait=ex.wait, stream=sys.stderr if shard.shows_progress else None))
@@ -194,7 +197,11 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
                                                        "checkpoint": request.checkpoint, "config": info["config"]})
         if shard.single:
             with stage(f"evaluate {request.label}"):
-                result.methods.append(_evaluate(evaluation, records[request.label], manifest.items, output.progress))
+                # set-state sums: its part (as the reducer reads it), from which a rerun starts
+                keep_part = partial(write_method_part, shard, evaluation, records[request.label], manifest.items,
+                                    manifest.fingerprint()) if evaluation.set_sample is not None else None
+                result.methods.append(_evaluate(evaluation, records[request.label], manifest.items, output.progress,
+                                                keep_part))
         evaluation.predictor = None  # release the model before the next method's evaluation
     if shard.single:
         write_results(run_dir)
@@ -221,8 +228,11 @@ def run(config: RunConfig) -> RunResult:
         return _run(config, held)
 
 
-def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem], show_progress: bool) -> MethodResult:
-    """Run one evaluation, saving its records at each finished bucket, every few seconds and at the end.
+def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[ManifestItem], show_progress: bool,
+              keep_part: Callable[[bool], None] | None = None) -> MethodResult:
+    """Run one evaluation, saving its records at each finished bucket, every few seconds and at the end,
+    and ``keep_part(interrupted)`` (set-state sums: its part, from which a rerun starts) at the end or
+    when interrupted.
 
     A save rewrites every row so far, so its cost grows with the items done: saves are spaced by
     at least 20 times the last one's cost, which keeps them under 5 % of the run at any size."""
@@ -242,11 +252,19 @@ def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[Manife
         outcome = evaluation.run(items, show_progress, lambda bucket_done: save() if bucket_done or due() else None)
     except KeyboardInterrupt:
         save()
+        lost = ""
+        try:
+            if keep_part:
+                keep_part(True)
+        except (OSError, RuntimeError, KeyError) as error:  # the rerun then computes the sums in full
+            lost = f"; its set-level sums not kept ({error})"
         done = sum(r["status"] == "ok" for r in evaluation.result.rows)
         raise Interrupted(
             f"interrupted: kept {done} of {len(items)} items of {evaluation.label} and everything cached "
-            f"(records in {records.folder}, marked incomplete); rerun the same command to resume"
+            f"(records in {records.folder}, marked incomplete){lost}; rerun the same command to resume"
         ) from None
     evaluation.cache.sync()  # the method's cache entries are durable before its records say complete
     save(complete=True)
+    if keep_part:
+        keep_part(False)
     return outcome

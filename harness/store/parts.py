@@ -5,14 +5,16 @@
                                                                  records.csv holds (exact, any type)
                                                  features.npz    per bucket: the scored items' ids and
                                                                  their real and fake features, item order
-                                                                 (set-state sums: the sampled items', and
-                                                                 the exact sums of every scored item)
+                                                                 (set-state sums: the sampled items', the
+                                                                 exact sums of every scored item and those
+                                                                 items' ids, sorted and zlib-compressed)
                                                  part.json       what the process was and counted; written
                                                                  last: a part without it is missing
 
 Every file is written atomically, so a process killed while writing leaves its part missing, never
 half there. A process writing part I of N removes the label's parts of another N (an earlier
-split of the same run).
+split of the same run). In set-state sums one process keeps its part too (1-0), and a rerun of
+part I of N starts from its sums where they still hold (harness.engine.evaluation).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import csv
 import io
 import json
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,10 +67,16 @@ def csv_of_cells(columns: list[str], rows: list[list[str]]) -> str:
     return buffer.getvalue()
 
 
+def part_path(method_dir: Path, index: int, count: int) -> Path:
+    return parts_folder(method_dir) / f"{count}-{index}"
+
+
 def write_part(method_dir: Path, index: int, count: int, meta: dict[str, Any], columns: list[str],
-               rows: list[list[str]], features: dict[str, BucketFeatures], sums: dict[str, BucketSums] | None = None) -> Path:
-    """Part ``index`` of ``count`` of one method: its rows (cells), its features (and sums) per
-    bucket and ``meta`` (identity, counts, ...); returns its folder."""
+               rows: list[list[str]], features: dict[str, BucketFeatures], sums: dict[str, BucketSums] | None = None,
+               included: dict[str, list[str]] | None = None) -> Path:
+    """Part ``index`` of ``count`` of one method: its rows (cells), its features (and sums, with
+    the ids of the items ``included`` in them) per bucket and ``meta`` (identity, counts, ...);
+    returns its folder."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -75,7 +84,7 @@ def write_part(method_dir: Path, index: int, count: int, meta: dict[str, Any], c
     for other in folder.glob("*-*"):
         if other.is_dir() and not other.name.startswith(f"{count}-"):
             shutil.rmtree(other, ignore_errors=True)
-    part = folder / f"{count}-{index}"
+    part = part_path(method_dir, index, count)
     (part / MARKER).unlink(missing_ok=True)  # the part is missing until it is whole again
     table = pa.Table.from_arrays([pa.array([r[c] for r in rows], pa.string()) for c in range(len(columns))],
                                  names=columns)
@@ -89,12 +98,27 @@ def write_part(method_dir: Path, index: int, count: int, meta: dict[str, Any], c
     for b, bucket in enumerate(features):
         for side, exact in zip(("real", "fake"), (sums or {}).get(bucket, ())):
             arrays.update({f"{b}.sums.{side}.{name}": value for name, value in exact.packed().items()})
-    buffer = io.BytesIO()
-    (np.savez_compressed if sums else np.savez)(buffer, **arrays)  # zlib keeps about 65 % of the sums
-    atomic_write_bytes(part / "features.npz", buffer.getvalue())
+        if included and bucket in included:  # sorted, one per line: zlib keeps a few bytes per item
+            arrays[f"{b}.included"] = np.frombuffer("\n".join(sorted(included[bucket])).encode(), np.uint8)
+    if not _holds(part / "features.npz", arrays):  # a rerun that added nothing: its sums are already there
+        buffer = io.BytesIO()
+        (np.savez_compressed if sums else np.savez)(buffer, **arrays)  # zlib keeps about 65 % of the sums
+        atomic_write_bytes(part / "features.npz", buffer.getvalue())
     atomic_write_text(part / MARKER, json.dumps({"format": PART_FORMAT, "index": index, "count": count,
                                                  "columns": columns, **meta}, default=str))
     return part
+
+
+def _holds(path: Path, arrays: dict[str, np.ndarray]) -> bool:
+    """Whether ``path`` holds exactly ``arrays`` (names, types, shapes, values): reading it back costs
+    a fraction of compressing the sums again."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return set(stored.files) == set(arrays) and all(
+                (a := stored[name]).dtype == value.dtype and a.shape == value.shape and np.array_equal(a, value)
+                for name, value in arrays.items())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return False
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -132,6 +156,17 @@ class Part:
             sides = [ExactSums.unpacked({name: stored[f"{b}.sums.{side}.{name}"] for name in ("count", "total", "high", "low")})
                      for side in ("real", "fake")]
             return BucketState(*sides, [str(i) for i in stored[f"{b}.ids"]], stored[f"{b}.real"], stored[f"{b}.fake"])
+
+    def included(self, bucket: str) -> list[str] | None:
+        """Set-state sums: the sorted ids of every item in the part's sums of ``bucket`` (None: the
+        part has no such bucket or does not list them)."""
+        with np.load(self.folder / "features.npz", allow_pickle=False) as stored:
+            names = [str(name) for name in stored["buckets"]]
+            key = f"{names.index(bucket)}.included" if bucket in names else ""
+            if key not in stored.files:
+                return None
+            text = stored[key].tobytes().decode()
+        return text.split("\n") if text else []
 
     def features(self) -> dict[str, BucketFeatures]:
         with np.load(self.folder / "features.npz", allow_pickle=False) as stored:
@@ -171,6 +206,18 @@ def read_parts(method_dir: Path, shard_word: str = "shard") -> list[Part]:
         raise PartsError(f"{method_dir.name}: {len(missing)} of {count} parts missing ({names}): that process did not "
                          f"finish or its part was lost; run it again ({again})")
     return [have[i] for i in range(count)]
+
+
+def stored_part(method_dir: Path, index: int, count: int) -> tuple[Part | None, str]:
+    """Part ``index`` of ``count`` as an earlier process left it, or (None, why not: "" when there
+    is none)."""
+    folder = part_path(method_dir, index, count)
+    if not (folder / MARKER).is_file():
+        return None, ""
+    try:
+        return Part(folder, _meta(folder / MARKER)), ""
+    except PartsError as error:
+        return None, str(error)
 
 
 def _meta(marker: Path) -> dict[str, Any]:
