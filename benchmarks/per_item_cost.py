@@ -22,6 +22,7 @@ be scheduled, which multiplies the time of small-image metrics (this machine: 8.
 
     python benchmarks/per_item_cost.py [--sizes 1000,10000,100000,1000000] [--input shards] [--px 16]
         [--threads 1] [--folder DIR]
+"""
 from __future__ import annotations
 
 import argparse
