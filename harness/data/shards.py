@@ -11,8 +11,8 @@ Each shard is read once, front to back (tarfile's stream mode): nothing is ever 
 stream, and no more than one member is held in memory. Items are then read at random by the
 engine, so what is read is kept where it can be reached again: the images of an uncompressed
 local shard by their offset in the shard itself (no copy), those of any other stream appended to
-one local spool file per shard, and every mask as its own spool file (the mask measurement
-reads files). The spool is a temporary folder, removed when the dataset is.
+one local spool file per shard, and every mask as its own spool file, in a folder per shard (the mask
+measurement reads files). The spool is a temporary folder, removed when the dataset is.
 
 Under torchrun (``share``) each shard is streamed by one rank only, shard i by rank i % world
 (:func:`shard_slots`); the ranks gather what they listed, so each holds the whole dataset, and
@@ -422,33 +422,36 @@ class _Reader:
 
     def add(self, listing: _Listing, mine: bool) -> None:
         """A shard's samples; ``mine``: this process streamed it (its spool holds the images)."""
-        url = listing.url
+        url, shard_file, masks = listing.url, Path(listing.url), None
         for entry in listing.entries:
             if entry.image_id in self.seen:
                 raise ShardError(f"{url}: image '{entry.image_id}' (sample '{entry.key}') is also in "
                                  f"{self.seen[entry.image_id]}; ids must be unique across the shards")
             self.seen[entry.image_id] = url
-            self.images.append(ImageItem(entry.image_id, self._image(listing, entry, mine)))
+            self.images.append(ImageItem(entry.image_id, self._image(listing, entry, mine, shard_file)))
             if entry.mask is None:
                 self.without_mask.append((entry.image_id, f"no mask in {url}"))
             else:
                 extension = split_name(entry.mask.name)[1][len(MASK_PREFIX):]
-                path = self.spool.path(f"{len(self.masks):09d}.{extension}")
+                if masks is None:  # a folder per shard: file creation slows as a folder fills (a million masks)
+                    masks = self.spool.path(f"{listing.index:06d}.masks")
+                    masks.mkdir(exist_ok=True)
+                path = masks / f"{len(self.masks):09d}.{extension}"
                 path.write_bytes(entry.mask.data)
                 self.masks.append(MaskFile(entry.mask_id, path, "", entry.image_id))
         if listing.error:
             raise ShardError(listing.error)
         self.parts.append((url, len(listing.entries)))
 
-    def _image(self, listing: _Listing, entry: _Entry, mine: bool) -> Callable[[], np.ndarray]:
-        """Where the image can be read again: in a local shard itself, in this process's spool, or
-        from a shard another rank streamed."""
+    def _image(self, listing: _Listing, entry: _Entry, mine: bool, shard_file: Path) -> Callable[[], np.ndarray]:
+        """Where the image can be read again: in a local shard itself (``shard_file``, one path
+        object for all its images), in this process's spool, or from a shard another rank streamed."""
         url, image = listing.url, entry.image
         if image is None:
             return _missing(f"{url}: sample '{entry.key}' has no image ({entry.members})")
         name = f"{url}:{image.name}"
         if entry.spooled < 0:  # a local uncompressed shard, read in place by whichever rank
-            return _Stored(Path(url), image.offset, image.size, name)
+            return _Stored(shard_file, image.offset, image.size, name)
         if mine:
             return _Stored(self.spool.path(f"{listing.index:06d}.images"), entry.spooled, image.size, name)
         return _Elsewhere(url, image, listing.compression, self.spool.path(f"{listing.index:06d}.tar"))
