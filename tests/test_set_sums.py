@@ -269,29 +269,6 @@ def test_set_state_flags_are_checked_before_anything_runs(tmp_path, capsys, flag
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.slow  # three ranks importing torch and building the offline Inception trunk: ~2 min on 2 busy cores
-def test_three_gloo_ranks_in_sums_mode_write_the_single_process_set_metrics(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.test_distributed import MEAN_FILL, ROOT, _env
-
-    args = ["run", "--methods", f"telea,{MEAN_FILL}", "--limit", "6", "--buckets", "0-60", "--size", "32", "--no-lpips",
-            "--set-metrics", "FID,KID", "--set-bootstrap", "3", "--set-state", "sums", "--set-sample", "5",
-            "--keep-outputs", "none", "--no-progress", "--out"]
-    single = [sys.executable, "-m", "harness", *args, str(tmp_path / "single")]
-    ranks = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=3", "-m", "harness",
-             *args, str(tmp_path / "ranks")]
-    for command, cache in ((single, "cache-single"), (ranks, "cache-ranks")):  # one thread per process: same bits
-        done = subprocess.run(command, cwd=ROOT, env=_env(tmp_path, cache, OMP_NUM_THREADS="1"), capture_output=True,
-                              text=True, timeout=500)
-        assert done.returncode == 0, done.stdout + done.stderr
-    _same_run(tmp_path / "single", tmp_path / "ranks")
-    [run_dir] = (tmp_path / "ranks").iterdir()
-    rows = (run_dir / "methods" / "telea" / "set_metrics.csv").read_text()
-    assert "exact sums of 6 items" in rows and "a sample of 5 of 6 items" in rows
-
-
 def test_failed_items_leave_the_sums_and_shrink_the_sample_alike_in_one_process_and_in_shards(tmp_path, monkeypatch):
     method = "tests.plugin_methods:nan_first"  # the first item of each batch of 3 fails
 
