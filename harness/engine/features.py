@@ -122,11 +122,18 @@ def state_rows(bucket: str, parts: Sequence[BucketState], sample: int, position:
     """Set-state "sums" of a bucket from its ``parts`` (one process: one part; the reducer: every
     part's): FID (both conventions) from the merged exact sums of every scored item; KID, P-/U-IDS
     and every bootstrap interval over the union of the parts' samples, its rows in item order
-    (``position``). Each row's note says which: a features-mode row never reads the same."""
+    (``position``). Each row's note says which: a features-mode row never reads the same. Where
+    the sample holds every scored item, every value is computed from their features as features
+    mode computes it (FID too: its sums' rounding, and below the feature dimension the full-rank
+    route, would move it in the last digits), and the note says so."""
     if not parts:  # no item scored
         return set_rows(bucket, np.zeros((0, 0)), np.zeros((0, 0)), metrics, n_resamples, seed, features)
     state = BucketState.merge(parts, sample, position)
     count, taken = state.real.count, len(state.ids)
+    if taken == count:
+        rows = set_rows(bucket, state.real_sample, state.fake_sample, metrics, n_resamples, seed, features)
+        every = f"all {count} scored items in the sample (--set-state sums): from their features, as features mode"
+        return [{**row, "note": "; ".join(n for n in (row["note"], every) if n)} for row in rows]
     drawn = (f"a sample of {taken} of {count} items (those scored of the bucket's {sample} with the smallest blake2b "
              "of the item id)")
     rows = []
