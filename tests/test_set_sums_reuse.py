@@ -207,3 +207,62 @@ def test_the_reducer_refuses_parts_of_two_extractors(tmp_path, monkeypatch):
     run_dir = _once(tmp_path / "runs", identity="another probe", shard=Shard(1, 2))[0].run_dir
     with pytest.raises(PartsError, match="set-level features of another extractor than"):
         reduce_run(run_dir)
+
+
+def test_the_sample_owns_its_rows_and_a_written_part_releases_the_sums(tmp_path, monkeypatch):
+    """A sampled row kept as a view would hold its whole batch (both sides) in memory: most batches
+    of a bucket much larger than K. Once its part is written, a method's sums (about 200 MB per
+    bucket at 2,048 features) are dropped, so a run of many methods holds one method's at a time."""
+    from harness.engine.evaluation import Evaluation
+
+    seen, release = [], Evaluation.release_set_state
+
+    def watched(self):
+        seen.append((self, [side.base is None for pair in self._samples.values() for side in pair]))
+        release(self)
+
+    monkeypatch.setattr(Evaluation, "release_set_state", watched)
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    _once(tmp_path / "runs")
+    [(evaluation, owned)] = seen
+    assert len(owned) == 12 and all(owned)  # 6 sampled items, both sides: copies, not views of a batch
+    assert evaluation._sums == evaluation._samples == evaluation._summed == {}
+
+
+def test_an_interrupt_before_the_earlier_part_is_taken_keeps_that_part(tmp_path, monkeypatch):
+    """A Ctrl-C while a rerun reads its cached metrics (before it has taken its earlier part's sums)
+    must not replace that part with an empty one: the next rerun still starts from it."""
+    from harness.engine.evaluation import Evaluation
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    _once(tmp_path / "runs")
+    [part] = (tmp_path / "runs").glob("*/parts/m/1-0")
+    before = {p.name: p.read_bytes() for p in part.iterdir()}
+    cached = Evaluation._cached_metrics
+
+    def interrupted(self, items):
+        cached(self, items)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Evaluation, "_cached_metrics", interrupted)
+    with pytest.raises(Interrupted):
+        _once(tmp_path / "runs")
+    assert {p.name: p.read_bytes() for p in part.iterdir()} == before
+    monkeypatch.setattr(Evaluation, "_cached_metrics", cached)
+    again, seen = _once(tmp_path / "runs")
+    assert (again.predicted, seen) == (0, 0)
+
+
+def test_a_features_run_of_the_label_removes_its_sums_part_so_reduce_cannot_bring_it_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    _once(tmp_path / "runs")
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert (run_dir / "parts" / "m" / "1-0").is_dir()
+    extractor = InceptionFeatures.from_module(SmallProbe(), "small probe")
+    run(RunConfig.of(SPEC, [f"m={FLAKY}"], out=tmp_path / "runs", metrics=("PSNR",), set_metrics=("FID", "KID"),
+                     extractor=extractor, set_bootstrap=2, keep="none", batch_size=3))
+    features = _files(tmp_path / "runs")
+    assert not (run_dir / "parts" / "m").exists()
+    reduce_run(run_dir)  # `harness reduce --run runs`: nothing of this method to rebuild
+    assert _files(tmp_path / "runs") == features
+    assert "exact sums" not in features["methods/m/set_metrics.csv"].decode()

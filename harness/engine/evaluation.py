@@ -136,6 +136,7 @@ class Evaluation:
         self.reused = 0  # items of the last run() found complete in the cache
         #: set-state sums: (method folder, index, count) of this process's part, whose earlier sums a run reuses
         self.earlier: tuple[Path, int, int] | None = None
+        self.resumed = False  # set-state sums: whether run() has taken its earlier part's state (_resume)
 
     def key(self, item: ManifestItem) -> str:
         return output_key(self.fingerprint, item.image_sha256, item.mask_sha256, self.manifest.spec.size)
@@ -176,6 +177,7 @@ class Evaluation:
         ids = {item.item_id for item in items}
         if self.set_sample is not None:  # the sums are of this call's items (from its part's earlier ones: _resume)
             self._sums, self._samples, self._summed, self._torn = {}, {}, {}, set()
+            self.resumed = False  # until _resume has its earlier part's state: an interrupt before keeps that part
         with self._lock:
             self.result.failures = [f for f in self.result.failures if f.item_id not in ids]
         self._cached = cached = self._cached_metrics(items)
@@ -186,6 +188,7 @@ class Evaluation:
         self._wanted = wanted = tuple(m for m in self.metrics if m not in unavailable)
         done = {i.item_id for i in items if all(m in cached[i.item_id] for m in (*wanted, "out_of_range"))}
         summed = self._resume(items, done) if self.set_sample is not None else set()  # in the earlier part's sums
+        self.resumed = True
         extracted = self.features.computed if self.features is not None else 0
         complete, pending = [], []
         for item in items:
@@ -386,7 +389,7 @@ class Evaluation:
             self._summed.setdefault(bucket, []).extend(i.item_id for i in items)
             for j, item in enumerate(items):
                 if item.item_id in self._sampled:
-                    self._samples[item.item_id] = real[j], fake[j]
+                    self._samples[item.item_id] = real[j].copy(), fake[j].copy()  # a view would keep its batch
             self._torn.discard(bucket)
             return
         lacking = [j for j, item in enumerate(items) if force or not self.features.has(self.key(item), item.image_sha256)]
@@ -429,6 +432,11 @@ class Evaluation:
             real, fake = (np.array([self._samples[i][side] for i in sampled], np.float32).reshape(-1, dim) for side in (0, 1))
             states.append((bucket, BucketState(*sums, sampled, real, fake)))
         return states
+
+    def release_set_state(self) -> None:
+        """Set-state sums: drop the sums and sample once its part is written (about 200 MB per
+        bucket at 2,048 features), so that a run of many methods holds one method's at a time."""
+        self._sums, self._samples, self._summed, self._torn = {}, {}, {}, set()
 
     def summed(self, bucket: str) -> list[str]:
         """Set-state sums: the ids of the items in ``bucket``'s sums."""

@@ -31,6 +31,7 @@ from harness.engine.reduce import reduce_run
 from harness.engine.pipeline import tune_allocator
 from harness.predictor import ItemPredictor, pick_device
 from harness.engine.progress import current, stage
+from harness.store.parts import remove_parts
 from harness.store.records import MethodRecords, claim_label, method_folder, write_run
 from harness.store.results import write_results
 from harness.registry import import_target, load_predictor, method_entry
@@ -196,6 +197,8 @@ def _run(config: RunConfig, held: ExitStack) -> RunResult:
         cache.describe_method(evaluation.fingerprint, {"label": request.label, "method": request.method,
                                                        "checkpoint": request.checkpoint, "config": info["config"]})
         if shard.single:
+            if evaluation.set_sample is None:  # its records replace what earlier parts of the label would give
+                remove_parts(method_folder(run_dir, request.label))
             with stage(f"evaluate {request.label}"):
                 # set-state sums: its part (as the reducer reads it), from which a rerun starts
                 keep_part = partial(write_method_part, shard, evaluation, records[request.label], manifest.items,
@@ -254,7 +257,7 @@ def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[Manife
         save()
         lost = ""
         try:
-            if keep_part:
+            if keep_part and evaluation.resumed:  # before that, the earlier part is still the state to keep
                 keep_part(True)
         except (OSError, RuntimeError, KeyError) as error:  # the rerun then computes the sums in full
             lost = f"; its set-level sums not kept ({error})"
@@ -267,4 +270,5 @@ def _evaluate(evaluation: Evaluation, records: MethodRecords, items: list[Manife
     save(complete=True)
     if keep_part:
         keep_part(False)
+        evaluation.release_set_state()
     return outcome

@@ -53,6 +53,13 @@ def parts_folder(method_dir: Path) -> Path:
     return method_dir.parent.parent / FOLDER / method_dir.name
 
 
+def remove_parts(method_dir: Path) -> None:
+    """Remove a method's parts: a single process writing its records without a part (set-state
+    features) makes them stale, and ``harness reduce`` would otherwise rebuild the records from them
+    (another predictor, another set state)."""
+    shutil.rmtree(parts_folder(method_dir), ignore_errors=True)
+
+
 def cells(rows: list[dict[str, Any]], columns: list[str]) -> list[list[str]]:
     """Each row's cells exactly as records.csv writes them (csv_text's number and text rules)."""
     return list(csv.reader(io.StringIO(csv_text(rows, columns), newline="")))[1:]
