@@ -37,6 +37,8 @@ class MaskFile:
     source_bin: str = ""
     #: For a dataset's own masks: the image this mask belongs to.
     image_id: str = ""
+    #: What a failure names it by where ``path`` is a temporary copy (a tar shard's member); else the path.
+    name: str = ""
 
 
 @dataclass(frozen=True)

@@ -258,6 +258,19 @@ def test_a_sample_without_its_own_mask_is_a_counted_input_failure(tmp_path):
     assert dataset.unmatched == (("chelsea.png", f"no mask in {tmp_path / 's/shards-0000.tar'}"),)
 
 
+def test_a_broken_mask_in_a_shard_is_named_by_its_member_and_the_fingerprint_is_stable(tmp_path):
+    """The failure's reason enters the data fingerprint: naming the mask's temporary spool copy
+    made every build of the same shards a different run."""
+    (tmp_path / "s.tar").write_bytes(_tar([("a.png", _png(0)), ("a.mask.png", b"not a png"),
+                                           ("b.png", _png(1)), ("b.mask.png", _png(2))]))
+    spec = RunSpec(dataset="shards", data_root=str(tmp_path / "s.tar"), size=24)
+    first, second = (build_manifest(spec, cache_root=tmp_path / "cache", roots={}) for _ in range(2))
+    assert first.fingerprint() == second.fingerprint()
+    [failure] = [f for f in first.failures if f.item_id == "a.png|a.mask.png"]
+    assert f"{tmp_path / 's.tar'}:a.mask.png: cannot be read as an image" in failure.reason
+    assert "harness-shards-" not in failure.reason
+
+
 def test_the_spooled_masks_of_each_shard_have_a_folder_of_their_own(tmp_path):
     """A million masks in one folder cost ~3.5x more per file to create than in folders of
     10,000 (benchmarks/spool_files.py): each shard's masks go to a folder of their own."""

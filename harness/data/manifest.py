@@ -215,8 +215,9 @@ def _measure_file_masks(mask_set: FileMaskSet, spec: RunSpec, index_root: Path, 
 def _measure_file_mask(mask_set: FileMaskSet, mask: MaskFile, spec: RunSpec) -> _Measured:
     try:
         array = load_mask(mask_set, mask, spec.size, spec.resize)
-    except InputError as error:
-        return _Measured(mask.id, None, "", mask.source_bin, str(error))
+    except InputError as error:  # named as the user knows it: a temporary copy's path would change every run
+        reason = str(error).replace(str(mask.path), mask.name) if mask.name else str(error)
+        return _Measured(mask.id, None, "", mask.source_bin, reason)
     return _Measured(mask.id, hole_ratio(array), array_sha256(array), mask.source_bin)
 
 

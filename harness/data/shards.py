@@ -438,7 +438,7 @@ class _Reader:
                     masks.mkdir(exist_ok=True)
                 path = masks / f"{len(self.masks):09d}.{extension}"
                 path.write_bytes(entry.mask.data)
-                self.masks.append(MaskFile(entry.mask_id, path, "", entry.image_id))
+                self.masks.append(MaskFile(entry.mask_id, path, "", entry.image_id, f"{url}:{entry.mask.name}"))
         if listing.error:
             raise ShardError(listing.error)
         self.parts.append((url, len(listing.entries)))
