@@ -206,3 +206,41 @@ def test_a_member_of_a_plain_shard_is_read_by_a_seek_and_a_compressed_shard_is_k
     with pytest.raises(ShardError, match=r"memory://b/s\.tar\.bz2: cannot read b\.png \(OSError: Invalid data stream"):
         blobs["memory://b/s.tar.bz2"] = b"BZh9 not bzip2 data"
         read_member("memory://b/s.tar.bz2", members["b.png"], "bz2", tmp_path / "other.tar")
+
+
+def test_loader_workers_asking_at_once_copy_a_compressed_shard_once(tmp_path, monkeypatch):
+    """Two workers that both find no copy yet: one reads the stream whole, the other waits for its copy."""
+    import bz2
+    import io
+    import sys
+    import types
+
+    from harness.data.shards import Member, read_member
+    from tests.test_shards import _png, _tar
+
+    blob = _tar([("a.png", _png(0)), ("b.png", _png(1))])
+    both_opened, read_from = threading.Barrier(2, timeout=10), []
+
+    class Stream(io.BytesIO):
+        def read(self, size=-1):
+            read_from.append(id(self))
+            return super().read(size)
+
+    def opened(url, mode):
+        both_opened.wait()  # each has seen no copy and opened the shard before either copies it
+        return types.SimpleNamespace(open=lambda: Stream(bz2.compress(blob)))
+
+    monkeypatch.setitem(sys.modules, "fsspec", types.SimpleNamespace(open=opened))
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        members = [Member(info.name, info.offset_data, info.size, None) for info in map(tar.getmember, ("a.png", "b.png"))]
+    copy, got = tmp_path / "copy.tar", {}
+    def worker(member: Member) -> None:
+        got[member.name] = read_member("memory://b/s.tar.bz2", member, "bz2", copy)
+
+    workers = [threading.Thread(target=worker, args=(m,)) for m in members]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert got == {"a.png": _png(0), "b.png": _png(1)}
+    assert len(set(read_from)) == 1 and copy.read_bytes() == blob  # one stream read, one copy

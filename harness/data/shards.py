@@ -29,6 +29,7 @@ shard yielded (``Dataset.parts``, in run.json). Layout and rules in full: docs/s
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import posixpath
@@ -274,7 +275,10 @@ def read_member(url: str, member: Member, compression: str, copy: Path) -> bytes
                 if not compression and stream.seekable():
                     stream.seek(member.offset)
                     return _whole(url, member, stream.read(member.size))
-                _keep(stream, compression, copy)
+                with open(copy.with_name(copy.name + ".lock"), "wb") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)  # one of the workers asking at once copies, the others wait
+                    if not copy.is_file():
+                        _keep(stream, compression, copy)
         with open(copy, "rb") as handle:
             handle.seek(member.offset)
             return _whole(url, member, handle.read(member.size))
