@@ -232,7 +232,8 @@ def test_loader_workers_asking_at_once_copy_a_compressed_shard_once(tmp_path, mo
 
     monkeypatch.setitem(sys.modules, "fsspec", types.SimpleNamespace(open=opened))
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-        members = [Member(info.name, info.offset_data, info.size, None) for info in map(tar.getmember, ("a.png", "b.png"))]
+        infos = [tar.getmember(name) for name in ("a.png", "b.png")]
+        members = [Member(info.name, info.offset_data, info.size, None) for info in infos]
     copy, got = tmp_path / "copy.tar", {}
     def worker(member: Member) -> None:
         got[member.name] = read_member("memory://b/s.tar.bz2", member, "bz2", copy)
