@@ -34,6 +34,20 @@ METHODS = ["telea", MEAN_FILL]
 
 # --- the manifest in shares ------------------------------------------------------------------
 
+
+def count_decodes(monkeypatch) -> Counter:
+    """Images decoded while a manifest is built, by (thread name, image id): each process of
+    _Processes is a thread."""
+    decoded = Counter()
+    original = manifest_module._decode_one
+
+    def counting(spec_, image):
+        decoded[threading.current_thread().name, image.id] += 1
+        return original(spec_, image)
+
+    monkeypatch.setattr(manifest_module, "_decode_one", counting)
+    return decoded
+
 class _Processes:
     """``count`` processes as threads: their ``gather`` is an all-gather over a barrier."""
 
@@ -85,14 +99,7 @@ def test_a_manifest_built_in_shares_is_the_single_process_one_and_decodes_each_i
     spec = RunSpec(dataset="folder", data_root=str(tmp_path / "data"), size=32, masks=masks,
                    mask_root=str(tmp_path / "data" / "pool") if masks == "folder" else None, buckets="0-20,20-40")
     alone = build_manifest(spec, cache_root=tmp_path / "cache-alone", roots={})
-    decoded = Counter()
-    original = manifest_module._decode_one
-
-    def counting(spec_, image):
-        decoded[threading.current_thread().name, image.id] += 1
-        return original(spec_, image)
-
-    monkeypatch.setattr(manifest_module, "_decode_one", counting)
+    decoded = count_decodes(monkeypatch)
     for count in (2, 3):
         decoded.clear()
         shared = _Processes(count).build(spec, tmp_path / f"cache-{count}")

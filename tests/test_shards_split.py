@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import harness.data.manifest as manifest_module
 import harness.data.shards as shards_module
 from harness.data.datasets import load_dataset
 from harness.data.manifest import build_manifest
 from harness.data.shard_writer import write_shards
 from harness.data.shards import ShardError
 from harness.data.spec import RunSpec
-from tests.test_reduce import _Processes
+from tests.test_reduce import _Processes, count_decodes
 from tests.test_shards import http_root  # noqa: F401 (a fixture)
 
 WORLD = 3
@@ -87,14 +86,7 @@ def test_each_shard_is_streamed_by_one_rank_and_every_rank_holds_the_one_process
                                     buckets="0-30,30-60"), cache_root=tmp_path / "cache-folder", roots={})
     assert alone.to_csv() == folder.to_csv() and len(alone.items) >= 10
     assert {f.item_id.split("|")[0] for f in alone.failures} >= {"im03.png"}  # the broken image is counted
-    decoded = Counter()
-    original = manifest_module._decode_one
-
-    def counting(spec_, image):
-        decoded[threading.current_thread().name, image.id] += 1
-        return original(spec_, image)
-
-    monkeypatch.setattr(manifest_module, "_decode_one", counting)
+    decoded = count_decodes(monkeypatch)
     streams.clear()
     built = _Processes(WORLD).build(spec, tmp_path / "cache-ranks")
     # (b) every shard streamed once, by the rank shard_slots gives it; nothing else read while building

@@ -156,10 +156,9 @@ class Part:
         """Set-state sums: the part's exact sums and sample of one ``bucket`` (None: no item of it
         scored here), read alone: a reducer holds one bucket of one part beside its running merge."""
         with np.load(self.folder / "features.npz", allow_pickle=False) as stored:
-            names = [str(name) for name in stored["buckets"]]
-            if bucket not in names:
+            b = _bucket_index(stored, bucket)
+            if b is None:
                 return None
-            b = names.index(bucket)
             sides = [ExactSums.unpacked({name: stored[f"{b}.sums.{side}.{name}"] for name in ("count", "total", "high", "low")})
                      for side in ("real", "fake")]
             return BucketState(*sides, [str(i) for i in stored[f"{b}.ids"]], stored[f"{b}.real"], stored[f"{b}.fake"])
@@ -168,11 +167,10 @@ class Part:
         """Set-state sums: the sorted ids of every item in the part's sums of ``bucket`` (None: the
         part has no such bucket or does not list them)."""
         with np.load(self.folder / "features.npz", allow_pickle=False) as stored:
-            names = [str(name) for name in stored["buckets"]]
-            key = f"{names.index(bucket)}.included" if bucket in names else ""
-            if key not in stored.files:
+            b = _bucket_index(stored, bucket)
+            if b is None or f"{b}.included" not in stored.files:
                 return None
-            text = stored[key].tobytes().decode()
+            text = stored[f"{b}.included"].tobytes().decode()
         return text.split("\n") if text else []
 
     def features(self) -> dict[str, BucketFeatures]:
@@ -180,6 +178,12 @@ class Part:
             return {str(bucket): (list(stored[f"{b}.ids"]), stored[f"{b}.real"], stored[f"{b}.fake"])
                     for b, bucket in enumerate(stored["buckets"])}
 
+
+
+def _bucket_index(stored: Any, bucket: str) -> int | None:
+    """The number a features.npz stores ``bucket``'s arrays under (None: it has no such bucket)."""
+    names = [str(name) for name in stored["buckets"]]
+    return names.index(bucket) if bucket in names else None
 
 def read_parts(method_dir: Path, shard_word: str = "shard") -> list[Part]:
     """The complete parts of one method, in index order; a :class:`PartsError` naming every part
